@@ -1,0 +1,261 @@
+"""The canonical CRM tables (../shared/DATA_CONTRACT.md), defined once in code.
+
+The sample generator, the importer, the dataset store, the SQL source and the tests all read
+their column names, types and rules from here, so a change to the contract is a change to one file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+DATETIME = pl.Datetime("us")
+
+DEFAULT_TIER_ORDER: tuple[str, ...] = ("Bronze", "Silver", "Gold", "Platinum")
+UNASSIGNED_TIER = "Unassigned"
+DEFAULT_STAGE_ORDER: tuple[str, ...] = ("Lead", "Qualified", "Proposal", "Negotiation", "Won")
+DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 1.0, "high": 4.0, "normal": 24.0, "low": 72.0}
+DEAL_STATUSES: tuple[str, ...] = ("open", "won", "lost")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: pl.DataType
+    required: bool = False  # the column must be present (mapped from the source or derivable)
+    nullable: bool = True  # a missing value in a present column is allowed
+    unique: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str, ...] | None = None
+    description: str = ""
+
+    @property
+    def kind(self) -> str:
+        """'text', 'number', 'integer', 'date' or 'datetime': how the importer parses it."""
+        if self.dtype == pl.String:
+            return "text"
+        if self.dtype == pl.Float64:
+            return "number"
+        if self.dtype.is_integer():
+            return "integer"
+        if self.dtype == pl.Date:
+            return "date"
+        if self.dtype == pl.Boolean:
+            return "boolean"
+        return "datetime"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    id_column: str | None = None
+    description: str = ""
+    enables: str = ""  # which pages need it: used in "load table X to enable …" messages
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no canonical column {name!r}")
+
+    @property
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        return {c.name: c.dtype for c in self.columns}
+
+
+def _c(name: str, dtype: pl.DataType, **kw: Any) -> Column:
+    return Column(name, dtype, **kw)
+
+
+S, F, D, T = pl.String, pl.Float64, pl.Date, DATETIME
+
+CUSTOMERS = Table(
+    "customers",
+    (
+        _c("customer_id", S, required=True, nullable=False, unique=True),
+        _c("name", S),
+        _c("tier", S, required=True, description='customer tier; missing → "Unassigned"'),
+        _c("segment", S, description="market / industry segment"),
+        _c("region", S),
+        _c("acquisition_channel", S, description="where the customer came from"),
+        _c("signup_date", D, description="default: first order date"),
+        _c("acquisition_cost", F, minimum=0.0, description="cost to acquire (CAC)"),
+        _c("churn_date", D, description="known end of the relationship (contractual)"),
+    ),
+    required=True,
+    id_column="customer_id",
+    enables="every page",
+)
+
+ORDERS = Table(
+    "orders",
+    (
+        _c("order_id", S, required=True, nullable=False, unique=True),
+        _c("customer_id", S, required=True, nullable=False),
+        _c("order_date", T, required=True, nullable=False),
+        _c("amount", F, required=True, nullable=False, description="negative = refund"),
+        _c("gross_margin", F, description="default: amount × margin rate"),
+        _c("product", S),
+    ),
+    required=True,
+    id_column="order_id",
+    enables="Retention, Lifetime value and Segments",
+)
+
+DEALS = Table(
+    "deals",
+    (
+        _c("deal_id", S, required=True, nullable=False, unique=True),
+        _c("customer_id", S),
+        # Required, but exports such as Maven's carry no creation date for deals that never left
+        # the first stage: those rows are kept (they count in the funnel) with a warning.
+        _c("created_date", T, required=True),
+        _c("stage", S, required=True, nullable=False),
+        _c("status", S, required=True, nullable=False, allowed=DEAL_STATUSES),
+        _c("closed_date", T),
+        _c("amount", F),
+        _c("owner", S),
+        _c("source", S),
+        _c("tier", S),
+        _c("segment", S),
+        _c("region", S),
+    ),
+    id_column="deal_id",
+    enables="Funnel",
+)
+
+STAGE_HISTORY = Table(
+    "stage_history",
+    (
+        _c("deal_id", S, required=True, nullable=False),
+        _c("stage", S, required=True, nullable=False),
+        _c("entered_at", T, required=True, nullable=False),
+    ),
+    enables="time in stage and velocity on the Funnel page",
+)
+
+TICKETS = Table(
+    "tickets",
+    (
+        _c("ticket_id", S, required=True, nullable=False, unique=True),
+        _c("customer_id", S, required=True, nullable=False),
+        _c("created_at", T, required=True, nullable=False),
+        _c("first_response_at", T),
+        _c("resolved_at", T),
+        _c("channel", S),
+        _c("category", S),
+        _c("priority", S),
+        _c("csat", pl.Int8, minimum=1, maximum=5),
+    ),
+    id_column="ticket_id",
+    enables="response times and complaints on the Satisfaction page",
+)
+
+SURVEYS = Table(
+    "surveys",
+    (
+        _c("response_id", S, required=True, nullable=False, unique=True),
+        _c("customer_id", S, required=True, nullable=False),
+        _c("responded_at", T, required=True, nullable=False),
+        _c("nps", pl.Int8, minimum=0, maximum=10),
+        _c("csat", pl.Int8, minimum=1, maximum=5),
+        _c("ces", pl.Int8, minimum=1, maximum=7),
+        _c("comment", S),
+    ),
+    id_column="response_id",
+    enables="NPS, CSAT and CES on the Satisfaction page",
+)
+
+INTERACTIONS = Table(
+    "interactions",
+    (
+        _c("interaction_id", S, required=True, nullable=False, unique=True),
+        _c("customer_id", S, required=True, nullable=False),
+        _c("occurred_at", T, required=True, nullable=False),
+        _c("channel", S),
+        _c("direction", S, allowed=("inbound", "outbound")),
+        _c("owner", S),
+    ),
+    id_column="interaction_id",
+    enables="contacts per sale on the Segments page",
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (CUSTOMERS, ORDERS, DEALS, STAGE_HISTORY, TICKETS, SURVEYS, INTERACTIONS)
+}
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+
+# Where each table's events happen: used for the default as-of date and the future-date check.
+EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": ("signup_date", "churn_date"),
+    "orders": ("order_date",),
+    "deals": ("created_date", "closed_date"),
+    "stage_history": ("entered_at",),
+    "tickets": ("created_at", "first_response_at", "resolved_at"),
+    "surveys": ("responded_at",),
+    "interactions": ("occurred_at",),
+}
+
+
+@dataclass
+class DatasetSettings:
+    """The per-dataset settings of DATA_CONTRACT.md, stored with each dataset as JSON."""
+
+    currency: str = "USD"
+    margin_rate: float = 1.0
+    tier_order: list[str] = field(default_factory=lambda: list(DEFAULT_TIER_ORDER))
+    stage_order: list[str] = field(default_factory=lambda: list(DEFAULT_STAGE_ORDER))
+    churn_window_days: int = 90
+    sla_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+    as_of: dt.date | None = None  # None: the latest event date in the data
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> DatasetSettings:
+        d = dict(d or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("as_of"):
+            d["as_of"] = dt.date.fromisoformat(d["as_of"])
+        return cls(**d)
+
+
+def conform(frame: pl.DataFrame, table: str | Table) -> pl.DataFrame:
+    """Canonical columns first, in contract order and type; absent optional columns become null;
+    extra columns a source brings are kept after them (they are filter/group dimensions)."""
+    spec = TABLES[table] if isinstance(table, str) else table
+    canonical = [
+        (pl.col(c.name).cast(c.dtype) if c.name in frame.columns else pl.lit(None, c.dtype)).alias(
+            c.name
+        )
+        for c in spec.columns
+    ]
+    extras = [c for c in frame.columns if c not in spec.names]
+    return frame.select(*canonical, *extras)
+
+
+def latest_event(tables: dict[str, pl.DataFrame]) -> dt.date | None:
+    """The default as-of date: the latest event date in the data (never the wall clock)."""
+    latest: list[dt.date] = []
+    for name, frame in tables.items():
+        for col in EVENT_COLUMNS.get(name, ()):
+            if col in frame.columns and frame.height:
+                value = frame.get_column(col).max()
+                if value is not None:
+                    latest.append(value.date() if isinstance(value, dt.datetime) else value)
+    return max(latest) if latest else None
