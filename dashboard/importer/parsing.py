@@ -1,0 +1,183 @@
+"""Text cells → typed columns, vectorised: dates, numbers, whole numbers and yes/no flags.
+
+Each parser returns the typed series and the mask of cells that had a value but did not parse, so
+the caller can name the rows. Formats are decided from the data, not assumed: a date column is
+read as ISO, D/M/Y or M/D/Y (whichever reads every value; ambiguity is reported), Excel serial
+numbers are recognised, and numbers may carry currency symbols and thousands separators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+ISO_FORMATS = [
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y%m%d",
+]
+_TIME_SUFFIXES = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p"]
+DMY_FORMATS = [f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in _TIME_SUFFIXES] + ["%d/%m/%y"]
+MDY_FORMATS = [f"%m{s}%d{s}%Y{t}" for s in "/.-" for t in _TIME_SUFFIXES] + ["%m/%d/%y"]
+TEXT_FORMATS = ["%d %b %Y", "%b %d, %Y", "%d %B %Y", "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y"]
+EXCEL_EPOCH = pl.datetime(1899, 12, 30)
+EXCEL_SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausible business dates only
+SAMPLE = 2_000
+
+CURRENCY_CHARS = "$€£¥₹₽₺₩﷼¢"
+CURRENCY_CODES = r"(?i)\b(USD|EUR|GBP|JPY|INR|IRR|IRT|AED|SAR|CAD|AUD|CHF|SEK|NOK|DKK)\b"
+TRUE_WORDS = {"yes", "y", "true", "t", "1", "churned", "lost", "cancelled", "canceled", "left"}
+FALSE_WORDS = {"no", "n", "false", "f", "0", "active", "retained", "stayed", "current"}
+
+
+@dataclass
+class Parsed:
+    values: pl.Series
+    bad: pl.Series  # bool: had a value, did not parse
+    detail: str = ""  # the format chosen, e.g. "D/M/Y"
+    ambiguous: bool = False
+
+
+def clean_text(s: pl.Series) -> pl.Series:
+    """Strip blanks; empty cells and common null markers become null."""
+    if s.dtype != pl.String:
+        s = s.cast(pl.String)
+    s = s.str.strip_chars()
+    return s.set(s.is_in(["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "-"]), None)
+
+
+def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
+    if s.dtype.is_temporal():
+        values = s.cast(pl.Datetime("us"))
+        return Parsed(values, pl.Series([False] * len(s)), "typed")
+    text = clean_text(s)
+    present = text.is_not_null()
+    uniques = text.drop_nulls().unique()
+    if uniques.len() == 0:
+        return Parsed(pl.Series(s.name, [None] * len(s), pl.Datetime("us")), ~present)
+    numeric = uniques.cast(pl.Float64, strict=False)
+    lo, hi = EXCEL_SERIAL_RANGE
+    if numeric.is_not_null().all() and numeric.min() >= lo and numeric.max() <= hi:
+        days = text.cast(pl.Float64, strict=False)
+        values = (
+            pl.select(
+                EXCEL_EPOCH
+                + pl.duration(microseconds=(pl.lit(days) * 86_400_000_000).round().cast(pl.Int64))
+            )
+            .to_series()
+            .cast(pl.Datetime("us"))
+            .alias(s.name)
+        )
+        return Parsed(values, present & values.is_null(), "Excel serial numbers")
+
+    sample = uniques.head(SAMPLE)
+    tz_free = sample.str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "")
+
+    def score(fmt: str) -> int:
+        return tz_free.str.to_datetime(fmt, strict=False).is_not_null().sum()
+
+    candidates = {
+        "ISO": ISO_FORMATS,
+        "D/M/Y": DMY_FORMATS,
+        "M/D/Y": MDY_FORMATS,
+        "text": TEXT_FORMATS,
+    }
+    best: dict[str, tuple[int, str]] = {}
+    for family, formats in candidates.items():
+        scored = max(((score(f), f) for f in formats), key=lambda x: x[0])
+        best[family] = scored
+    dmy, mdy = best["D/M/Y"][0], best["M/D/Y"][0]
+    ambiguous = dmy == mdy == len(sample) and dmy > 0
+    order = ["ISO", "D/M/Y", "M/D/Y", "text"] if prefer_dmy else ["ISO", "M/D/Y", "D/M/Y", "text"]
+    family = max(order, key=lambda f: (best[f][0], -order.index(f)))
+    chosen_formats = [best[family][1]]
+    # Within one family exports mix "with time" and "date only" cells: accept every format of the
+    # family that reads some cells, most successful first (still never D/M/Y mixed with M/D/Y).
+    others = sorted(
+        (f for f in candidates[family] if f != chosen_formats[0] and score(f) > 0),
+        key=score,
+        reverse=True,
+    )
+    chosen_formats += others[:3]
+    full = text.str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "")
+    values = (
+        pl.select(
+            pl.coalesce(
+                [
+                    pl.lit(full).str.to_datetime(f, strict=False, time_unit="us")
+                    for f in chosen_formats
+                ]
+            )
+        )
+        .to_series()
+        .alias(s.name)
+    )
+    return Parsed(values, present & values.is_null(), family, ambiguous)
+
+
+def parse_date(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
+    p = parse_datetime(s, prefer_dmy=prefer_dmy)
+    return Parsed(p.values.dt.date(), p.bad, p.detail, p.ambiguous)
+
+
+def parse_number(s: pl.Series) -> Parsed:
+    if s.dtype.is_numeric():
+        return Parsed(s.cast(pl.Float64), pl.Series([False] * len(s)), "typed")
+    text = clean_text(s)
+    present = text.is_not_null()
+    t = text.str.replace_all(CURRENCY_CODES, "").str.replace_all(
+        f"[{CURRENCY_CHARS}\\s\u00a0\u202f']", ""
+    )
+    negative = t.str.contains(r"^\(.*\)$") | t.str.ends_with("-")
+    t = t.str.replace_all(r"^\((.*)\)$", "$1").str.replace(r"-$", "")
+    # Decimal comma (1.234,56 or 12,5) when the column has such values and none like 1,234.56.
+    euro = (
+        t.str.contains(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d{1,2}$").any()
+        and not t.str.contains(r"\d,\d{3}\.\d").any()
+    )
+    if euro:
+        t = t.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        detail = "decimal comma"
+    else:
+        t = t.str.replace_all(r"(\d),(\d{3})", "$1$2").str.replace_all(r"(\d),(\d{3})", "$1$2")
+        detail = "decimal point"
+    values = t.cast(pl.Float64, strict=False)
+    values = pl.select(
+        pl.when(pl.lit(negative)).then(-pl.lit(values)).otherwise(pl.lit(values))
+    ).to_series()
+    values = values.set(values.is_infinite() | values.is_nan(), None).alias(s.name)
+    return Parsed(values, present & values.is_null(), detail)
+
+
+def parse_integer(s: pl.Series) -> Parsed:
+    p = parse_number(s)
+    whole = p.values.is_null() | (p.values == p.values.round())
+    values = p.values.set(~whole, None)
+    return Parsed(values.cast(pl.Int64), p.bad | ~whole, p.detail)
+
+
+def parse_flag(s: pl.Series) -> Parsed:
+    """Yes/No, True/False, 1/0, Churned/Active → bool."""
+    if s.dtype == pl.Boolean:
+        return Parsed(s, pl.Series([False] * len(s)))
+    text = clean_text(s).str.to_lowercase()
+    values = (
+        pl.select(
+            pl.when(pl.lit(text).is_in(list(TRUE_WORDS)))
+            .then(True)
+            .when(pl.lit(text).is_in(list(FALSE_WORDS)))
+            .then(False)
+            .otherwise(None)
+        )
+        .to_series()
+        .alias(s.name)
+    )
+    return Parsed(values, text.is_not_null() & values.is_null())

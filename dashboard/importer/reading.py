@@ -1,0 +1,324 @@
+"""Bytes of an uploaded file → a table of text cells, plus what was detected on the way.
+
+Supported: CSV (any of , ; tab | as delimiter; UTF-8 with or without BOM, UTF-16, Windows-1252,
+Windows-1256), Excel .xlsx (calamine through fastexcel) and Parquet. Title rows above the header
+are skipped and reported. Every failure becomes a Problem naming the file (and rows where known).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import charset_normalizer
+import polars as pl
+
+from dashboard.importer.problems import ROW_COL, Problem
+
+DELIMITERS = [",", ";", "\t", "|"]
+SUPPORTED_LEGACY = ["cp1252", "cp1256"]  # Western European and Persian/Arabic Windows code pages
+ENCODING_NAMES = {
+    "utf_8": "UTF-8",
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16 LE",
+    "utf-16-be": "UTF-16 BE",
+    "cp1252": "Windows-1252",
+    "cp1256": "Windows-1256",
+}
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+HEADER_SCAN_ROWS = 15
+MAX_CELL_CHARS = 10_000
+
+
+class ReadError(Exception):
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+@dataclass
+class RawFile:
+    name: str
+    frame: pl.DataFrame  # text columns as found, plus ROW_COL
+    kind: str  # csv / excel / parquet
+    encoding: str = ""
+    delimiter: str = ""
+    header_row: int = 1  # spreadsheet row number of the header
+    notes: list[Problem] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in self.frame.columns if c != ROW_COL]
+
+    def describe(self) -> str:
+        parts = [self.kind.upper()]
+        if self.encoding:
+            parts.append(ENCODING_NAMES.get(self.encoding, self.encoding))
+        if self.delimiter:
+            parts.append(f"{DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}-separated")
+        if self.header_row > 1:
+            parts.append(f"header on row {self.header_row}")
+        return ", ".join(parts)
+
+
+def fail(file: str, message: str, rows: list[int] | None = None, count: int = 0) -> ReadError:
+    return ReadError(
+        Problem("error", file, message, rows=rows or [], count=count or len(rows or []))
+    )
+
+
+def read_file(
+    name: str,
+    data: bytes,
+    *,
+    max_bytes: int | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> RawFile:
+    if max_bytes is not None and len(data) > max_bytes:
+        raise fail(
+            name,
+            f"the file is {len(data) / 2**20:,.1f} MB, over the upload limit of "
+            f"{max_bytes / 2**20:,.0f} MB (server.maxUploadSize in .streamlit/config.toml)",
+        )
+    if not data.strip():
+        raise fail(name, "the file is empty")
+    suffix = PurePath(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".xls") or data[:4] == b"PK\x03\x04":
+        raw = _read_excel(name, data)
+    elif suffix == ".parquet" or data[:4] == b"PAR1":
+        raw = _read_parquet(name, data)
+    else:
+        raw = _read_csv(name, data, encoding=encoding, delimiter=delimiter)
+    if raw.frame.height == 0:
+        raise fail(name, "the file has a header row but no data rows")
+    return raw
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+def detect_encoding(name: str, data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = data[:8192]
+    zeros = sample.count(0)
+    if zeros:
+        # UTF-16 without a BOM puts a zero byte beside every ASCII character; anything else with
+        # zero bytes is not text at all.
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if odd > 0.3 * len(sample) / 2 and even < odd / 10:
+            return "utf-16-le"
+        if even > 0.3 * len(sample) / 2 and odd < even / 10:
+            return "utf-16-be"
+        raise fail(name, "this is a binary file, not a CSV text export (it contains zero bytes)")
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(data[:200_000], cp_isolation=SUPPORTED_LEGACY).best()
+    if best is None or best.chaos > 0.2:
+        raise fail(
+            name,
+            "unknown text encoding: the file is not UTF-8, UTF-16, Windows-1252 or Windows-1256. "
+            "Save it as UTF-8 CSV from your CRM or spreadsheet and upload it again",
+        )
+    return best.encoding
+
+
+def _records(text: str, delimiter: str, limit: int) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    out = []
+    try:
+        for row in reader:
+            out.append(row)
+            if len(out) >= limit:
+                break
+    except csv.Error:
+        pass
+    return out
+
+
+def detect_delimiter(head: str) -> str:
+    """The delimiter giving the most rows with the same number (> 1) of fields."""
+    best, best_score = ",", (0, 0)
+    for d in DELIMITERS:
+        counts = [len(r) for r in _records(head, d, 50) if r]
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        score = (counts.count(mode) if mode > 1 else 0, mode)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def detect_header(records: list[list[str]]) -> int:
+    """Index of the header among the first records: the first row as wide as the table."""
+    widths = [sum(1 for cell in r if cell.strip()) for r in records[:HEADER_SCAN_ROWS]]
+    if not widths:
+        return 0
+    widest = max(widths)
+    return next(i for i, w in enumerate(widths) if w >= 0.8 * widest)
+
+
+def _read_csv(name: str, data: bytes, *, encoding: str | None, delimiter: str | None) -> RawFile:
+    enc = encoding or detect_encoding(name, data)
+    try:
+        text = data.decode(enc)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise fail(name, f"the file cannot be read as {enc}: {exc}") from None
+    text = text.removeprefix("\ufeff")
+    if any(ch in text[:100_000] for ch in ("\x00", "\x01", "\x02", "\x03")):
+        raise fail(name, "this is a binary file, not a CSV text export")
+    head = "\n".join(text[:200_000].splitlines()[:60])
+    sep = delimiter or detect_delimiter(head)
+    head_records = _records(head, sep, HEADER_SCAN_ROWS)
+    header_idx = detect_header(head_records)
+    utf8 = text.encode("utf-8") if enc not in ("utf-8", "utf_8") else data
+    if utf8.startswith(codecs.BOM_UTF8):
+        utf8 = utf8[len(codecs.BOM_UTF8) :]
+    try:
+        frame = pl.read_csv(
+            utf8,
+            separator=sep,
+            infer_schema=False,
+            skip_rows=header_idx,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        raise _diagnose_csv(name, text, sep, header_idx) from None
+    header_row = header_idx + 1
+    raw = RawFile(name, _with_rows(frame, header_row), "csv", enc, sep, header_row)
+    _check_last_record(raw, text, sep)
+    if header_idx:
+        raw.notes.append(
+            Problem(
+                "info",
+                name,
+                f"rows 1–{header_idx} above the header look like a title and were skipped",
+                rows=list(range(1, header_idx + 1)),
+                count=header_idx,
+            )
+        )
+    return raw
+
+
+def _with_rows(frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    return frame.with_row_index(ROW_COL, offset=header_row + 1).with_columns(
+        pl.col(ROW_COL).cast(pl.Int64)
+    )
+
+
+def _diagnose_csv(name: str, text: str, sep: str, header_idx: int) -> ReadError:
+    """Polars refused the file: find the rows that break it with the csv module (slow path)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
+    expected, bad = None, []
+    try:
+        for i, row in enumerate(reader):
+            if i < header_idx:
+                continue
+            if expected is None:
+                expected = len(row)
+            elif row and len(row) != expected:
+                bad.append(reader.line_num)
+    except csv.Error as exc:
+        return fail(
+            name,
+            f"the CSV is malformed near row {reader.line_num}: {exc} "
+            "(an unclosed quote or a truncated file)",
+            [reader.line_num],
+        )
+    if bad:
+        return fail(
+            name,
+            f"rows have a different number of fields than the header's {expected} "
+            f"(is the delimiter {DELIMITER_NAMES.get(sep, sep)} right?)",
+            bad[:5],
+            len(bad),
+        )
+    return fail(name, "the CSV cannot be parsed (check the delimiter, quoting and encoding)")
+
+
+def _check_last_record(raw: RawFile, text: str, sep: str) -> None:
+    """A truncated download ends mid-row: the last record has fewer fields than the header."""
+    tail = text.rstrip("\r\n").rsplit("\n", 1)[-1]
+    last = _records(tail, sep, 1)
+    width = len(raw.columns)
+    if width > 1 and last and len(last[0]) < width and raw.frame.height:
+        row = raw.frame.get_column(ROW_COL)[-1]
+        raise fail(
+            raw.name,
+            f"the last row has {len(last[0])} of {width} fields: the file looks "
+            "truncated (download or export it again)",
+            [row],
+            1,
+        )
+
+
+# --- Excel and Parquet ---------------------------------------------------------------------------
+def _read_excel(name: str, data: bytes) -> RawFile:
+    try:
+        grid = pl.read_excel(
+            io.BytesIO(data),
+            engine="calamine",
+            has_header=False,
+            infer_schema_length=0,
+        )
+    except Exception as exc:  # noqa: BLE001 - calamine raises its own types for broken files
+        raise fail(name, f"the Excel file cannot be read: {exc}") from None
+    grid = grid.select(pl.all().cast(pl.String))
+    records = [list(r) for r in grid.head(HEADER_SCAN_ROWS).iter_rows()]
+    records = [[c or "" for c in r] for r in records]
+    header_idx = detect_header(records)
+    header = (
+        [c.strip() or f"column_{i + 1}" for i, c in enumerate(records[header_idx])]
+        if records
+        else []
+    )
+    body = grid.slice(header_idx + 1)
+    body.columns = _unique(header)
+    body = body.select(
+        [
+            c
+            for c in body.columns
+            if not c.startswith("column_") or body[c].null_count() < body.height
+        ]
+    )
+    body = body.filter(~pl.all_horizontal(pl.all().is_null()))
+    raw = RawFile(name, _with_rows(body, header_idx + 1), "excel", header_row=header_idx + 1)
+    if header_idx:
+        raw.notes.append(
+            Problem(
+                "info",
+                name,
+                f"rows 1–{header_idx} above the header look like a title and were skipped",
+                rows=list(range(1, header_idx + 1)),
+                count=header_idx,
+            )
+        )
+    return raw
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+    return out
+
+
+def _read_parquet(name: str, data: bytes) -> RawFile:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001
+        raise fail(name, f"the Parquet file cannot be read: {exc}") from None
+    return RawFile(name, _with_rows(frame, 1), "parquet")
