@@ -668,7 +668,7 @@ def _derive_deals(tables, settings: DatasetSettings, problems) -> dict[str, pl.D
         d = (
             d.join(last, on="deal_id", how="left")
             .with_columns(
-                pl.when(pl.col("stage").str.contains(mp.LOST_WORDS.pattern))
+                pl.when(pl.col("stage").str.contains("(?i)" + mp.LOST_WORDS.pattern))
                 .then(pl.coalesce("__last", pl.lit(settings.stage_order[0])))
                 .otherwise(pl.col("stage"))
                 .alias("stage")
@@ -698,13 +698,20 @@ def _derive_deals(tables, settings: DatasetSettings, problems) -> dict[str, pl.D
 
 # --- validation across tables -----------------------------------------------------------------------
 def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, problems) -> None:
+    # A cell that did not parse is already reported; do not report it again as empty.
+    unparsed = {(p.table, p.column) for p in problems if p.severity == "error"}
     for name, frame in tables.items():
         spec = TABLES[name]
         for col in spec.columns:
             if col.name not in frame.columns:
                 continue
             s = frame.get_column(col.name)
-            if col.required and not col.nullable and s.null_count():
+            if (
+                col.required
+                and not col.nullable
+                and s.null_count()
+                and (name, col.name) not in unparsed
+            ):
                 _per_file(
                     problems,
                     "error",
@@ -813,7 +820,7 @@ def _check_references(tables: dict[str, pl.DataFrame], problems) -> None:
             continue
         frame = tables[name]
         ids = frame.get_column("customer_id")
-        unknown = ids.is_not_null() & ~ids.is_in(known)
+        unknown = ids.is_not_null() & ~ids.is_in(known.implode())
         if not unknown.any():
             continue
         examples = ", ".join(repr(v) for v in ids.filter(unknown).unique().head(3).to_list())
@@ -852,7 +859,7 @@ def _check_references(tables: dict[str, pl.DataFrame], problems) -> None:
             tables[name] = frame.filter(~unknown)
     if "stage_history" in tables and "deals" in tables:
         h = tables["stage_history"]
-        unknown = ~h.get_column("deal_id").is_in(tables["deals"].get_column("deal_id"))
+        unknown = ~h.get_column("deal_id").is_in(tables["deals"].get_column("deal_id").implode())
         if unknown.any():
             _per_file(
                 problems,
@@ -909,6 +916,21 @@ def _tier_order(tables: dict[str, pl.DataFrame]) -> list[str]:
     if UNASSIGNED_TIER in found:
         order.append(UNASSIGNED_TIER)
     return order or list(DEFAULT_TIER_ORDER)
+
+
+def validate_tables(
+    tables: dict[str, pl.DataFrame], settings: DatasetSettings, source: str
+) -> list[Problem]:
+    """Validate frames that arrive already typed (the SQL source) by the same rules as uploads."""
+    problems: list[Problem] = []
+    marked = {
+        name: frame.with_row_index(ROW_COL, offset=1).with_columns(
+            pl.col(ROW_COL).cast(pl.Int64), pl.lit(f"{source} {name}").alias(FILE_COL)
+        )
+        for name, frame in tables.items()
+    }
+    _validate(marked, settings, problems)
+    return problems
 
 
 # --- committing ---------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Small reusable widgets, each a `show(...)` function that owns its session-state key."""

@@ -1,0 +1,65 @@
+"""The active dataset: row counts, settings, the warnings kept with it, and each table's rows."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard.export import safe_csv
+from dashboard.store import Dataset
+from metrics.schema import TABLES, latest_event
+
+PREVIEW_ROWS = 200
+
+
+def show(dataset: Dataset) -> None:
+    as_of = dataset.settings.as_of or latest_event(dataset.tables)
+    st.subheader(dataset.name)
+    st.caption(
+        f"As of {as_of or '—'} · currency {dataset.settings.currency} · tiers "
+        f"{' < '.join(dataset.settings.tier_order)} · stages {' > '.join(dataset.settings.stage_order)}"
+    )
+    counts = pl.DataFrame(
+        {
+            "table": list(TABLES),
+            "rows": [dataset.tables[t].height if t in dataset.tables else None for t in TABLES],
+            "enables": [TABLES[t].enables for t in TABLES],
+        }
+    )
+    st.dataframe(
+        counts,
+        hide_index=True,
+        width="stretch",
+        column_config={"rows": st.column_config.NumberColumn(format="localized")},
+    )
+    missing = [t for t in TABLES if t not in dataset.tables or dataset.tables[t].is_empty()]
+    if missing:
+        st.info(
+            "Not in this dataset: "
+            + "; ".join(f"**{t}** (enables {TABLES[t].enables})" for t in missing)
+        )
+    if dataset.report:
+        with st.expander(f"{len(dataset.report)} notes from the import", expanded=False):
+            st.dataframe(
+                pl.DataFrame(dataset.report).select(
+                    "severity", "file", "table", "column", "message", "count"
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+    present = [t for t in TABLES if t in dataset.tables]
+    if not present:
+        return
+    table = st.segmented_control("Table", present, default=present[0], key="overview_table")
+    if table:
+        frame = dataset.tables[table]
+        st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
+        st.caption(f"First {min(PREVIEW_ROWS, frame.height):,} of {frame.height:,} rows.")
+        st.download_button(
+            f"Download {table}.csv",
+            safe_csv(frame),
+            f"{table}.csv",
+            "text/csv",
+            key=f"download_{table}",
+            on_click="ignore",
+        )

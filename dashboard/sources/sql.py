@@ -1,0 +1,113 @@
+"""A SQL database as a source: one SQLAlchemy URL, and per canonical table a table name or a query.
+
+Configured in .streamlit/secrets.toml ([sql_source]) or by CRM_SQL_URL, never typed into a page.
+Tier and date filters are pushed into the WHERE clause as bound parameters, so the database only
+sends the slice asked for; configured queries are wrapped as sub-queries, never concatenated with
+user input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import sqlalchemy as sa
+
+from metrics.schema import TABLES, conform
+
+# The date each table is filtered on.
+DATE_COLUMN = {
+    "orders": "order_date",
+    "deals": "created_date",
+    "stage_history": "entered_at",
+    "tickets": "created_at",
+    "surveys": "responded_at",
+    "interactions": "occurred_at",
+}
+
+
+@dataclass(frozen=True)
+class SqlFilters:
+    tiers: tuple[str, ...] | None = None  # None: every tier
+    start: dt.date | None = None
+    end: dt.date | None = None  # inclusive
+
+
+class SqlSource:
+    def __init__(self, url: str, tables: dict[str, str]):
+        unknown = set(tables) - set(TABLES)
+        if unknown:
+            raise ValueError(
+                f"[sql_source.tables] names unknown tables: {', '.join(sorted(unknown))}"
+            )
+        if "customers" not in tables:
+            raise ValueError("[sql_source.tables] must name the customers table")
+        self.engine = sa.create_engine(url)
+        self.tables = tables
+
+    def _source(self, table: str) -> str:
+        """A FROM-clause item for a configured table name or query (admin configuration)."""
+        spec = self.tables[table].strip()
+        if spec.lower().startswith(("select", "with")):
+            return f"({spec}) AS src_{table}"
+        quote = self.engine.dialect.identifier_preparer.quote
+        return ".".join(quote(part) for part in spec.split("."))
+
+    def statement(self, table: str, filters: SqlFilters) -> tuple[sa.TextClause, dict]:
+        """SELECT for one table with the filters as bound parameters."""
+        conditions: list[str] = []
+        params: dict = {}
+        tier_customers = f"SELECT customer_id FROM {self._source('customers')} WHERE tier IN :tiers"
+        if filters.tiers is not None:
+            params["tiers"] = list(filters.tiers)
+            if table == "customers":
+                conditions.append("tier IN :tiers")
+            elif table == "deals":
+                conditions.append(
+                    f"(customer_id IN ({tier_customers}) OR (customer_id IS NULL AND tier IN :tiers))"
+                )
+            elif table == "stage_history":
+                deals = self._source("deals") if "deals" in self.tables else None
+                if deals:
+                    conditions.append(
+                        f"deal_id IN (SELECT deal_id FROM {deals} WHERE customer_id IN "
+                        f"({tier_customers}) OR (customer_id IS NULL AND tier IN :tiers))"
+                    )
+            else:
+                conditions.append(f"customer_id IN ({tier_customers})")
+        date_col = DATE_COLUMN.get(table)
+        if date_col and filters.start:
+            conditions.append(f"{date_col} >= :start")
+            params["start"] = dt.datetime.combine(filters.start, dt.time.min)
+        if date_col and filters.end:
+            conditions.append(f"{date_col} < :end")
+            params["end"] = dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time.min)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        stmt = sa.text(f"SELECT * FROM {self._source(table)}{where}")
+        if "tiers" in params:
+            stmt = stmt.bindparams(sa.bindparam("tiers", expanding=True))
+        return stmt, params
+
+    def load(self, filters: SqlFilters = SqlFilters()) -> dict[str, pl.DataFrame]:
+        frames: dict[str, pl.DataFrame] = {}
+        with self.engine.connect() as conn:
+            for table in self.tables:
+                stmt, params = self.statement(table, filters)
+                result = conn.execute(stmt, params)
+                columns = list(result.keys())
+                rows = result.fetchall()
+                frame = pl.DataFrame(
+                    [tuple(r) for r in rows], schema=columns, orient="row", infer_schema_length=None
+                )
+                frames[table] = conform(_numeric_to_float(frame), table)
+        return frames
+
+
+def _numeric_to_float(frame: pl.DataFrame) -> pl.DataFrame:
+    """Drivers return NUMERIC as Decimal: amounts are floats in the canonical schema."""
+    return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+
+
+def from_config(config: dict) -> SqlSource:
+    return SqlSource(config["url"], dict(config.get("tables", {})))

@@ -1,0 +1,41 @@
+"""Shared fixtures. In CI (CI=true) nothing skips: a missing browser, database or real-data folder
+is a failure, not a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from dashboard.store import Store
+from sample_data import load_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+REALDATA = ROOT.parent / "shared" / "realdata"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip on a developer machine without the thing; fail in CI, where it must be there."""
+    if not condition:
+        if IN_CI or os.environ.get("CRM_REQUIRE_ALL") == "1":
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def realdata() -> Path:
+    require(REALDATA.is_dir(), f"{REALDATA} is absent")
+    return REALDATA
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+
+
+@pytest.fixture(scope="session")
+def sample_tables() -> dict[str, pl.DataFrame]:
+    return load_tables()
