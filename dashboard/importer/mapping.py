@@ -494,6 +494,15 @@ def guess_table(filename: str, headers: list[str]) -> TableGuess:
     return best
 
 
+def table_named_in(filename: str) -> str | None:
+    """The canonical table a file name spells out (orders.csv, Deals export.xlsx), if any."""
+    stem = normalise(filename.rsplit(".", 1)[0])
+    for table in TABLES:
+        if re.search(rf"\b{table.replace('_', ' ')}\b", stem) or stem.startswith(table.rstrip("s")):
+            return table
+    return None
+
+
 def _stem(word: str) -> str:
     w = normalise(word)
     for suffix in ("ing", "ment", "ed", "e", "s"):

@@ -172,6 +172,10 @@ def _plan_file(raw: RawFile, options: ImportOptions, store: Store | None) -> Fil
         table, mapping = saved
         return FilePlan(raw, table, mapping, _stage_columns(raw, table, mapping), shape, "saved")
     guess = mp.guess_table(raw.name, raw.columns)
+    if guess.table is None and (named := mp.table_named_in(raw.name)):
+        # Named like a table but its columns do not fit (often a wrong delimiter): convert as that
+        # table so the report says which required columns are missing.
+        guess = mp.TableGuess(named, mp.guess_mapping(named, raw.columns), 0.0)
     return FilePlan(
         raw,
         guess.table,

@@ -1,0 +1,38 @@
+# One command to run the dashboard, one to run every test. CI calls `make test` (see .ci/run).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+
+.PHONY: run test install install-test lint sample bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv
+
+install: $(PY)
+	$(UV) pip install --quiet --python $(PY) -e .
+
+install-test: $(PY)
+	$(UV) pip install --quiet --python $(PY) -e ".[test]"
+
+# Install and open the dashboard on the bundled sample data at http://localhost:8501
+run: install
+	$(PY) -m streamlit run dashboard/app.py
+
+# Install and run the whole test suite (lint first: it is the cheapest check)
+test: install-test lint
+	$(PY) -m pytest
+
+lint: $(PY)
+	$(VENV)/bin/ruff check dashboard pages metrics sample_data tests benchmarks
+
+# Regenerate the committed default dataset (deterministic)
+sample: install
+	$(PY) -m sample_data.generate --customers 5000 --seed 7 --out sample_data/default
+
+bench: install-test
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,181 @@
+"""Malformed inputs: each gives a clear message naming the file (and column and rows where there
+are any), and leaves the active dataset exactly as it was."""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from dashboard.importer import ImportOptions, SourceFile, commit_import, plan_import
+from dashboard.importer.problems import ImportFailed
+
+CUSTOMERS = b"customer_id,name,tier,signup_date\nC1,Ann,Gold,2024-01-05\nC2,Bo,Silver,2024-02-01\n"
+ORDERS_HEAD = b"order_id,customer_id,order_date,amount\n"
+
+
+@pytest.fixture
+def active(store):
+    plan = plan_import([SourceFile("customers.csv", CUSTOMERS),
+                        SourceFile("orders.csv", ORDERS_HEAD + b"O1,C1,2024-01-05,10\nO2,C2,2024-02-03,20\n")],
+                       store=store)
+    commit_import(plan, store, "live")
+    return store
+
+
+def _attempt(store, files, **options):
+    """Plan and try to commit into the active dataset's name; return the plan's errors."""
+    before = store.load("live")
+    plan = plan_import(files, options=ImportOptions(**options), store=store)
+    if plan.ok:
+        pytest.fail("expected errors, got none: " + "; ".join(str(p) for p in plan.problems))
+    with pytest.raises(ImportFailed):
+        commit_import(plan, store, "live")
+    after = store.load("live")
+    assert store.active_name() == "live"
+    for name, frame in before.tables.items():
+        assert_frame_equal(after.tables[name], frame)
+    return [str(p) for p in plan.errors]
+
+
+def _orders(body: bytes, name="orders.csv"):
+    return [SourceFile("customers.csv", CUSTOMERS), SourceFile(name, ORDERS_HEAD + body)]
+
+
+def test_empty_file(active):
+    errors = _attempt(active, [SourceFile("orders.csv", b"")])
+    assert errors == ["orders.csv: the file is empty"]
+
+
+def test_header_only(active):
+    errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", ORDERS_HEAD)])
+    assert any("orders.csv" in e and "no data rows" in e for e in errors)
+
+
+def test_binary_garbage(active):
+    garbage = bytes(range(256)) * 40
+    errors = _attempt(active, [SourceFile("orders.csv", garbage)])
+    assert any("orders.csv" in e and "binary" in e for e in errors)
+
+
+def test_truncated_last_row(active):
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,10\nO2,C2,2024-0"))
+    assert any("orders.csv" in e and "truncated" in e and "row 3" in e for e in errors)
+
+
+def test_unclosed_quote(active):
+    errors = _attempt(active, _orders(b'O1,C1,2024-01-05,10\nO2,"C2,2024-02-01,5\n'))
+    assert any("orders.csv" in e and ("quote" in e or "truncated" in e) for e in errors)
+
+
+def test_wrong_delimiter(active):
+    body = b"order_id;customer_id;order_date;amount\nO1;C1;2024-01-05;10\n"
+    errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", body)],
+                      delimiter=",")
+    assert any("orders.csv" in e and "delimiter" in e and "order_id;customer_id" in e for e in errors)
+
+
+def test_unknown_encoding(active):
+    text = "customer_id,name,tier\nC1,東京商事,Gold\nC2,大阪物産,Silver\n" * 20
+    errors = _attempt(active, [SourceFile("customers.csv", text.encode("shift_jis"))])
+    assert any("customers.csv" in e and "encoding" in e for e in errors)
+
+
+def test_duplicate_ids(active):
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,10\nO1,C2,2024-02-03,20\n"))
+    assert any("orders.csv → orders.order_id" in e and "duplicate" in e and "rows 2, 3" in e for e in errors)
+
+
+def test_orders_of_unknown_customers(active):
+    errors = _attempt(active, _orders(b"O1,X9,2024-01-05,10\nO2,X8,2024-02-03,20\n"))
+    assert any("orders.csv → orders.customer_id" in e and "'X9'" in e and "rows 2, 3" in e for e in errors)
+
+
+def test_a_few_unknown_customers_are_dropped_with_a_warning(store):
+    plan = plan_import(_orders(b"O1,C1,2024-01-05,10\nO2,C2,2024-02-03,20\nO3,X9,2024-02-03,5\n"),
+                       store=store)
+    assert plan.ok and plan.tables["orders"].height == 2
+    assert any("dropped" in str(w) and "row 4" in str(w) for w in plan.warnings)
+
+
+def test_nps_11_and_csat_0(active):
+    surveys = b"response_id,customer_id,responded_at,nps,csat\nS1,C1,2024-03-01,11,4\nS2,C2,2024-03-02,9,0\n"
+    errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("surveys.csv", surveys)])
+    assert any("surveys.nps" in e and "11" in e and "row 2" in e for e in errors)
+    assert any("surveys.csat" in e and "0" in e and "row 3" in e for e in errors)
+
+
+def test_dates_after_the_as_of_date(active):
+    import datetime as dt
+
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,10\nO2,C2,2024-09-03,20\n"),
+                      as_of=dt.date(2024, 6, 30))
+    assert any("orders.order_date" in e and "after the as-of date 2024-06-30" in e and "row 3" in e
+               for e in errors)
+
+
+def test_dates_in_the_future(active):
+    errors = _attempt(active, _orders(b"O1,C1,2099-01-05,10\n"))
+    assert any("orders.order_date" in e and "future" in e for e in errors)
+
+
+def test_mixed_date_formats(active):
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,10\nO2,C2,2024-02-03,20\nO3,C2,13/02/2024,20\n"))
+    assert any("orders.order_date" in e and "'13/02/2024'" in e and "row 4" in e for e in errors)
+
+
+def test_text_in_an_amount_column(active):
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,ten\nO2,C2,2024-02-03,20\n"))
+    assert any("orders.amount" in e and "'ten'" in e and "row 2" in e for e in errors)
+
+
+def test_a_10_mb_single_cell(active):
+    body = b"O1,C1,2024-01-05,10\n" + b'O2,C2,2024-02-03,"' + b"x" * 10_000_000 + b'"\n'
+    files = [SourceFile("customers.csv", CUSTOMERS),
+             SourceFile("orders.csv", b"order_id,customer_id,order_date,product\n" + body)]
+    errors = _attempt(active, files)
+    assert any("orders.csv" in e and "product" in e and "10,000,000" in e and "row 3" in e for e in errors)
+
+
+def test_cells_that_start_a_formula_are_reported_and_neutralised_on_export(store):
+    customers = b'customer_id,name,tier\nC1,"=HYPERLINK(""http://x"")",Gold\nC2,+1-2,Silver\nC3,@SUM(A1),Gold\nC4,-cmd,Gold\n'
+    plan = plan_import([SourceFile("customers.csv", customers)], store=store)
+    warning = next(str(w) for w in plan.warnings if "formula" in str(w))
+    assert "customers.csv" in warning and "name" in warning and "rows 2, 3, 4, 5" in warning
+    from dashboard.export import safe_csv
+
+    exported = pl.read_csv(io.BytesIO(safe_csv(plan.tables["customers"])))
+    assert all(v.startswith("'") for v in exported.get_column("name"))
+
+
+def test_excel_title_row_above_the_header(store):
+    buf = io.BytesIO()
+    import xlsxwriter
+
+    with xlsxwriter.Workbook(buf) as wb:
+        ws = wb.add_worksheet()
+        ws.write_row(0, 0, ["Customer report — exported 2024-06-30"])
+        ws.write_row(2, 0, ["Customer ID", "Company name", "Tier"])
+        ws.write_row(3, 0, ["C1", "Ann Ltd", "Gold"])
+        ws.write_row(4, 0, ["C2", "Bo plc", "Silver"])
+    plan = plan_import([SourceFile("customers.xlsx", buf.getvalue())], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["customers"].get_column("customer_id").to_list() == ["C1", "C2"]
+    note = next(str(p) for p in plan.problems if "title" in p.message)
+    assert "customers.xlsx" in note and "rows 1, 2" in note
+
+
+def test_file_larger_than_the_upload_limit(active):
+    big = ORDERS_HEAD + b"O1,C1,2024-01-05,10\n" * 60_000
+    errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", big)],
+                      max_bytes=1 * 2**20)
+    assert any("orders.csv" in e and "upload limit of 1 MB" in e for e in errors)
+
+
+def test_missing_required_column(active):
+    body = b"order_id,customer_id,amount\nO1,C1,10\n"
+    errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", body)],
+                      overrides={"orders.csv": {"table": "orders"}})
+    assert any("orders.csv" in e and "order_date" in e and "not found" in e for e in errors)
