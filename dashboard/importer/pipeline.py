@@ -473,13 +473,11 @@ def _derive(tables, plans, options, settings, problems) -> dict[str, pl.DataFram
     if "customers" in tables:
         tables["customers"] = _derive_customers(tables["customers"], options, problems)
     elif tables:
+        id_frames = [f.select("customer_id") for f in tables.values() if "customer_id" in f.columns]
         ids = (
-            pl.concat(
-                [f.select("customer_id") for t, f in tables.items() if "customer_id" in f.columns],
-                how="vertical_relaxed",
-            )
-            .drop_nulls()
-            .unique(maintain_order=True)
+            pl.concat(id_frames, how="vertical_relaxed").drop_nulls().unique(maintain_order=True)
+            if id_frames
+            else pl.DataFrame(schema={"customer_id": pl.String})
         )
         if ids.height:
             tables["customers"] = ids.with_columns(
@@ -497,11 +495,20 @@ def _derive(tables, plans, options, settings, problems) -> dict[str, pl.DataFram
                 )
             )
         else:
+            tables["customers"] = pl.DataFrame(
+                schema={
+                    "customer_id": pl.String,
+                    "tier": pl.String,
+                    ROW_COL: pl.Int64,
+                    FILE_COL: pl.String,
+                }
+            )
             problems.append(
                 Problem(
-                    "error",
+                    "warning",
                     "(customers)",
-                    "a customers table is required and none of the files holds one",
+                    "no customers file and no customer ids: only pages that need no customers "
+                    "(the Funnel) will show data",
                     table="customers",
                 )
             )
@@ -739,7 +746,17 @@ def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, proble
                         "duplicate ids, e.g. " + ", ".join(repr(e) for e in examples),
                     )
             if col.minimum is not None or col.maximum is not None:
-                out = (s < col.minimum) | (s > col.maximum)
+                low = (
+                    s < col.minimum
+                    if col.minimum is not None
+                    else pl.repeat(False, len(s), eager=True)
+                )
+                high = (
+                    s > col.maximum
+                    if col.maximum is not None
+                    else pl.repeat(False, len(s), eager=True)
+                )
+                out = low | high
                 if out.any():
                     examples = s.filter(out).unique().head(3).to_list()
                     _per_file(
@@ -778,6 +795,12 @@ def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, proble
                 )
         _check_dates(name, frame, settings, problems)
     _check_references(tables, problems)
+
+
+def _range(col) -> str:
+    if col.maximum is None:
+        return f"the allowed range (at least {col.minimum:g})"
+    return f"{col.minimum:g}–{col.maximum:g}"
 
 
 def _check_dates(name: str, frame: pl.DataFrame, settings: DatasetSettings, problems) -> None:
@@ -820,7 +843,7 @@ def _check_references(tables: dict[str, pl.DataFrame], problems) -> None:
         return
     known = tables["customers"].get_column("customer_id").drop_nulls()
     for name in ("orders", "tickets", "surveys", "interactions", "deals"):
-        if name not in tables:
+        if name not in tables or "customer_id" not in tables[name].columns:
             continue
         frame = tables[name]
         ids = frame.get_column("customer_id")

@@ -269,25 +269,38 @@ def _read_excel(name: str, data: bytes) -> RawFile:
         import fastexcel
 
         # header_row=None and skip_rows=0 keep blank rows, so row numbers match the sheet's.
-        sheet = fastexcel.read_excel(data).load_sheet(0, header_row=None, skip_rows=0, dtypes="string")
+        sheet = fastexcel.read_excel(data).load_sheet(
+            0, header_row=None, skip_rows=0, dtypes="string"
+        )
         grid = sheet.to_polars()
     except Exception as exc:  # noqa: BLE001 - calamine raises its own types for broken files
         raise fail(name, f"the Excel file cannot be read: {exc}") from None
     records = [[c or "" for c in r] for r in grid.head(HEADER_SCAN_ROWS).iter_rows()]
     header_idx = detect_header(records)
-    header = [c.strip() or f"column_{i + 1}" for i, c in enumerate(records[header_idx])] if records else []
+    header = (
+        [c.strip() or f"column_{i + 1}" for i, c in enumerate(records[header_idx])]
+        if records
+        else []
+    )
     body = grid.slice(header_idx + 1)
     body.columns = _unique(header)
     body = _with_rows(body, header_idx + 1)
     data_cols = [c for c in body.columns if c != ROW_COL]
-    empty_unnamed = [c for c in data_cols if c.startswith("column_") and body[c].null_count() == body.height]
+    empty_unnamed = [
+        c for c in data_cols if c.startswith("column_") and body[c].null_count() == body.height
+    ]
     body = body.drop(empty_unnamed).filter(~pl.all_horizontal(pl.exclude(ROW_COL).is_null()))
     raw = RawFile(name, body, "excel", header_row=header_idx + 1)
     if header_idx:
-        raw.notes.append(Problem(
-            "info", name, f"rows 1–{header_idx} above the header look like a title and were skipped",
-            rows=list(range(1, header_idx + 1)), count=header_idx,
-        ))
+        raw.notes.append(
+            Problem(
+                "info",
+                name,
+                f"rows 1–{header_idx} above the header look like a title and were skipped",
+                rows=list(range(1, header_idx + 1)),
+                count=header_idx,
+            )
+        )
     return raw
 
 

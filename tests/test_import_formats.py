@@ -1,0 +1,155 @@
+"""Encodings, delimiters, file types, CRM header conventions, dates and numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import polars as pl
+import pytest
+
+from dashboard.__main__ import main as cli
+from dashboard.importer import ImportOptions, SourceFile, plan_import
+from dashboard.importer.mapping import guess_table
+from dashboard.importer.parsing import parse_datetime, parse_number
+
+PERSIAN = "فروشگاه کتاب تهران"
+CUSTOMERS = f"customer_id,name,tier\nC1,{PERSIAN},Gold\nC2,Café Münster,Silver\n"
+
+
+@pytest.mark.parametrize("encoding,text", [
+    ("utf-8", CUSTOMERS), ("utf-8-sig", CUSTOMERS), ("utf-16", CUSTOMERS),
+    ("utf-16-le", CUSTOMERS), ("cp1256", CUSTOMERS.replace("Café Münster", "Cafe Munster")),
+    ("cp1252", "customer_id,name,tier\nC1,Café Münster Straße,Gold\nC2,Crème brûlée,Silver\n"),
+])
+def test_encodings_come_through_intact(encoding, text, store):
+    plan = plan_import([SourceFile("customers.csv", text.encode(encoding))], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    expected = [line.split(",")[1] for line in text.strip().splitlines()[1:]]
+    assert plan.tables["customers"].get_column("name").to_list() == expected
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_delimiters_are_detected(sep, store):
+    text = f"customer_id{sep}tier\nC1{sep}Gold\nC2{sep}Silver\n"
+    plan = plan_import([SourceFile("customers.csv", text.encode())], store=store)
+    assert plan.ok and plan.tables["customers"].height == 2
+    assert plan.files[0].raw.delimiter == sep
+
+
+def test_excel_and_parquet(store, sample_tables):
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    with xlsxwriter.Workbook(buf) as wb:
+        ws = wb.add_worksheet()
+        ws.write_row(0, 0, ["Invoice ID", "Customer ID", "Invoice Date", "Total"])
+        ws.write_row(1, 0, ["I1", "C0000000", "2024-03-01", "1,200.50"])
+        ws.write_row(2, 0, ["I2", "C0000001", "2024-03-02", "99"])
+    pq = io.BytesIO()
+    sample_tables["customers"].write_parquet(pq)
+    plan = plan_import([SourceFile("customers.parquet", pq.getvalue()),
+                        SourceFile("orders.xlsx", buf.getvalue())], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["orders"].get_column("amount").to_list() == [1200.5, 99.0]
+    assert plan.tables["customers"].height == sample_tables["customers"].height
+
+
+@pytest.mark.parametrize("filename,headers,table,expected", [
+    ("hubspot-deals.csv", ["Record ID", "Deal Name", "Deal Stage", "Create Date", "Close Date", "Amount", "Deal owner"],
+     "deals", {"deal_id": "Record ID", "stage": "Deal Stage", "created_date": "Create Date",
+               "closed_date": "Close Date", "amount": "Amount", "owner": "Deal owner"}),
+    ("salesforce_opportunities.csv", ["Opportunity ID", "Opportunity Name", "Account Name", "Stage", "Amount",
+                                      "Close Date", "Created Date", "Opportunity Owner", "Lead Source"],
+     "deals", {"deal_id": "Opportunity ID", "customer_id": "Account Name", "stage": "Stage",
+               "created_date": "Created Date", "closed_date": "Close Date", "owner": "Opportunity Owner",
+               "source": "Lead Source"}),
+    ("pipedrive.csv", ["Deal - ID", "Deal - Title", "Deal - Value", "Deal - Stage", "Deal - Status",
+                       "Deal - Deal created", "Deal - Owner", "Deal - Organization"],
+     "deals", {"deal_id": "Deal - ID", "amount": "Deal - Value", "stage": "Deal - Stage",
+               "status": "Deal - Status", "created_date": "Deal - Deal created", "owner": "Deal - Owner",
+               "customer_id": "Deal - Organization"}),
+    ("Deals_export.csv", ["Record Id", "Deal Name", "Account Name", "Stage", "Amount", "Closing Date",
+                          "Created Time", "Deal Owner", "Lead Source"],
+     "deals", {"deal_id": "Record Id", "customer_id": "Account Name", "stage": "Stage",
+               "closed_date": "Closing Date", "created_date": "Created Time", "owner": "Deal Owner"}),
+])
+def test_crm_export_headers_are_recognised(filename, headers, table, expected):
+    guess = guess_table(filename, headers)
+    assert guess.table == table
+    assert {k: v for k, v in guess.mapping.items() if k in expected} == expected
+
+
+def test_hubspot_wide_stage_dates_become_stage_history(store):
+    text = (
+        "Record ID,Deal Stage,Create Date,Date entered Qualified To Buy (Sales Pipeline),"
+        "Date entered Closed Won (Sales Pipeline)\n"
+        "1,Closed Won,2024-01-02,2024-01-05,2024-02-01\n"
+        "2,Qualified To Buy,2024-01-03,2024-01-09,\n"
+        "3,Closed Lost,2024-01-04,2024-01-10,\n"
+    )
+    plan = plan_import([SourceFile("deals.csv", text.encode())], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    h = plan.tables["stage_history"].sort("deal_id", "entered_at")
+    assert h.select("deal_id", "stage").rows() == [
+        ("1", "Qualified To Buy"), ("1", "Closed Won"), ("2", "Qualified To Buy"), ("3", "Qualified To Buy")]
+    deals = plan.tables["deals"].sort("deal_id")
+    assert deals.get_column("status").to_list() == ["won", "open", "lost"]
+    assert deals.get_column("stage").to_list() == ["Closed Won", "Qualified To Buy", "Qualified To Buy"]
+    assert plan.settings.stage_order == ["Qualified To Buy", "Closed Won"]
+
+
+@pytest.mark.parametrize("values,expected,family", [
+    (["2024-03-01", "2024-12-31 14:05:00"], [dt.datetime(2024, 3, 1), dt.datetime(2024, 12, 31, 14, 5)], "ISO"),
+    (["31/01/2024", "01/02/2024"], [dt.datetime(2024, 1, 31), dt.datetime(2024, 2, 1)], "D/M/Y"),
+    (["01/31/2024", "02/01/2024 3:30 PM"], [dt.datetime(2024, 1, 31), dt.datetime(2024, 2, 1, 15, 30)], "M/D/Y"),
+    (["45292", "45293.5"], [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2, 12)], "Excel serial numbers"),
+])
+def test_date_formats_are_decided_from_the_data(values, expected, family):
+    parsed = parse_datetime(pl.Series(values))
+    assert parsed.values.to_list() == expected
+    assert parsed.detail == family and not parsed.bad.any()
+
+
+def test_ambiguous_dates_are_reported_and_follow_the_chosen_order(store):
+    text = b"order_id,customer_id,order_date,amount\nO1,C1,03/04/2024,1\nO2,C1,05/06/2024,2\n"
+    customers = SourceFile("customers.csv", b"customer_id,tier\nC1,Gold\n")
+    us = plan_import([customers, SourceFile("orders.csv", text)], store=store)
+    eu = plan_import([customers, SourceFile("orders.csv", text)], options=ImportOptions(prefer_dmy=True),
+                     store=store)
+    assert us.tables["orders"].get_column("order_date")[0] == dt.datetime(2024, 3, 4)
+    assert eu.tables["orders"].get_column("order_date")[0] == dt.datetime(2024, 4, 3)
+    assert any("D/M/Y and as M/D/Y" in str(w) and "orders.csv" in str(w) for w in us.warnings)
+
+
+@pytest.mark.parametrize("values,expected", [
+    (["$1,234.50", "€ 99", "(12.00)", "USD 7"], [1234.5, 99.0, -12.0, 7.0]),
+    (["1.234,50", "12,5"], [1234.5, 12.5]),
+    (["1 234", "-5"], [1234.0, -5.0]),
+])
+def test_numbers_with_currency_and_separators(values, expected):
+    assert parse_number(pl.Series(values)).values.to_list() == expected
+
+
+def test_saved_mapping_is_reused_for_the_same_shape(store):
+    from dashboard.importer import commit_import
+
+    text = b"Kunde,Stufe\nC1,Gold\n"
+    overrides = {"clients.csv": {"table": "customers", "mapping": {"customer_id": "Kunde", "tier": "Stufe"}}}
+    first = plan_import([SourceFile("clients.csv", text)], options=ImportOptions(overrides=overrides), store=store)
+    commit_import(first, store, "k")
+    again = plan_import([SourceFile("kunden_neu.csv", b"Kunde,Stufe\nC7,Silver\n")], store=store)
+    assert again.files[0].mapping_source == "saved"
+    assert again.tables["customers"].get_column("tier").to_list() == ["Silver"]
+
+
+def test_command_line_import_and_failure(tmp_path, capsys, realdata):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    files = [str(p) for p in sorted((realdata / "maven_crm").glob("*.csv"))]
+    assert cli(["import", *files, "--dataset", "maven", "--store", url]) == 0
+    assert "deals 8,800" in capsys.readouterr().out
+    bad = tmp_path / "orders.csv"
+    bad.write_text("order_id,customer_id,order_date,amount\n1,C1,2024-01-01,abc\n")
+    assert cli(["import", str(bad), "--dataset", "maven", "--store", url]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was stored" in err and "orders.csv → orders.amount" in err
