@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.components import dataset_manager, dataset_overview, import_panel, sql_status
 
-st.title("🗂️ Data")
+st.title("Data")
 dataset = data.active_dataset()
 overview, upload, manage, sql = st.tabs(
     ["Active dataset", "Import files", "Datasets", "SQL database"]

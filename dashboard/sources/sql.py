@@ -46,6 +46,9 @@ class SqlSource:
         self.engine = sa.create_engine(url)
         self.tables = tables
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def _source(self, table: str) -> str:
         """A FROM-clause item for a configured table name or query (admin configuration)."""
         spec = self.tables[table].strip()
@@ -100,13 +103,21 @@ class SqlSource:
                 frame = pl.DataFrame(
                     [tuple(r) for r in rows], schema=columns, orient="row", infer_schema_length=None
                 )
-                frames[table] = conform(_numeric_to_float(frame), table)
+                frames[table] = conform(_normalise_types(frame, table), table)
         return frames
 
 
-def _numeric_to_float(frame: pl.DataFrame) -> pl.DataFrame:
-    """Drivers return NUMERIC as Decimal: amounts are floats in the canonical schema."""
-    return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+def _normalise_types(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Drivers disagree on types: NUMERIC arrives as Decimal, SQLite returns dates as text."""
+    frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+    fixes = []
+    for col in TABLES[table].columns:
+        if col.name in frame.columns and frame.schema[col.name] == pl.String:
+            if col.kind == "date":
+                fixes.append(pl.col(col.name).str.to_datetime(strict=False).dt.date())
+            elif col.kind == "datetime":
+                fixes.append(pl.col(col.name).str.to_datetime(strict=False, time_unit="us"))
+    return frame.with_columns(fixes) if fixes else frame
 
 
 def from_config(config: dict) -> SqlSource:
