@@ -197,17 +197,22 @@ def _read_csv(name: str, data: bytes, *, encoding: str | None, delimiter: str | 
     header_row = header_idx + 1
     raw = RawFile(name, _with_rows(frame, header_row), "csv", enc, sep, header_row)
     _check_last_record(raw, text, sep)
+    _note_title_rows(raw, header_idx)
+    return raw
+
+
+def _note_title_rows(raw: RawFile, header_idx: int) -> None:
+    """Rows skipped above a detected header are reported, never dropped silently."""
     if header_idx:
         raw.notes.append(
             Problem(
                 "info",
-                name,
+                raw.name,
                 f"rows 1–{header_idx} above the header look like a title and were skipped",
                 rows=list(range(1, header_idx + 1)),
                 count=header_idx,
             )
         )
-    return raw
 
 
 def _with_rows(frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
@@ -291,16 +296,7 @@ def _read_excel(name: str, data: bytes) -> RawFile:
     ]
     body = body.drop(empty_unnamed).filter(~pl.all_horizontal(pl.exclude(ROW_COL).is_null()))
     raw = RawFile(name, body, "excel", header_row=header_idx + 1)
-    if header_idx:
-        raw.notes.append(
-            Problem(
-                "info",
-                name,
-                f"rows 1–{header_idx} above the header look like a title and were skipped",
-                rows=list(range(1, header_idx + 1)),
-                count=header_idx,
-            )
-        )
+    _note_title_rows(raw, header_idx)
     return raw
 
 
