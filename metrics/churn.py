@@ -1,0 +1,327 @@
+"""Churn risk (METRICS.md, "Churn risk"): which active customers are likely to leave next.
+
+Label: a customer active at a cutoff date (a purchase within the churn window, no churn_date yet)
+who churns within the next `horizon_days` — no purchase again before the churn window runs out,
+or a churn_date — counts as a churner. Features are computed from what was known at the cutoff
+only. The model (scikit-learn's histogram gradient boosting, which takes missing values as they
+are) is trained at one cutoff and validated at a later one — never a random split across time —
+and compared with a baseline that ranks by recency alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from metrics.stats import as_date, day, lazy
+
+MIN_LABELLED = 200
+MIN_CHURNERS = 20
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "recency_days", "frequency", "monetary", "tenure_days", "mean_gap_days", "recency_vs_gap", "spend_last_90d", "spend_prior_90d",
+    "spend_trend", "tickets_180d", "complaints_180d", "median_response_h", "latest_nps", "latest_csat",
+)  # fmt: skip
+CATEGORICAL_FEATURES: tuple[str, ...] = ("tier", "segment")
+FEATURE_LABELS = {
+    "recency_days": "days since last order", "frequency": "orders", "monetary": "total spend",
+    "tenure_days": "days as a customer", "mean_gap_days": "usual days between orders",
+    "recency_vs_gap": "silence vs their usual gap", "spend_last_90d": "spend in the last 90 days",
+    "spend_prior_90d": "spend in the 90 days before", "spend_trend": "spend trend",
+    "tickets_180d": "support tickets (180 days)", "complaints_180d": "complaints (180 days)",
+    "median_response_h": "median first response (h)", "latest_nps": "latest NPS answer",
+    "latest_csat": "latest CSAT answer", "tier": "tier", "segment": "segment",
+}  # fmt: skip
+
+
+@dataclass
+class ChurnModel:
+    """The outcome of `train_churn_model`: either `refused` says why no model was trained, or the
+    validation figures, the per-customer `scores` and the `importance` of each feature are set."""
+
+    refused: str | None = None
+    train_cutoff: dt.date | None = None
+    validation_cutoff: dt.date | None = None
+    train_customers: int = 0
+    train_churners: int = 0
+    validation_customers: int = 0
+    validation_churners: int = 0
+    auc: float | None = None
+    baseline_auc: float | None = None
+    top_decile_precision: float | None = None
+    baseline_top_decile_precision: float | None = None
+    base_rate: float | None = None
+    scores: pl.DataFrame | None = None
+    importance: pl.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def beats_baseline(self) -> bool:
+        return bool(
+            self.auc is not None and self.baseline_auc is not None and self.auc > self.baseline_auc
+        )
+
+
+def churn_features(
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    *,
+    cutoff: dt.date,
+    churn_window_days: int = 90,
+    horizon_days: int = 90,
+    label: bool = True,
+) -> pl.DataFrame:
+    """→ customer_id, the features, and (label=True) churned: one row per customer active at the
+    cutoff. Only events on or before the cutoff feed the features; the label looks at
+    (cutoff, cutoff + horizon]."""
+    orders = lazy(tables["orders"]).filter(pl.col("amount") >= 0).with_columns(d=day("order_date"))
+    before = orders.filter(pl.col("d") <= cutoff)
+    since = (pl.lit(cutoff) - pl.col("d")).dt.total_days()
+    base = (
+        before.group_by("customer_id")
+        .agg(
+            last=pl.col("d").max(),
+            first=pl.col("d").min(),
+            frequency=pl.len().cast(pl.Float64),
+            monetary=pl.col("amount").sum(),
+            spend_last_90d=pl.col("amount").filter(since < 90).sum(),
+            spend_prior_90d=pl.col("amount").filter((since >= 90) & (since < 180)).sum(),
+        )
+        .with_columns(
+            recency_days=(pl.lit(cutoff) - pl.col("last")).dt.total_days().cast(pl.Float64),
+            tenure_days=(pl.lit(cutoff) - pl.col("first")).dt.total_days().cast(pl.Float64),
+            # a silence is alarming relative to the customer's own rhythm of buying
+            mean_gap_days=pl.when(pl.col("frequency") > 1).then(
+                (pl.col("last") - pl.col("first")).dt.total_days() / (pl.col("frequency") - 1)
+            ),
+            spend_trend=(pl.col("spend_last_90d") - pl.col("spend_prior_90d"))
+            / (pl.col("spend_last_90d") + pl.col("spend_prior_90d") + 1.0),
+        )
+        .with_columns(recency_vs_gap=pl.col("recency_days") / (pl.col("mean_gap_days") + 1.0))
+        .filter(pl.col("recency_days") <= churn_window_days)
+    )
+    customers = lazy(tables["customers"])
+    names = customers.collect_schema().names()
+    keep = ["customer_id"] + [c for c in ("tier", "segment", "churn_date") if c in names]
+    base = base.join(customers.select(keep), on="customer_id", how="left")
+    if "churn_date" in keep:
+        base = base.filter(pl.col("churn_date").is_null() | (pl.col("churn_date") > cutoff))
+    else:
+        base = base.with_columns(churn_date=pl.lit(None, pl.Date))
+    for column in CATEGORICAL_FEATURES:
+        if column not in keep:
+            base = base.with_columns(pl.lit(None, pl.String).alias(column))
+
+    if "tickets" in tables:
+        tickets = lazy(tables["tickets"]).filter(
+            (day("created_at") <= cutoff) & (day("created_at") > cutoff - dt.timedelta(days=180))
+        )
+        answered = pl.col("first_response_at").is_not_null() & (day("first_response_at") <= cutoff)
+        ticket_features = tickets.group_by("customer_id").agg(
+            tickets_180d=pl.len().cast(pl.Float64),
+            complaints_180d=(pl.col("category").str.to_lowercase() == "complaint")
+            .sum()
+            .cast(pl.Float64),
+            median_response_h=(
+                (pl.col("first_response_at") - pl.col("created_at")).dt.total_seconds() / 3600
+            )
+            .filter(answered)
+            .median(),
+        )
+        base = base.join(ticket_features, on="customer_id", how="left").with_columns(
+            pl.col("tickets_180d", "complaints_180d").fill_null(0.0)
+        )
+    else:
+        base = base.with_columns(tickets_180d=None, complaints_180d=None, median_response_h=None)
+    if "surveys" in tables:
+        latest = (
+            lazy(tables["surveys"])
+            .filter(day("responded_at") <= cutoff)
+            .sort("responded_at")
+            .group_by("customer_id")
+            .agg(
+                latest_nps=pl.col("nps").drop_nulls().last().cast(pl.Float64),
+                latest_csat=pl.col("csat").drop_nulls().last().cast(pl.Float64),
+            )
+        )
+        base = base.join(latest, on="customer_id", how="left")
+    else:
+        base = base.with_columns(latest_nps=None, latest_csat=None)
+    base = base.with_columns(pl.col(NUMERIC_FEATURES).cast(pl.Float64))
+
+    columns = ["customer_id", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+    if label:
+        horizon_end = cutoff + dt.timedelta(days=horizon_days)
+        following = (
+            orders.filter(
+                (pl.col("d") > cutoff)
+                & (pl.col("d") <= horizon_end + dt.timedelta(days=churn_window_days))
+            )
+            .group_by("customer_id")
+            .agg(next_purchase=pl.col("d").min())
+        )
+        base = base.join(following, on="customer_id", how="left").with_columns(
+            churned=(
+                # lapsed: the churn window after the last purchase ran out inside the horizon
+                ((pl.col("last") + dt.timedelta(days=churn_window_days)) <= horizon_end)
+                & (
+                    pl.col("next_purchase").is_null()
+                    | (
+                        (pl.col("next_purchase") - pl.col("last")).dt.total_days()
+                        > churn_window_days
+                    )
+                )
+            )
+            | (pl.col("churn_date").is_not_null() & (pl.col("churn_date") <= horizon_end))
+        )
+        columns.append("churned")
+    return base.select(columns).sort("customer_id").collect()
+
+
+def _matrix(frame: pl.DataFrame, vocab: Mapping[str, Sequence[str]]) -> np.ndarray:
+    numeric = frame.select(NUMERIC_FEATURES).to_numpy().astype(float)
+    codes = [
+        frame.get_column(c)
+        .replace_strict(
+            {v: i for i, v in enumerate(vocab[c])}, default=None, return_dtype=pl.Float64
+        )
+        .to_numpy()
+        .astype(float)
+        for c in CATEGORICAL_FEATURES
+    ]
+    return np.column_stack([numeric, *codes])
+
+
+def _model(seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    categorical = [False] * len(NUMERIC_FEATURES) + [True] * len(CATEGORICAL_FEATURES)
+    return HistGradientBoostingClassifier(
+        # shallow trees, many small steps: with a few thousand customers deeper trees overfit
+        # and lose to recency alone on the later cutoff
+        max_iter=300, learning_rate=0.02, max_depth=2, min_samples_leaf=80,
+        categorical_features=categorical, random_state=seed,
+    )  # fmt: skip
+
+
+def top_decile_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Share of churners among the 10% of customers with the highest score (ties by position)."""
+    k = max(1, math.ceil(0.1 * len(y)))
+    top = np.argsort(-score, kind="stable")[:k]
+    return float(np.mean(y[top]))
+
+
+def train_churn_model(
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    *,
+    as_of: dt.date | dt.datetime | str,
+    churn_window_days: int = 90,
+    horizon_days: int = 90,
+    seed: int = 0,
+    explain_top: int = 1_000,
+) -> ChurnModel:
+    """Train at cutoff as_of − 2·horizon, validate at as_of − horizon (labels fully observed by the
+    as-of date), report ROC AUC and top-decile precision against recency alone, then refit at the
+    validation cutoff and score every customer active at the as-of date.
+
+    scores: customer_id, risk, the features, drivers (the `explain_top` riskiest customers: the
+    three features whose replacement by a typical value lowers their risk most).
+    Refuses (ChurnModel.refused) with fewer than 200 labelled customers or 20 churners.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    end = as_date(as_of)
+    if "orders" not in tables or "customers" not in tables:
+        return ChurnModel(refused="The churn model needs the orders and customers tables.")
+    validation_cutoff = end - dt.timedelta(days=horizon_days)
+    train_cutoff = validation_cutoff - dt.timedelta(days=horizon_days)
+    kw = {"churn_window_days": churn_window_days, "horizon_days": horizon_days}
+    train = churn_features(tables, cutoff=train_cutoff, **kw)
+    valid = churn_features(tables, cutoff=validation_cutoff, **kw)
+    result = ChurnModel(
+        train_cutoff=train_cutoff, validation_cutoff=validation_cutoff,
+        train_customers=train.height, train_churners=int(train.get_column("churned").sum()),
+        validation_customers=valid.height, validation_churners=int(valid.get_column("churned").sum()),
+    )  # fmt: skip
+    for name, frame, churners in (
+        ("training", train, result.train_churners),
+        ("validation", valid, result.validation_churners),
+    ):
+        if frame.height < MIN_LABELLED or churners < MIN_CHURNERS or churners == frame.height:
+            result.refused = (
+                f"Too little data for a churn model: the {name} cutoff has {frame.height:,} labelled "
+                f"customers and {churners:,} churners; at least {MIN_LABELLED} customers and "
+                f"{MIN_CHURNERS} churners (and some who stayed) are needed. Load a longer order history."
+            )
+            return result
+
+    vocab = {
+        c: sorted(set(train.get_column(c).drop_nulls()) | set(valid.get_column(c).drop_nulls()))
+        for c in CATEGORICAL_FEATURES
+    }
+    model = _model(seed).fit(_matrix(train, vocab), train.get_column("churned").to_numpy())
+    y = valid.get_column("churned").to_numpy().astype(int)
+    predicted = model.predict_proba(_matrix(valid, vocab))[:, 1]
+    recency = valid.get_column("recency_days").to_numpy()
+    result.auc = float(roc_auc_score(y, predicted))
+    result.baseline_auc = float(roc_auc_score(y, recency))
+    result.top_decile_precision = top_decile_precision(y, predicted)
+    result.baseline_top_decile_precision = top_decile_precision(y, recency)
+    result.base_rate = float(y.mean())
+
+    # Refit on the latest labelled cutoff and score who is active now.
+    final = _model(seed).fit(_matrix(valid, vocab), y)
+    current = churn_features(tables, cutoff=end, label=False, **kw)
+    if current.is_empty():
+        result.notes.append("No customer is active at the as-of date, so there is nobody to score.")
+        result.scores = current.with_columns(
+            risk=pl.lit(None, pl.Float64), drivers=pl.lit(None, pl.String)
+        )
+        return result
+    x_now = _matrix(current, vocab)
+    risk = final.predict_proba(x_now)[:, 1]
+    scores = current.with_columns(risk=pl.Series(risk))
+    drivers, importance = _drivers(final, x_now, risk, explain_top)
+    result.scores = scores.with_columns(drivers=pl.Series(drivers, dtype=pl.String)).sort(
+        "risk", descending=True
+    )
+    result.importance = importance
+    return result
+
+
+def _drivers(
+    model, x: np.ndarray, risk: np.ndarray, top: int
+) -> tuple[list[str | None], pl.DataFrame]:
+    """For the `top` riskiest customers: how much each feature raises the risk above what it would
+    be with that feature at a typical value (median; most common category), largest three named."""
+    names = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+    typical = []
+    for j, name in enumerate(names):
+        column = x[:, j]
+        finite = column[np.isfinite(column)]
+        if finite.size == 0:
+            typical.append(np.nan)
+        elif name in CATEGORICAL_FEATURES:
+            values, counts = np.unique(finite, return_counts=True)
+            typical.append(values[np.argmax(counts)])
+        else:
+            typical.append(float(np.median(finite)))
+    chosen = np.argsort(-risk, kind="stable")[:top]
+    sub = x[chosen]
+    lift = np.zeros((len(chosen), len(names)))
+    for j in range(len(names)):
+        swapped = sub.copy()
+        swapped[:, j] = typical[j]
+        lift[:, j] = risk[chosen] - model.predict_proba(swapped)[:, 1]
+    texts: list[str | None] = [None] * len(risk)
+    for row, index in enumerate(chosen):
+        best = [j for j in np.argsort(-lift[row])[:3] if lift[row, j] > 0.005]
+        texts[index] = ", ".join(FEATURE_LABELS[names[j]] for j in best) or "no single driver"
+    importance = pl.DataFrame({
+        "feature": [FEATURE_LABELS[n] for n in names],
+        "mean_risk_added": lift.clip(min=0).mean(axis=0),
+    }).sort("mean_risk_added", descending=True)  # fmt: skip
+    return texts, importance

@@ -1,0 +1,367 @@
+"""Sales funnel: stages reached, conversion, drop-off, win rate, deal size, sales cycle, time in
+stage, pipeline and weighted pipeline, sales velocity; by month of creation and by any dimension
+(METRICS.md, "Funnel").
+
+A deal reached stage k (DATA_CONTRACT.md) when it has a stage_history row for stage k or a later
+one, or its current stage is k or later, or it is won. So reached() is the deal's furthest stage
+index, and every stage up to it counts as reached: funnel counts can never rise stage to stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+
+from metrics.stats import Frame, Rate, canonical, day, lazy, month_start, proportion, wilson_exprs
+
+_EMPTY_FUNNEL = {
+    "stage": pl.String, "reached": pl.Int64, "step_conversion": pl.Float64,
+    "overall_conversion": pl.Float64, "drop_off": pl.Int64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+}  # fmt: skip
+
+
+def _stage_rank(stages: Sequence[str]) -> pl.Expr:
+    """Position of the stage in the stage order (case-insensitive); null for unknown stages."""
+    lookup = {s.strip().lower(): i for i, s in enumerate(stages)}
+    return (
+        pl.col("stage")
+        .str.strip_chars()
+        .str.to_lowercase()
+        .replace_strict(lookup, default=None, return_dtype=pl.Int64)
+    )
+
+
+def furthest_stage(
+    deals: Frame,
+    *,
+    stages: Sequence[str],
+    stage_history: Frame | None = None,
+    deal_id: str = "deal_id",
+    stage: str = "stage",
+    status: str = "status",
+) -> pl.LazyFrame:
+    """deals → deal_id, furthest (index into `stages` of the furthest stage reached; null when the
+    deal reached none of them), plus every deal column."""
+    frame = canonical(deals, {"deal_id": deal_id, "stage": stage, "status": status})
+    last = len(stages) - 1
+    current = (
+        pl.when(pl.col("status") == "won")
+        .then(pl.lit(last, pl.Int64))
+        .otherwise(_stage_rank(stages))
+    )
+    frame = frame.with_columns(furthest=current)
+    if stage_history is not None:
+        history = (
+            lazy(stage_history)
+            .with_columns(rank=_stage_rank(stages))
+            .group_by("deal_id")
+            .agg(history_rank=pl.col("rank").max())
+        )
+        frame = (
+            frame.join(history, on="deal_id", how="left")
+            .with_columns(furthest=pl.max_horizontal("furthest", "history_rank"))
+            .drop("history_rank")
+        )
+    return frame
+
+
+def _funnel_from(reached: pl.LazyFrame, stages: Sequence[str], keys: list[str]) -> pl.LazyFrame:
+    stage_frame = pl.LazyFrame(
+        {"stage": list(stages), "index": list(range(len(stages)))},
+        schema={"stage": pl.String, "index": pl.Int64},
+    )
+    counted = (
+        reached.filter(pl.col("furthest").is_not_null()).group_by(*keys, "furthest").agg(n=pl.len())
+    )
+    groups = reached.select(keys).unique() if keys else pl.LazyFrame({"_": [0]})
+    grid = groups.join(stage_frame, how="cross")
+    joined = (
+        grid.join(counted, left_on=[*keys, "index"], right_on=[*keys, "furthest"], how="left")
+        if keys
+        else grid.join(counted, left_on="index", right_on="furthest", how="left")
+    )
+    over = keys or None
+    ordered = joined.with_columns(pl.col("n").fill_null(0)).sort(
+        *keys, "index", descending=[False] * len(keys) + [True]
+    )
+    # reached(k) = deals whose furthest stage is k or later: a reverse cumulative sum
+    with_reached = ordered.with_columns(
+        reached=(pl.col("n").cum_sum().over(over) if over else pl.col("n").cum_sum()).cast(pl.Int64)
+    ).sort(*keys, "index")
+    previous = pl.col("reached").shift(1).over(over) if over else pl.col("reached").shift(1)
+    first = pl.col("reached").first().over(over) if over else pl.col("reached").first()
+    return (
+        with_reached.with_columns(
+            previous=previous,
+            first=first,
+        )
+        .with_columns(
+            step_conversion=pl.when(pl.col("index") == 0)
+            .then(pl.when(pl.col("reached") > 0).then(1.0))
+            .when(pl.col("previous") > 0)
+            .then(pl.col("reached") / pl.col("previous")),
+            overall_conversion=pl.when(pl.col("first") > 0).then(
+                pl.col("reached") / pl.col("first")
+            ),
+            drop_off=(pl.col("previous") - pl.col("reached")).fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(wilson_exprs("reached", "previous"))
+        .with_columns(
+            # the first stage has no previous one: its step is 100% by definition, no interval
+            pl.when(pl.col("index") > 0).then(pl.col("ci_low")).alias("ci_low"),
+            pl.when(pl.col("index") > 0).then(pl.col("ci_high")).alias("ci_high"),
+        )
+        .select(
+            *keys,
+            "stage",
+            "reached",
+            "step_conversion",
+            "overall_conversion",
+            "drop_off",
+            "ci_low",
+            "ci_high",
+        )
+    )
+
+
+def stage_funnel(
+    deals: Frame,
+    *,
+    stages: Sequence[str],
+    stage_history: Frame | None = None,
+    by: str | list[str] | None = None,
+    deal_id: str = "deal_id",
+    stage: str = "stage",
+    status: str = "status",
+) -> pl.DataFrame:
+    """deals (+ stage_history) → [by,] stage, reached, step_conversion, overall_conversion,
+    drop_off, ci_low, ci_high (95% Wilson interval of the step conversion).
+
+    step_conversion(k) = reached(k) / reached(k−1) (1 for the first stage); overall_conversion(k) =
+    reached(k) / reached(first); drop_off(k) = reached(k−1) − reached(k). Deals whose stage is not
+    in `stages` and who have no history in it count nowhere.
+    """
+    keys = [by] if isinstance(by, str) else list(by or [])
+    if not stages:
+        return pl.DataFrame(schema=_EMPTY_FUNNEL)
+    reached = furthest_stage(
+        deals,
+        stages=stages,
+        stage_history=stage_history,
+        deal_id=deal_id,
+        stage=stage,
+        status=status,
+    )
+    if keys:
+        reached = reached.with_columns(pl.col(keys).cast(pl.String).fill_null("Unknown"))
+    return _funnel_from(reached, stages, keys).collect()
+
+
+def funnel_by_month(
+    deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
+) -> pl.DataFrame:
+    """→ month (of created_date), stage, reached, step_conversion, overall_conversion, …"""
+    frame = (
+        lazy(deals)
+        .filter(pl.col("created_date").is_not_null())
+        .with_columns(month=month_start(pl.col("created_date")).cast(pl.String))
+    )
+    out = stage_funnel(frame, stages=stages, stage_history=stage_history, by="month")
+    return out.with_columns(pl.col("month").str.to_date()).sort("month")
+
+
+def _closed(deals: Frame, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
+    frame = lazy(deals).filter(pl.col("status").is_in(["won", "lost"]))
+    if start is not None:
+        frame = frame.filter(day("closed_date") >= start)
+    if end is not None:
+        frame = frame.filter(day("closed_date") <= end)
+    return frame
+
+
+def win_rate(deals: Frame, *, start: dt.date | None = None, end: dt.date | None = None) -> Rate:
+    """won / (won + lost) among deals closed in [start, end] (all closed deals when no period is
+    given); open deals do not count. A fraction with its 95% Wilson interval."""
+    counts = (
+        _closed(deals, start, end)
+        .select(won=(pl.col("status") == "won").sum(), closed=pl.len())
+        .collect()
+    )
+    return proportion(
+        counts.item(0, "won") or 0, counts.item(0, "closed"),
+        definition="won deals / (won + lost) deals closed in the period",
+    )  # fmt: skip
+
+
+def win_rate_by(deals: Frame, *, by: str | list[str]) -> pl.DataFrame:
+    """→ by, won, closed, win_rate, ci_low, ci_high."""
+    keys = [by] if isinstance(by, str) else list(by)
+    return (
+        _closed(deals, None, None)
+        .with_columns(pl.col(keys).cast(pl.String).fill_null("Unknown"))
+        .group_by(keys)
+        .agg(won=(pl.col("status") == "won").sum().cast(pl.Int64), closed=pl.len().cast(pl.Int64))
+        .with_columns(win_rate=pl.col("won") / pl.col("closed"))
+        .with_columns(wilson_exprs("won", "closed"))
+        .sort(keys)
+        .collect()
+    )
+
+
+def deal_summary(
+    deals: Frame, *, start: dt.date | None = None, end: dt.date | None = None
+) -> dict[str, float | int | None]:
+    """Average deal size (mean amount of won deals) and sales cycle (median and mean of
+    closed_date − created_date in days over won deals) for deals closed in [start, end]."""
+    won = _closed(deals, start, end).filter(pl.col("status") == "won")
+    cycle = (pl.col("closed_date") - pl.col("created_date")).dt.total_seconds() / 86400
+    row = (
+        won.select(
+            won=pl.len(),
+            average_deal_size=pl.col("amount").mean(),
+            cycle_median_days=cycle.median(),
+            cycle_mean_days=cycle.mean(),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return row
+
+
+def time_in_stage(stage_history: Frame, *, stages: Sequence[str]) -> pl.DataFrame:
+    """stage_history → stage, deals, median_days, mean_days, p90_days: entered_at of the next
+    stage the deal entered − entered_at of this stage (the last stage of a deal has no duration)."""
+    frame = lazy(stage_history).sort("deal_id", "entered_at")
+    durations = frame.with_columns(
+        days=(
+            pl.col("entered_at").shift(-1).over("deal_id") - pl.col("entered_at")
+        ).dt.total_seconds()
+        / 86400
+    ).filter(pl.col("days").is_not_null())
+    order = pl.LazyFrame(
+        {"stage": list(stages), "index": list(range(len(stages)))},
+        schema={"stage": pl.String, "index": pl.Int64},
+    )
+    return (
+        durations.group_by("stage")
+        .agg(
+            deals=pl.len().cast(pl.Int64),
+            median_days=pl.col("days").median(),
+            mean_days=pl.col("days").mean(),
+            p90_days=pl.col("days").quantile(0.9, interpolation="linear"),
+        )
+        .join(order, on="stage", how="left")
+        .sort("index", nulls_last=True)
+        .drop("index")
+        .collect()
+    )
+
+
+def stage_win_probability(
+    deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
+) -> pl.DataFrame:
+    """→ stage, closed, won, probability: of the closed deals that reached each stage, the share
+    that was won (the historical probability of winning from that stage)."""
+    reached = furthest_stage(
+        lazy(deals).filter(pl.col("status").is_in(["won", "lost"])),
+        stages=stages,
+        stage_history=stage_history,
+    )
+    rows = []
+    frame = reached.select("furthest", "status").collect()
+    for index, name in enumerate(stages):
+        part = frame.filter(pl.col("furthest") >= index)
+        won = part.filter(pl.col("status") == "won").height
+        rows.append(
+            {
+                "stage": name,
+                "closed": part.height,
+                "won": won,
+                "probability": won / part.height if part.height else None,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={"stage": pl.String, "closed": pl.Int64, "won": pl.Int64, "probability": pl.Float64},
+    )
+
+
+def pipeline(
+    deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
+) -> dict[str, float | int | None]:
+    """Open pipeline: open deals, pipeline value (Σ amount of open deals), weighted pipeline
+    (Σ amount × historical probability of winning from the deal's current stage) and sales
+    velocity per day (open deals × win rate × average deal size / mean cycle length in days)."""
+    probability = stage_win_probability(deals, stages=stages, stage_history=stage_history)
+    open_deals = furthest_stage(
+        lazy(deals).filter(pl.col("status") == "open"), stages=stages, stage_history=stage_history
+    )
+    weights = (
+        probability.with_row_index("furthest")
+        .with_columns(pl.col("furthest").cast(pl.Int64))
+        .lazy()
+    )
+    row = (
+        open_deals.join(weights.select("furthest", "probability"), on="furthest", how="left")
+        .select(
+            open_deals=pl.len(),
+            pipeline_value=pl.col("amount").sum(),
+            weighted_pipeline=(pl.col("amount") * pl.col("probability")).sum(),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    rate = win_rate(deals)
+    summary = deal_summary(deals)
+    velocity = None
+    if (
+        rate.value is not None
+        and summary["average_deal_size"] is not None
+        and summary["cycle_mean_days"]
+    ):
+        velocity = (
+            row["open_deals"]
+            * rate.value
+            * summary["average_deal_size"]
+            / summary["cycle_mean_days"]
+        )
+    return {**row, "win_rate": rate.value, **summary, "velocity_per_day": velocity}
+
+
+def conversion_by_month(deals: Frame) -> pl.DataFrame:
+    """→ month (of created_date), created, won, closed, win_rate, ci_low, ci_high: the win rate of
+    each creation-month cohort of deals (open deals excluded from the rate)."""
+    return (
+        lazy(deals)
+        .filter(pl.col("created_date").is_not_null())
+        .group_by(month=month_start(pl.col("created_date")))
+        .agg(
+            created=pl.len().cast(pl.Int64),
+            won=(pl.col("status") == "won").sum().cast(pl.Int64),
+            closed=pl.col("status").is_in(["won", "lost"]).sum().cast(pl.Int64),
+        )
+        .with_columns(
+            win_rate=pl.when(pl.col("closed") > 0).then(pl.col("won") / pl.col("closed")),
+        )
+        .with_columns(wilson_exprs("won", "closed"))
+        .sort("month")
+        .collect()
+    )
+
+
+def deals_at_stage(
+    deals: Frame,
+    *,
+    stages: Sequence[str],
+    stage: str,
+    stage_history: Frame | None = None,
+    exact: bool = False,
+) -> pl.DataFrame:
+    """The deals behind a funnel bar: those that reached `stage` (exact=True: whose furthest stage
+    is `stage`, i.e. that stopped there)."""
+    index = list(stages).index(stage)
+    reached = furthest_stage(deals, stages=stages, stage_history=stage_history)
+    condition = pl.col("furthest") == index if exact else pl.col("furthest") >= index
+    return reached.filter(condition).drop("furthest").collect()

@@ -1,0 +1,595 @@
+"""The Overview figures for a period and its comparison period, each with its change and whether
+that change is beyond noise (a two-sided test at 5%), plus monthly series for sparklines and the
+largest changes in words.
+
+Tests used for "beyond noise": rates (churn, win rate, CSAT) — two-proportion z-test; NPS — its
+standard error (METRICS.md); revenue — the compound-Poisson variance Σ amount²; customer counts —
+Poisson; net revenue retention — a bootstrap over customers; median first response — Mann–Whitney
+U on the answered tickets. Average LTV and LTV:CAC combine several estimates; no test is claimed
+for them (beyond_noise is None).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from metrics import funnel, satisfaction
+from metrics.retention import churn_status
+from metrics.schema import DatasetSettings
+from metrics.stats import day, difference_p, kaplan_meier, km_quantile, lazy, two_proportion_p
+
+ALPHA = 0.05
+AVERAGE_MONTH_DAYS = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def label(self) -> str:
+        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
+
+
+def comparison_period(period: Period, mode: str = "previous") -> Period:
+    """The period to compare with: "previous" (the same number of days just before) or "year"
+    (the same dates one year earlier; 29 February becomes 28 February)."""
+    if mode == "year":
+
+        def shift(d: dt.date) -> dt.date:
+            try:
+                return d.replace(year=d.year - 1)
+            except ValueError:
+                return d.replace(year=d.year - 1, day=28)
+
+        return Period(shift(period.start), shift(period.end))
+    if mode != "previous":
+        raise ValueError(f"comparison must be 'previous' or 'year', not {mode!r}")
+    end = period.start - dt.timedelta(days=1)
+    return Period(end - dt.timedelta(days=period.days - 1), end)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    unit: str  # currency, count, percent, points, ratio, hours
+    value: float | None
+    previous: float | None
+    p_value: float | None = None
+    definition: str = ""
+    numerator: float | None = None
+    denominator: float | None = None
+    note: str = ""
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def change_pct(self) -> float | None:
+        if self.change is None or not self.previous:
+            return None
+        return 100 * self.change / abs(self.previous)
+
+    @property
+    def beyond_noise(self) -> bool | None:
+        return None if self.p_value is None else self.p_value < ALPHA
+
+
+@dataclass
+class Overview:
+    period: Period
+    comparison: Period
+    kpis: list[Kpi] = field(default_factory=list)
+
+    def get(self, key: str) -> Kpi:
+        return next(k for k in self.kpis if k.key == key)
+
+
+def _orders_in(orders: pl.LazyFrame, p: Period) -> pl.LazyFrame:
+    return orders.filter((day("order_date") >= p.start) & (day("order_date") <= p.end))
+
+
+def _revenue(orders: pl.LazyFrame, p: Period) -> tuple[float, float]:
+    row = (
+        _orders_in(orders, p)
+        .select(total=pl.col("amount").sum(), squares=(pl.col("amount") ** 2).sum())
+        .collect()
+        .row(0)
+    )
+    return float(row[0] or 0.0), math.sqrt(row[1] or 0.0)
+
+
+def _poisson_p(a: float, b: float) -> float | None:
+    if a + b == 0:
+        return None
+    return difference_p(a, math.sqrt(a), b, math.sqrt(b))
+
+
+def _customer_counts(status: pl.DataFrame, p: Period, window: int) -> dict[str, int]:
+    """Active at the end (a purchase within the churn window, no churn yet), new (first purchase
+    in the period), active at the start and churned during the period."""
+    started = status.filter(pl.col("first_purchase") < p.start)
+    active_at_start = started.filter(
+        pl.col("churn_date").is_null() | (pl.col("churn_date") >= p.start)
+    )
+    churned = active_at_start.filter(
+        pl.col("churn_date").is_not_null() & (pl.col("churn_date") <= p.end)
+    )
+    active_end = status.filter(
+        (pl.col("first_purchase") <= p.end) & pl.col("churn_date").is_null()
+        & ((pl.lit(p.end) - pl.col("last_purchase")).dt.total_days() <= window)
+    )  # fmt: skip
+    new = status.filter((pl.col("first_purchase") >= p.start) & (pl.col("first_purchase") <= p.end))
+    return {
+        "active": active_end.height, "new": new.height,
+        "at_start": active_at_start.height, "churned": churned.height,
+    }  # fmt: skip
+
+
+def _nrr(
+    orders: pl.LazyFrame, status: pl.DataFrame, p: Period, seed: int = 0
+) -> tuple[float | None, float | None]:
+    """Net revenue retention: revenue in the period from customers who bought before it / their
+    revenue in the same number of days just before it. → (value in %, bootstrap standard error)."""
+    before = comparison_period(p, "previous")
+    existing = status.filter(pl.col("first_purchase") < p.start).select("customer_id").lazy()
+    now = (
+        _orders_in(orders, p)
+        .join(existing, on="customer_id")
+        .group_by("customer_id")
+        .agg(now=pl.col("amount").sum())
+    )
+    base = (
+        _orders_in(orders, before)
+        .join(existing, on="customer_id")
+        .group_by("customer_id")
+        .agg(base=pl.col("amount").sum())
+    )
+    per = (
+        base.join(now, on="customer_id", how="left")
+        .with_columns(pl.col("now").fill_null(0.0))
+        .collect()
+    )
+    # customers without base-period revenue but with revenue now count as expansion
+    extra = now.join(base, on="customer_id", how="anti").collect()
+    total_base = per.get_column("base").sum()
+    if per.is_empty() or not total_base:
+        return None, None
+    total_now = per.get_column("now").sum() + extra.get_column("now").sum()
+    value = 100 * total_now / total_base
+    a = np.concatenate([per.get_column("now").to_numpy(), extra.get_column("now").to_numpy()])
+    b = np.concatenate([per.get_column("base").to_numpy(), np.zeros(extra.height)])
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, a.size, size=(200, a.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = 100 * a[draws].sum(axis=1) / b[draws].sum(axis=1)
+    boot = boot[np.isfinite(boot)]
+    return value, float(boot.std(ddof=1)) if boot.size > 2 else None
+
+
+def _simple_ltv(
+    orders: pl.LazyFrame, counts: dict[str, int], p: Period, margin_rate: float
+) -> float | None:
+    """Average monthly margin per active customer / monthly churn rate (METRICS.md, simple LTV)."""
+    margin_col = "gross_margin" if "gross_margin" in orders.collect_schema().names() else None
+    margin = (
+        pl.coalesce(pl.col(margin_col), pl.col("amount") * margin_rate)
+        if margin_col
+        else pl.col("amount") * margin_rate
+    )
+    row = (
+        _orders_in(orders, p)
+        .select(margin=margin.sum(), buyers=pl.col("customer_id").n_unique())
+        .collect()
+        .row(0)
+    )
+    months = p.days / AVERAGE_MONTH_DAYS
+    if not row[1] or not counts["at_start"] or not counts["churned"]:
+        return None
+    monthly_margin = row[0] / row[1] / months
+    period_churn = counts["churned"] / counts["at_start"]
+    monthly_churn = 1 - (1 - period_churn) ** (1 / months)
+    return monthly_margin / monthly_churn if monthly_churn > 0 else None
+
+
+def _response(
+    tickets: pl.LazyFrame, p: Period, end: dt.datetime
+) -> tuple[float | None, np.ndarray]:
+    frame = (
+        tickets.filter((day("created_at") >= p.start) & (day("created_at") <= p.end))
+        .select(
+            responded=pl.col("first_response_at").is_not_null()
+            & (pl.col("first_response_at") <= end),
+            hours=(
+                pl.coalesce(
+                    pl.when(pl.col("first_response_at") <= end).then(pl.col("first_response_at")),
+                    pl.lit(end),
+                )
+                - pl.col("created_at")
+            ).dt.total_seconds()
+            / 3600,
+        )
+        .collect()
+    )
+    if frame.is_empty():
+        return None, np.array([])
+    curve = kaplan_meier(
+        frame.get_column("hours").to_numpy(), frame.get_column("responded").to_numpy()
+    )
+    answered = frame.filter(pl.col("responded")).get_column("hours").to_numpy()
+    return km_quantile(curve, 0.5), answered
+
+
+def overview(
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    *,
+    period: Period,
+    comparison: str = "previous",
+    settings: DatasetSettings | None = None,
+) -> Overview:
+    """The eleven Overview KPIs for `period` and its comparison period. Missing tables give KPIs
+    with value None and a note saying which table would enable them."""
+    settings = settings or DatasetSettings()
+    window = settings.churn_window_days
+    other = comparison_period(period, comparison)
+    result = Overview(period, other)
+    orders = lazy(tables["orders"]) if "orders" in tables else None
+    customers = tables.get("customers")
+
+    def both(fn):
+        return fn(period), fn(other)
+
+    if orders is not None:
+        (rev, rev_se), (prev_rev, prev_se) = both(lambda p: _revenue(orders, p))
+        result.kpis.append(
+            Kpi(
+                "revenue",
+                "Revenue",
+                "currency",
+                rev,
+                prev_rev,
+                difference_p(rev, rev_se, prev_rev, prev_se),
+                "Σ order amounts in the period (refunds net)",
+            )
+        )
+        status_now = churn_status(
+            orders, as_of=period.end, churn_window_days=window, customers=customers
+        )
+        status_then = churn_status(
+            orders, as_of=other.end, churn_window_days=window, customers=customers
+        )
+        now, then = (
+            _customer_counts(status_now, period, window),
+            _customer_counts(status_then, other, window),
+        )
+        result.kpis += [
+            Kpi(
+                "active_customers",
+                "Active customers",
+                "count",
+                now["active"],
+                then["active"],
+                _poisson_p(now["active"], then["active"]),
+                f"customers with an order in the {window} days to the period end and no churn date",
+            ),
+            Kpi(
+                "new_customers",
+                "New customers",
+                "count",
+                now["new"],
+                then["new"],
+                _poisson_p(now["new"], then["new"]),
+                "customers whose first order falls in the period",
+            ),
+        ]
+        churn_now = 100 * now["churned"] / now["at_start"] if now["at_start"] else None
+        churn_then = 100 * then["churned"] / then["at_start"] if then["at_start"] else None
+        result.kpis.append(
+            Kpi(
+                "churn_rate",
+                "Churn rate",
+                "percent",
+                churn_now,
+                churn_then,
+                two_proportion_p(
+                    now["churned"], now["at_start"], then["churned"], then["at_start"]
+                ),
+                "customers churned in the period / customers active at its start",
+                now["churned"],
+                now["at_start"],
+            )
+        )
+        (nrr, nrr_se), (prev_nrr, prev_nrr_se) = (
+            _nrr(orders, status_now, period),
+            _nrr(orders, status_then, other),
+        )
+        result.kpis.append(
+            Kpi(
+                "nrr",
+                "Net revenue retention",
+                "percent",
+                nrr,
+                prev_nrr,
+                difference_p(nrr, nrr_se, prev_nrr, prev_nrr_se)
+                if None not in (nrr, nrr_se, prev_nrr, prev_nrr_se)
+                else None,
+                "revenue from existing customers in the period / their revenue in the period before",
+            )
+        )
+        ltv_now = _simple_ltv(orders, now, period, settings.margin_rate)
+        ltv_then = _simple_ltv(orders, then, other, settings.margin_rate)
+        result.kpis.append(
+            Kpi(
+                "avg_ltv",
+                "Average LTV",
+                "currency",
+                ltv_now,
+                ltv_then,
+                None,
+                "average monthly margin per active customer / monthly churn rate",
+            )
+        )
+        cac_now = cac_then = None
+        if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
+            cac = lazy(customers).select("customer_id", "acquisition_cost").collect()
+
+            def mean_cac(status: pl.DataFrame, p: Period) -> float | None:
+                new = status.filter(
+                    (pl.col("first_purchase") >= p.start) & (pl.col("first_purchase") <= p.end)
+                )
+                return new.join(cac, on="customer_id").get_column("acquisition_cost").mean()
+
+            cac_now, cac_then = mean_cac(status_now, period), mean_cac(status_then, other)
+        ratio = lambda ltv, cac: ltv / cac if ltv is not None and cac else None  # noqa: E731
+        result.kpis.append(
+            Kpi(
+                "ltv_cac",
+                "LTV:CAC",
+                "ratio",
+                ratio(ltv_now, cac_now),
+                ratio(ltv_then, cac_then),
+                None,
+                "average LTV / mean acquisition cost of the period's new customers",
+                note="" if cac_now is not None else "needs acquisition_cost in customers",
+            )
+        )
+    else:
+        for key, label, unit in (("revenue", "Revenue", "currency"), ("active_customers", "Active customers", "count"),
+                                 ("new_customers", "New customers", "count"), ("churn_rate", "Churn rate", "percent"),
+                                 ("nrr", "Net revenue retention", "percent"), ("avg_ltv", "Average LTV", "currency"),
+                                 ("ltv_cac", "LTV:CAC", "ratio")):  # fmt: skip
+            result.kpis.append(
+                Kpi(key, label, unit, None, None, note="load the orders table to see this")
+            )
+
+    if "deals" in tables:
+        now_rate, then_rate = (
+            funnel.win_rate(tables["deals"], start=p.start, end=p.end) for p in (period, other)
+        )
+        result.kpis.append(
+            Kpi(
+                "win_rate",
+                "Win rate",
+                "percent",
+                None if now_rate.value is None else 100 * now_rate.value,
+                None if then_rate.value is None else 100 * then_rate.value,
+                two_proportion_p(
+                    now_rate.numerator,
+                    now_rate.denominator,
+                    then_rate.numerator,
+                    then_rate.denominator,
+                ),
+                "won / (won + lost) deals closed in the period",
+                now_rate.numerator,
+                now_rate.denominator,
+            )
+        )
+    else:
+        result.kpis.append(
+            Kpi(
+                "win_rate",
+                "Win rate",
+                "percent",
+                None,
+                None,
+                note="load the deals table to see this",
+            )
+        )
+
+    if "surveys" in tables:
+        surveys = lazy(tables["surveys"])
+
+        def in_period(p: Period) -> pl.DataFrame:
+            return surveys.filter(
+                (day("responded_at") >= p.start) & (day("responded_at") <= p.end)
+            ).collect()
+
+        s_now, s_then = in_period(period), in_period(other)
+        n_now, n_then = satisfaction.nps(s_now), satisfaction.nps(s_then)
+
+        def nps_se(rate) -> float:
+            return (
+                (rate.ci_high - rate.ci_low) / (2 * 1.959963984540054)
+                if rate.ci_low is not None
+                else float("nan")
+            )
+
+        nps_p = (
+            difference_p(n_now.value, nps_se(n_now), n_then.value, nps_se(n_then))
+            if n_now.value is not None and n_then.value is not None
+            else None
+        )
+        result.kpis.append(
+            Kpi(
+                "nps",
+                "NPS",
+                "points",
+                n_now.value,
+                n_then.value,
+                nps_p,
+                "% promoters (9–10) − % detractors (0–6)",
+                n_now.numerator,
+                n_now.denominator,
+            )
+        )
+        c_now, c_then = satisfaction.csat(s_now), satisfaction.csat(s_then)
+        result.kpis.append(
+            Kpi(
+                "csat",
+                "CSAT",
+                "percent",
+                c_now.value,
+                c_then.value,
+                two_proportion_p(
+                    c_now.numerator, c_now.denominator, c_then.numerator, c_then.denominator
+                ),
+                "responses of 4 or 5 / all responses",
+                c_now.numerator,
+                c_now.denominator,
+            )
+        )
+    else:
+        result.kpis += [
+            Kpi("nps", "NPS", "points", None, None, note="load the surveys table to see this"),
+            Kpi("csat", "CSAT", "percent", None, None, note="load the surveys table to see this"),
+        ]
+
+    if "tickets" in tables:
+        tickets = lazy(tables["tickets"])
+        (m_now, a_now), (m_then, a_then) = both(
+            lambda p: _response(tickets, p, dt.datetime.combine(p.end, dt.time.max))
+        )
+        p_value = None
+        if a_now.size and a_then.size:
+            p_value = float(sps.mannwhitneyu(a_now, a_then, alternative="two-sided").pvalue)
+        result.kpis.append(
+            Kpi(
+                "first_response",
+                "Median first response",
+                "hours",
+                m_now,
+                m_then,
+                p_value,
+                "median hours to the first response (open tickets censored)",
+            )
+        )
+    else:
+        result.kpis.append(
+            Kpi(
+                "first_response",
+                "Median first response",
+                "hours",
+                None,
+                None,
+                note="load the tickets table to see this",
+            )
+        )
+    return result
+
+
+def monthly_series(
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    *,
+    end: dt.date,
+    months: int = 12,
+    churn_window_days: int = 90,
+) -> pl.DataFrame:
+    """→ month, revenue, active_customers, new_customers, churn_rate (%): the last `months` calendar
+    months to `end`, for sparklines and trend charts."""
+    from metrics.retention import monthly_churn
+
+    index = end.year * 12 + end.month - 1 - (months - 1)
+    first = dt.date(index // 12, index % 12 + 1, 1)
+    calendar = pl.DataFrame(
+        {"month": pl.date_range(first, dt.date(end.year, end.month, 1), "1mo", eager=True)}
+    )
+    if "orders" not in tables:
+        return calendar
+    orders = lazy(tables["orders"]).filter(day("order_date") <= end)
+    revenue = (
+        orders.group_by(month=day("order_date").dt.truncate("1mo"))
+        .agg(revenue=pl.col("amount").sum())
+        .collect()
+    )
+    status = churn_status(
+        orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers")
+    )
+    new = status.group_by(month=pl.col("first_purchase").dt.truncate("1mo")).agg(
+        new_customers=pl.len().cast(pl.Int64)
+    )
+    churn = monthly_churn(
+        orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers")
+    ).select("month", "active_at_start", churn_rate=100 * pl.col("churn_rate"))
+    return (
+        calendar.join(revenue, on="month", how="left")
+        .join(new, on="month", how="left")
+        .join(churn, on="month", how="left")
+        .with_columns(pl.col("revenue").fill_null(0.0), pl.col("new_customers").fill_null(0))
+        .rename({"active_at_start": "active_customers"})
+        .sort("month")
+    )
+
+
+def _format(kpi: Kpi, value: float | None, currency: str) -> str:
+    if value is None:
+        return "n/a"
+    return {
+        "currency": f"{currency} {value:,.0f}",
+        "count": f"{value:,.0f}",
+        "percent": f"{value:.1f}%",
+        "points": f"{value:+.0f}",
+        "ratio": f"{value:.1f}×",
+        "hours": f"{value:.1f} h",
+    }.get(kpi.unit, f"{value:,.2f}")
+
+
+LOWER_IS_BETTER = {"churn_rate", "first_response"}
+
+
+def top_changes(result: Overview, *, n: int = 3, currency: str = "USD") -> list[str]:
+    """The `n` most important changes in words: changes beyond noise first (smallest p-value),
+    then the largest relative changes, each said with its direction and whether it is good news."""
+    candidates = [k for k in result.kpis if k.change is not None and k.change != 0]
+    candidates.sort(
+        key=lambda k: (
+            not k.beyond_noise,
+            k.p_value if k.p_value is not None else 1.0,
+            -abs(k.change_pct or 0),
+        )
+    )
+    sentences = []
+    for kpi in candidates[:n]:
+        direction = "rose" if kpi.change > 0 else "fell"
+        good = (kpi.change > 0) != (kpi.key in LOWER_IS_BETTER)
+        relative = (
+            f" ({kpi.change_pct:+.1f}%)"
+            if kpi.change_pct is not None and kpi.unit in ("currency", "count")
+            else ""
+        )
+        noise = (
+            "beyond normal variation"
+            if kpi.beyond_noise
+            else (
+                "within normal variation" if kpi.beyond_noise is False else "not tested for noise"
+            )
+        )
+        sentences.append(
+            f"{kpi.label} {direction} from {_format(kpi, kpi.previous, currency)} to "
+            f"{_format(kpi, kpi.value, currency)}{relative} — {'good' if good else 'bad'} news, {noise}."
+        )
+    return sentences

@@ -1,0 +1,376 @@
+"""Retention: cohort matrices, churn (non-contractual and contractual), monthly churn rate,
+Kaplan–Meier survival per tier with the log-rank test, and the repeat purchase rate
+(METRICS.md, "Retention").
+
+A purchase is an order with a non-negative amount: a refund says nothing about whether the
+customer is still buying, so it never makes a customer "active" (its money still counts in revenue).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from metrics.stats import (
+    Frame,
+    Rate,
+    as_date,
+    canonical,
+    day,
+    kaplan_meier,
+    lazy,
+    logrank,
+    month_start,
+    months_between,
+    proportion,
+)
+
+PURCHASE = pl.col("amount") >= 0
+
+
+def _orders(orders: Frame, end: dt.date, names: dict[str, str]) -> pl.LazyFrame:
+    return canonical(orders, names).filter(day("order_date") <= end)
+
+
+def cohort_retention(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    basis: str = "customers",
+    customers: Frame | None = None,
+    cohort_by: str = "first_order",
+    customer_id: str = "customer_id",
+    order_date: str = "order_date",
+    amount: str = "amount",
+) -> pl.DataFrame:
+    """orders → cohort (Date, first day of the month), period, cohort_size, active, revenue,
+    retention, partial.
+
+    cohort = month of the customer's first purchase (cohort_by="signup": month of signup_date from
+    `customers`); period p = months since the cohort month. basis="customers": retention = cohort
+    customers with ≥ 1 purchase in month c+p / cohort size (period 0 is 1 by construction).
+    basis="revenue": retention = cohort revenue in month c+p / cohort revenue in month c (refunds
+    net). Every cell from period 0 to the as-of month is present, with 0 where nobody bought; cells
+    after the as-of month are absent — an immature cohort is never shown as churned. `partial` marks
+    the as-of month when the as-of date is not its last day.
+    """
+    if basis not in ("customers", "revenue"):
+        raise ValueError(f"basis must be 'customers' or 'revenue', not {basis!r}")
+    end = as_date(as_of)
+    names = {"customer_id": customer_id, "order_date": order_date, "amount": amount}
+    frame = _orders(orders, end, names).with_columns(month=month_start(pl.col("order_date")))
+    if cohort_by == "signup":
+        if customers is None:
+            raise ValueError("cohort_by='signup' needs the customers table")
+        cohorts = (
+            lazy(customers)
+            .filter(pl.col("signup_date").is_not_null() & (pl.col("signup_date") <= end))
+            .select("customer_id", cohort=month_start(pl.col("signup_date")))
+        )
+    else:
+        cohorts = frame.filter(PURCHASE).group_by("customer_id").agg(cohort=pl.col("month").min())
+    monthly = (
+        frame.join(cohorts, on="customer_id", how="inner")
+        .filter(pl.col("month") >= pl.col("cohort"))
+        .group_by("cohort", "month")
+        .agg(
+            active=pl.col("customer_id").filter(PURCHASE).n_unique().cast(pl.Int64),
+            revenue=pl.col("amount").sum(),
+        )
+    )
+    sizes = cohorts.group_by("cohort").agg(cohort_size=pl.len().cast(pl.Int64))
+    end_month = dt.date(end.year, end.month, 1)
+    # one row per (cohort, month) from the cohort month to the as-of month
+    grid = sizes.with_columns(
+        month=pl.date_ranges(pl.col("cohort"), pl.lit(end_month), interval="1mo")
+    ).explode("month")
+    cells = (
+        grid.join(monthly, on=["cohort", "month"], how="left")
+        .with_columns(pl.col("active").fill_null(0), pl.col("revenue").fill_null(0.0))
+        .with_columns(
+            period=months_between(pl.col("cohort"), pl.col("month")).cast(pl.Int64),
+            base_revenue=pl.col("revenue")
+            .filter(pl.col("month") == pl.col("cohort"))
+            .first()
+            .over("cohort"),
+        )
+    )
+    if basis == "customers":
+        value = pl.col("active") / pl.col("cohort_size")
+    else:
+        value = pl.when(pl.col("base_revenue") != 0).then(
+            pl.col("revenue") / pl.col("base_revenue")
+        )
+    month_is_complete = (end + dt.timedelta(days=1)).day == 1
+    return (
+        cells.with_columns(
+            retention=value.cast(pl.Float64),
+            partial=(pl.col("month") == end_month) & pl.lit(not month_is_complete),
+        )
+        .select("cohort", "period", "cohort_size", "active", "revenue", "retention", "partial")
+        .sort("cohort", "period")
+        .collect()
+    )
+
+
+def churn_status(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    churn_window_days: int = 90,
+    customers: Frame | None = None,
+) -> pl.DataFrame:
+    """orders (+ customers) → customer_id, first_purchase, last_purchase, purchases, churn_date,
+    churned, contractual.
+
+    Non-contractual churn (METRICS.md): no purchase for more than `churn_window_days` at the as-of
+    date; the customer counts as churned from last purchase + window. Contractual: a churn_date on
+    or before the as-of date in `customers` decides, whatever the orders say. Customers without any
+    purchase (but with a churn_date) are included when `customers` is given.
+    """
+    end = as_date(as_of)
+    window = dt.timedelta(days=churn_window_days)
+    activity = (
+        _orders(orders, end, {}).filter(PURCHASE)
+        .group_by("customer_id")
+        .agg(
+            first_purchase=day("order_date").min(),
+            last_purchase=day("order_date").max(),
+            purchases=pl.len().cast(pl.Int64),
+        )
+    )  # fmt: skip
+    if customers is not None:
+        contract = lazy(customers).select(
+            "customer_id",
+            known_churn=pl.when(pl.col("churn_date") <= end).then(pl.col("churn_date")),
+            signup=pl.col("signup_date"),
+        )
+        activity = (
+            contract.join(activity, on="customer_id", how="left")
+            .filter(pl.col("last_purchase").is_not_null() | pl.col("known_churn").is_not_null())
+            .with_columns(
+                pl.coalesce("first_purchase", "signup", "known_churn").alias("first_purchase"),
+                pl.col("purchases").fill_null(0),
+            )
+        )
+    else:
+        activity = activity.with_columns(known_churn=pl.lit(None, pl.Date))
+    inactive_from = pl.col("last_purchase") + window
+    lapsed = pl.col("last_purchase").is_not_null() & (
+        (pl.lit(end) - pl.col("last_purchase")).dt.total_days() > churn_window_days
+    )
+    return (
+        activity.with_columns(
+            contractual=pl.col("known_churn").is_not_null(),
+            churn_date=pl.when(pl.col("known_churn").is_not_null())
+            .then(pl.col("known_churn"))
+            .when(lapsed)
+            .then(inactive_from + dt.timedelta(days=1)),
+        )
+        .with_columns(churned=pl.col("churn_date").is_not_null())
+        .select(
+            "customer_id",
+            "first_purchase",
+            "last_purchase",
+            "purchases",
+            "churn_date",
+            "churned",
+            "contractual",
+        )
+        .sort("customer_id")
+        .collect()
+    )
+
+
+def monthly_churn(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    churn_window_days: int = 90,
+    customers: Frame | None = None,
+) -> pl.DataFrame:
+    """→ month, active_at_start, churned, churn_rate, ci_low, ci_high: customers whose churn date
+    falls in the month / customers active at its start (acquired before it and not yet churned).
+    Months run from the first purchase month to the as-of month."""
+    from metrics.stats import wilson_exprs
+
+    status = churn_status(
+        orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers
+    )
+    end = as_date(as_of)
+    if status.is_empty():
+        return pl.DataFrame(
+            schema={"month": pl.Date, "active_at_start": pl.Int64, "churned": pl.Int64,
+                    "churn_rate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+        )  # fmt: skip
+    first = status.get_column("first_purchase").min()
+    months = pl.DataFrame(
+        {
+            "month": pl.date_range(
+                dt.date(first.year, first.month, 1),
+                dt.date(end.year, end.month, 1),
+                "1mo",
+                eager=True,
+            )
+        }
+    )
+    # counts by month via sorted cumulative sums: acquired before the month − churned before it
+    starts = status.group_by(month=month_start(pl.col("first_purchase"))).agg(acquired=pl.len())
+    ends = (
+        status.filter(pl.col("churned"))
+        .group_by(month=month_start(pl.col("churn_date")))
+        .agg(churned=pl.len())
+    )
+    table = (
+        months.join(starts, on="month", how="left")
+        .join(ends, on="month", how="left")
+        .sort("month")
+        .with_columns(pl.col("acquired", "churned").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            active_at_start=(pl.col("acquired").cum_sum() - pl.col("acquired"))
+            - (pl.col("churned").cum_sum() - pl.col("churned"))
+        )
+    )
+    # a customer acquired and churned inside the same month was never active at a month start
+    same_month = (
+        status.filter(pl.col("churned"))
+        .filter(month_start(pl.col("first_purchase")) == month_start(pl.col("churn_date")))
+        .group_by(month=month_start(pl.col("churn_date")))
+        .agg(same=pl.len())
+    )
+    return (
+        table.join(same_month, on="month", how="left")
+        .with_columns(churned=(pl.col("churned") - pl.col("same").fill_null(0)).cast(pl.Int64))
+        .with_columns(
+            churn_rate=pl.when(pl.col("active_at_start") > 0).then(
+                pl.col("churned") / pl.col("active_at_start")
+            ),
+        )
+        .with_columns(wilson_exprs("churned", "active_at_start"))
+        .select("month", "active_at_start", "churned", "churn_rate", "ci_low", "ci_high")
+    )
+
+
+def lifetimes_table(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    churn_window_days: int = 90,
+    customers: Frame | None = None,
+    by: str | None = None,
+) -> pl.DataFrame:
+    """→ customer_id, [by,] duration (days), observed: each customer's lifetime for survival
+    analysis. It starts at the first purchase; a churned customer's ends at the last purchase (or
+    the churn_date when set) and is an observed event; an active customer's is censored at the
+    as-of date."""
+    end = as_date(as_of)
+    status = churn_status(
+        orders, as_of=end, churn_window_days=churn_window_days, customers=customers
+    )
+    ended = (
+        pl.when(pl.col("contractual"))
+        .then(pl.col("churn_date"))
+        .when(pl.col("churned"))
+        .then(pl.col("last_purchase"))
+        .otherwise(pl.lit(end))
+    )
+    out = status.with_columns(
+        duration=(ended - pl.col("first_purchase"))
+        .dt.total_days()
+        .clip(lower_bound=0)
+        .cast(pl.Float64),
+        observed=pl.col("churned"),
+    )
+    if by is not None:
+        if customers is None:
+            raise ValueError(f"survival by {by!r} needs the customers table")
+        out = out.join(
+            lazy(customers).select("customer_id", by).collect(), on="customer_id", how="left"
+        )
+        out = out.with_columns(pl.col(by).cast(pl.String).fill_null("Unknown"))
+    return out.select("customer_id", *([by] if by else []), "duration", "observed")
+
+
+def survival(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    churn_window_days: int = 90,
+    customers: Frame | None = None,
+    by: str | None = None,
+) -> pl.DataFrame:
+    """→ [by,] days, survival, ci_low, ci_high, at_risk, events, censored: Kaplan–Meier survival of
+    customer lifetimes (see `lifetimes_table`) with a 95% Greenwood band (log(−log) scale), per
+    group of `by` (a customers column, e.g. tier) when given. A step function: survival at day d is
+    the last row with days ≤ d."""
+    life = lifetimes_table(
+        orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers, by=by
+    )
+    groups = [None] if by is None else sorted(life.get_column(by).unique().to_list())
+    pieces = []
+    for group in groups:
+        part = life if group is None else life.filter(pl.col(by) == group)
+        curve = kaplan_meier(
+            part.get_column("duration").to_numpy(), part.get_column("observed").to_numpy()
+        )
+        curve = curve.rename({"time": "days"})
+        if by is not None:
+            curve = curve.select(pl.lit(group, pl.String).alias(by), pl.all())
+        pieces.append(curve)
+    out = (
+        pl.concat(pieces)
+        if pieces
+        else kaplan_meier(np.array([]), np.array([])).rename({"time": "days"})
+    )
+    return out.select(
+        *([by] if by else []),
+        "days",
+        "survival",
+        "ci_low",
+        "ci_high",
+        "at_risk",
+        "events",
+        "censored",
+    )
+
+
+def survival_logrank(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    customers: Frame,
+    by: str = "tier",
+    churn_window_days: int = 90,
+) -> dict[str, Any]:
+    """Log-rank test that customer survival is the same in every group of `by` →
+    {statistic, dof, p_value, groups, observed, expected}."""
+    life = lifetimes_table(
+        orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers, by=by
+    )
+    return logrank(
+        life.get_column("duration").to_numpy(),
+        life.get_column("observed").to_numpy(),
+        life.get_column(by).to_numpy(),
+    )
+
+
+def repeat_purchase_rate(
+    orders: Frame, *, as_of: dt.date | dt.datetime | str | None = None
+) -> Rate:
+    """Customers with ≥ 2 purchases / customers with ≥ 1 purchase (orders up to the as-of date)."""
+    frame = lazy(orders).filter(PURCHASE)
+    if as_of is not None:
+        frame = frame.filter(day("order_date") <= as_date(as_of))
+    counts = (
+        frame.group_by("customer_id")
+        .agg(n=pl.len())
+        .select(buyers=pl.len(), repeaters=(pl.col("n") >= 2).sum())
+        .collect()
+    )
+    buyers, repeaters = counts.item(0, "buyers"), counts.item(0, "repeaters") or 0
+    return proportion(
+        repeaters, buyers, definition="customers with ≥ 2 orders / customers with ≥ 1 order"
+    )

@@ -1,0 +1,351 @@
+"""Know your customers: RFM scores and the eleven named segments with an action each, k-means
+clusters described in plain units, the customer portfolio (value vs cost to serve) and contacts
+per sale (METRICS.md, "Segments").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from metrics.stats import Frame, as_date, canonical, day, lazy
+
+# The R × FM grid (FM = F and M scores averaged, rounded half up). Rows R = 5 … 1, columns
+# FM = 1 … 5. It follows the common RFM segment map (Champions bought recently, often and much;
+# Can't Lose Them used to buy often and much but not lately; Lost bought little, long ago), made
+# complete and non-overlapping so every customer lands in exactly one segment.
+SEGMENT_GRID: dict[int, tuple[str, str, str, str, str]] = {
+    5: ("New Customers", "Potential Loyalist", "Potential Loyalist", "Champions", "Champions"),
+    4: ("Promising", "Potential Loyalist", "Potential Loyalist", "Loyal Customers", "Champions"),
+    3: ("About to Sleep", "Need Attention", "Need Attention", "Loyal Customers", "Loyal Customers"),
+    2: ("Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
+    1: ("Lost", "Lost", "At Risk", "Can't Lose Them", "Can't Lose Them"),
+}
+
+SEGMENT_ACTIONS: dict[str, str] = {
+    "Champions": "Reward them; ask for reviews and referrals; early access to new products.",
+    "Loyal Customers": "Upsell higher-value products; enrol in a loyalty programme.",
+    "Potential Loyalist": "Offer membership or a loyalty programme; recommend related products.",
+    "New Customers": "Onboard well: welcome series, quick first success, early support.",
+    "Promising": "Build awareness of the range; offer free trials or samples.",
+    "Need Attention": "Limited-time offers based on their purchase history; reactivate interest.",
+    "About to Sleep": "Share popular products and renewals at a discount; reconnect.",
+    "At Risk": "Personal outreach with helpful resources and a renewal offer.",
+    "Can't Lose Them": "Win them back: call them, learn what went wrong, make a strong offer.",
+    "Hibernating": "Offer other relevant products and special discounts; recreate value.",
+    "Lost": "Revive interest with a reach-out campaign; otherwise spend nothing more.",
+}
+SEGMENT_ORDER: tuple[str, ...] = tuple(SEGMENT_ACTIONS)
+
+
+def _score(column: str, *, reverse: bool = False) -> pl.Expr:
+    """Quintile score 1–5 by rank: score = 1 + ⌊5 (rank_min − 1) / n⌋, so equal values always get
+    the same score (rank 'min' gives ties the lowest rank). reverse: small values score 5."""
+    expr = -pl.col(column) if reverse else pl.col(column)
+    rank = expr.rank("min").cast(pl.Float64)
+    return (1 + ((rank - 1) * 5 / pl.len()).floor()).cast(pl.Int8)
+
+
+def _segment_expr() -> pl.Expr:
+    fm = ((pl.col("f_score").cast(pl.Int32) + pl.col("m_score").cast(pl.Int32) + 1) // 2).cast(
+        pl.Int32
+    )
+    expr = None
+    for r, row in SEGMENT_GRID.items():
+        for fm_score, name in enumerate(row, start=1):
+            condition = (pl.col("r_score") == r) & (fm == fm_score)
+            expr = (
+                pl.when(condition).then(pl.lit(name))
+                if expr is None
+                else expr.when(condition).then(pl.lit(name))
+            )
+    return expr
+
+
+def rfm_table(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    customer_id: str = "customer_id",
+    order_date: str = "order_date",
+    amount: str = "amount",
+) -> pl.LazyFrame:
+    end = as_date(as_of)
+    return (
+        canonical(orders, {"customer_id": customer_id, "order_date": order_date, "amount": amount})
+        .filter(day("order_date") <= end)
+        .group_by("customer_id")
+        .agg(
+            recency_days=(pl.lit(end) - day("order_date").max()).dt.total_days().cast(pl.Int64),
+            frequency=pl.len().cast(pl.Int64),
+            monetary=pl.col("amount").sum(),
+        )
+    )
+
+
+def rfm_segments(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    customer_id: str = "customer_id",
+    order_date: str = "order_date",
+    amount: str = "amount",
+) -> pl.DataFrame:
+    """orders → customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment.
+
+    recency_days = days from the last order to the as-of date; frequency = orders; monetary = total
+    amount (refunds net). Scores 1–5 by quintile of rank, recency reversed (recent = 5), ties share
+    a score. The segment comes from SEGMENT_GRID on R and FM = round((F + M) / 2).
+    """
+    return (
+        rfm_table(
+            orders, as_of=as_of, customer_id=customer_id, order_date=order_date, amount=amount
+        )
+        .with_columns(
+            r_score=_score("recency_days", reverse=True),
+            f_score=_score("frequency"),
+            m_score=_score("monetary"),
+        )
+        .with_columns(segment=_segment_expr())
+        .sort("customer_id")
+        .collect()
+    )
+
+
+def segment_summary(segments: pl.DataFrame) -> pl.DataFrame:
+    """rfm_segments output → segment, customers, share, revenue, revenue_share, recency_days
+    (median), frequency (median), action — in the order of SEGMENT_ORDER, empty segments kept."""
+    total_customers = max(segments.height, 1)
+    total_revenue = segments.get_column("monetary").sum() if segments.height else 0.0
+    stats = segments.group_by("segment").agg(
+        customers=pl.len().cast(pl.Int64),
+        revenue=pl.col("monetary").sum(),
+        recency_days=pl.col("recency_days").median(),
+        frequency=pl.col("frequency").median(),
+    )
+    frame = pl.DataFrame({"segment": list(SEGMENT_ORDER), "action": list(SEGMENT_ACTIONS.values())})
+    return (
+        frame.join(stats, on="segment", how="left", maintain_order="left")
+        .with_columns(pl.col("customers").fill_null(0), pl.col("revenue").fill_null(0.0))
+        .with_columns(
+            share=pl.col("customers") / total_customers,
+            revenue_share=pl.col("revenue") / total_revenue
+            if total_revenue
+            else pl.lit(None, pl.Float64),
+        )
+        .select(
+            "segment",
+            "customers",
+            "share",
+            "revenue",
+            "revenue_share",
+            "recency_days",
+            "frequency",
+            "action",
+        )
+    )
+
+
+def clusters(
+    rfm: pl.DataFrame,
+    *,
+    k: int | None = None,
+    k_range: range = range(2, 9),
+    seed: int = 0,
+    sample: int = 20_000,
+) -> dict[str, Any]:
+    """k-means on standardised log(1 + recency, frequency, monetary) (METRICS.md).
+
+    rfm (customer_id, recency_days, frequency, monetary) → {"k", "silhouette" (per k tried),
+    "assignments": customer_id, cluster, "profiles": cluster, customers, share, recency_days,
+    frequency, monetary (medians in plain units), description}.
+    k is chosen by the best silhouette in `k_range` unless given. Choosing k and fitting use a
+    seeded random sample of at most `sample` customers (silhouette is quadratic in n); every
+    customer is then assigned to the nearest centroid.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    from sklearn.preprocessing import StandardScaler
+
+    n = rfm.height
+    features = np.log1p(
+        rfm.select(
+            pl.col("recency_days").clip(lower_bound=0),
+            pl.col("frequency").clip(lower_bound=0),
+            pl.col("monetary").clip(lower_bound=0),
+        )
+        .to_numpy()
+        .astype(float)
+    )
+    if n < 3:
+        return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
+                "reason": f"clustering needs at least 3 customers, this slice has {n}"}  # fmt: skip
+    scaled = StandardScaler().fit_transform(features)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(n, size=min(n, sample), replace=False)
+    fit_on = scaled[pick]
+    candidates = [k] if k else [c for c in k_range if c < len(np.unique(fit_on, axis=0))]
+    scores: dict[int, float] = {}
+    models: dict[int, Any] = {}
+    for c in candidates:
+        model = KMeans(n_clusters=c, n_init=4, random_state=seed).fit(fit_on)
+        models[c] = model
+        if len(set(model.labels_)) > 1:
+            scores[c] = float(
+                silhouette_score(
+                    fit_on, model.labels_, sample_size=min(len(fit_on), 2_000), random_state=seed
+                )
+            )
+    if not models:
+        return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
+                "reason": "all customers look alike: nothing to cluster"}  # fmt: skip
+    best = k or max(scores, key=scores.get)
+    labels = models[best].predict(scaled)
+    # number clusters by value: cluster 1 has the highest median spend
+    assigned = rfm.select("customer_id", "recency_days", "frequency", "monetary").with_columns(
+        raw=pl.Series(labels)
+    )
+    ranking = (
+        assigned.group_by("raw")
+        .agg(m=pl.col("monetary").median())
+        .sort("m", descending=True)
+        .with_row_index("cluster", offset=1)
+    )
+    assigned = (
+        assigned.join(ranking.select("raw", "cluster"), on="raw")
+        .drop("raw")
+        .with_columns(pl.col("cluster").cast(pl.Int64))
+    )
+    profiles = (
+        assigned.group_by("cluster")
+        .agg(
+            customers=pl.len().cast(pl.Int64),
+            recency_days=pl.col("recency_days").median(),
+            frequency=pl.col("frequency").median(),
+            monetary=pl.col("monetary").median(),
+        )
+        .with_columns(share=pl.col("customers") / n)
+        .sort("cluster")
+    )
+    profiles = profiles.with_columns(
+        description=pl.format(
+            "last bought {} days ago (median), {} orders, {} spent",
+            pl.col("recency_days").round(0).cast(pl.Int64),
+            pl.col("frequency").round(1),
+            pl.col("monetary").round(0).cast(pl.Int64),
+        )
+    )
+    return {
+        "k": best,
+        "silhouette": scores,
+        "assignments": assigned.select("customer_id", "cluster").sort("customer_id"),
+        "profiles": profiles,
+        "reason": None,
+    }
+
+
+def portfolio(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    tickets: Frame | None = None,
+    cost_per_ticket: float = 0.0,
+    margin_rate: float = 1.0,
+    customers: Frame | None = None,
+) -> pl.DataFrame:
+    """→ customer_id, margin, tickets, cost_to_serve, profit, unprofitable, quadrant.
+
+    margin = Σ gross_margin (or amount × margin_rate) to the as-of date; cost to serve = tickets ×
+    cost_per_ticket (a dataset setting) plus the acquisition cost when `customers` carries it;
+    profit = margin − cost to serve. quadrant splits at the medians of margin and cost to serve.
+    """
+    from metrics.ltv import historical_value
+
+    end = as_date(as_of)
+    value = historical_value(orders, as_of=end, margin_rate=margin_rate).select(
+        "customer_id", "margin"
+    )
+    if tickets is not None:
+        counts = (
+            lazy(tickets)
+            .filter(day("created_at") <= end)
+            .group_by("customer_id")
+            .agg(tickets=pl.len().cast(pl.Int64))
+            .collect()
+        )
+        value = value.join(counts, on="customer_id", how="left")
+    else:
+        value = value.with_columns(tickets=pl.lit(None, pl.Int64))
+    value = value.with_columns(pl.col("tickets").fill_null(0))
+    cost = pl.col("tickets") * cost_per_ticket
+    if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
+        cac = lazy(customers).select("customer_id", "acquisition_cost").collect()
+        value = value.join(cac, on="customer_id", how="left")
+        cost = cost + pl.col("acquisition_cost").fill_null(0.0)
+    value = value.with_columns(cost_to_serve=cost.cast(pl.Float64))
+    value = value.with_columns(profit=pl.col("margin") - pl.col("cost_to_serve")).with_columns(
+        unprofitable=pl.col("profit") < 0
+    )
+    high_value = pl.col("margin") >= pl.col("margin").median()
+    high_cost = pl.col("cost_to_serve") > pl.col("cost_to_serve").median()
+    return (
+        value.with_columns(
+            quadrant=pl.when(high_value & ~high_cost)
+            .then(pl.lit("High value, low cost"))
+            .when(high_value)
+            .then(pl.lit("High value, high cost"))
+            .when(~high_cost)
+            .then(pl.lit("Low value, low cost"))
+            .otherwise(pl.lit("Low value, high cost"))
+        )
+        .select(
+            "customer_id",
+            "margin",
+            "tickets",
+            "cost_to_serve",
+            "profit",
+            "unprofitable",
+            "quadrant",
+        )
+        .sort("customer_id")
+    )
+
+
+def contacts_per_sale(
+    interactions: Frame,
+    *,
+    sales: Frame,
+    segments: pl.DataFrame,
+    by: str = "segment",
+) -> pl.DataFrame:
+    """→ by, interactions, sales, contacts_per_sale: interactions / sales per group, where `sales`
+    are won deals (or orders) with a customer_id and `segments` maps customer_id → by."""
+    keys = segments.select("customer_id", by).lazy()
+    contacts = (
+        lazy(interactions)
+        .select("customer_id")
+        .join(keys, on="customer_id")
+        .group_by(by)
+        .agg(interactions=pl.len().cast(pl.Int64))
+    )
+    sold = (
+        lazy(sales)
+        .select("customer_id")
+        .join(keys, on="customer_id")
+        .group_by(by)
+        .agg(sales=pl.len().cast(pl.Int64))
+    )
+    return (
+        contacts.join(sold, on=by, how="full", coalesce=True)
+        .with_columns(pl.col("interactions", "sales").fill_null(0))
+        .with_columns(
+            contacts_per_sale=pl.when(pl.col("sales") > 0).then(
+                pl.col("interactions") / pl.col("sales")
+            )
+        )
+        .sort(by)
+        .collect()
+    )

@@ -1,0 +1,283 @@
+"""Intervals, small-sample flags, Kaplan–Meier and the shared frame helpers of the metric families.
+
+Every rate the dashboard shows is a `Rate`: its value, numerator, denominator, a 95% interval and
+whether it rests on fewer than 30 observations (METRICS.md). Kaplan–Meier lives here because three
+families use it: customer survival (retention), response times with open tickets censored
+(satisfaction) and the churn model's labels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+SMALL_SAMPLE = 30  # METRICS.md: fewer observations than this is flagged "small sample"
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate with what it is made of. `value`, `ci_low`, `ci_high` share one scale (`scale`:
+    1 for a fraction, 100 for percent or NPS points); `value` is None when the denominator is 0."""
+
+    value: float | None
+    numerator: float
+    denominator: float
+    ci_low: float | None
+    ci_high: float | None
+    small_sample: bool
+    scale: float = 1.0
+    definition: str = ""
+    parts: Mapping[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "small_sample": self.small_sample,
+        }
+
+
+def wilson(successes: float, n: float, *, z: float = Z95) -> tuple[float | None, float | None]:
+    """Wilson score interval of a proportion (fractions); (None, None) when n is 0."""
+    if n <= 0:
+        return None, None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def proportion(successes: float, n: float, *, scale: float = 1.0, definition: str = "") -> Rate:
+    """successes / n with its Wilson interval, on `scale` (1 or 100)."""
+    low, high = wilson(successes, n)
+    return Rate(
+        value=None if n <= 0 else scale * successes / n,
+        numerator=float(successes),
+        denominator=float(n),
+        ci_low=None if low is None else scale * low,
+        ci_high=None if high is None else scale * high,
+        small_sample=n < SMALL_SAMPLE,
+        scale=scale,
+        definition=definition,
+    )
+
+
+def wilson_exprs(num: str, den: str, *, prefix: str = "") -> list[pl.Expr]:
+    """The Wilson interval as Polars expressions over count columns (for per-group rates)."""
+    n = pl.col(den).cast(pl.Float64)
+    p = pl.col(num) / n
+    z2 = Z95 * Z95
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = Z95 * ((p * (1 - p) / n + z2 / (4 * n * n)).sqrt()) / denom
+    valid = pl.col(den) > 0
+    return [
+        pl.when(valid).then((centre - half).clip(0.0, 1.0)).alias(f"{prefix}ci_low"),
+        pl.when(valid).then((centre + half).clip(0.0, 1.0)).alias(f"{prefix}ci_high"),
+    ]
+
+
+def two_proportion_p(k1: float, n1: float, k2: float, n2: float) -> float | None:
+    """Two-sided p-value of a difference between two proportions (pooled z-test)."""
+    if n1 <= 0 or n2 <= 0:
+        return None
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0 if k1 / n1 == k2 / n2 else 0.0
+    z = (k1 / n1 - k2 / n2) / se
+    return float(2 * sps.norm.sf(abs(z)))
+
+
+def difference_p(value1: float, se1: float, value2: float, se2: float) -> float | None:
+    """Two-sided p-value of a difference between two independent estimates with standard errors."""
+    se = math.sqrt(se1 * se1 + se2 * se2)
+    if not math.isfinite(se) or se == 0:
+        return None
+    return float(2 * sps.norm.sf(abs(value1 - value2) / se))
+
+
+# ---------------------------------------------------------------- frame helpers
+
+
+def lazy(frame: Frame) -> pl.LazyFrame:
+    """Every metric takes eager or lazy input; inside, everything is lazy until the edge."""
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+
+
+def canonical(frame: Frame, renames: Mapping[str, str]) -> pl.LazyFrame:
+    """Rename caller-named columns to the canonical names (`renames` maps canonical → given)."""
+    swap = {given: canon for canon, given in renames.items() if given != canon}
+    out = lazy(frame)
+    return out.rename(swap) if swap else out
+
+
+def as_datetime(value: dt.date | dt.datetime | str) -> dt.datetime:
+    """An as-of date as the end of that day when a plain date is given (events on it count)."""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value, dt.time(23, 59, 59, 999999))
+
+
+def as_date(value: dt.date | dt.datetime | str) -> dt.date:
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def day(column: str) -> pl.Expr:
+    """The calendar day of a Date or Datetime column."""
+    return pl.col(column).cast(pl.Date)
+
+
+def month_start(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.Date).dt.truncate("1mo")
+
+
+def months_between(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """Whole calendar months from the month of `start` to the month of `end`."""
+    return (end.dt.year().cast(pl.Int32) - start.dt.year().cast(pl.Int32)) * 12 + (
+        end.dt.month().cast(pl.Int32) - start.dt.month().cast(pl.Int32)
+    )
+
+
+def scores(values: Any, column: str) -> pl.Series:
+    """Survey scores from a Series, a sequence, or a frame's `column`; nulls dropped."""
+    if isinstance(values, pl.LazyFrame):
+        values = values.select(column).collect()
+    if isinstance(values, pl.DataFrame):
+        values = values.get_column(column)
+    if not isinstance(values, pl.Series):
+        values = pl.Series(column, list(values) if isinstance(values, Iterable) else [values])
+    return values.drop_nulls().cast(pl.Float64)
+
+
+# ---------------------------------------------------------------- Kaplan–Meier
+
+
+def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> pl.DataFrame:
+    """Kaplan–Meier survival with a 95% Greenwood band on the log(−log) scale.
+
+    durations, observed (1 = event, 0 = censored) → time, at_risk, events, censored, survival,
+    ci_low, ci_high: one row at time 0 and one per distinct duration (event or censoring), as
+    lifelines' KaplanMeierFitter and R's survfit(conf.type = "log-log") report it. The band uses
+    Greenwood's variance Σ d / (n (n − d)) transformed to log(−log S) so it stays inside [0, 1];
+    where S is 1 or 0 the band collapses onto S.
+    """
+    durations = np.asarray(durations, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    if durations.size == 0:
+        return pl.DataFrame(
+            schema={
+                "time": pl.Float64,
+                "at_risk": pl.Int64,
+                "events": pl.Int64,
+                "censored": pl.Int64,
+                "survival": pl.Float64,
+                "ci_low": pl.Float64,
+                "ci_high": pl.Float64,
+            }
+        )
+    times, inverse = np.unique(durations, return_inverse=True)
+    events = np.bincount(inverse, weights=observed, minlength=times.size).astype(np.int64)
+    removed = np.bincount(inverse, minlength=times.size).astype(np.int64)
+    at_risk = durations.size - np.concatenate(([0], np.cumsum(removed)[:-1]))
+    if times[0] != 0:  # a row at time 0, nobody removed yet
+        times = np.concatenate(([0.0], times))
+        events = np.concatenate(([0], events))
+        removed = np.concatenate(([0], removed))
+        at_risk = np.concatenate(([durations.size], at_risk))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(1.0 - events / at_risk)
+        greenwood = np.cumsum(
+            np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0)
+        )
+        log_s = np.log(survival)
+        half = Z95 * np.sqrt(greenwood) / np.abs(log_s)
+        low = np.exp(-np.exp(np.log(-log_s) + half))
+        high = np.exp(-np.exp(np.log(-log_s) - half))
+    flat = (survival >= 1.0) | (survival <= 0.0) | ~np.isfinite(half)
+    low = np.where(flat, survival, low)
+    high = np.where(flat, survival, high)
+    return pl.DataFrame(
+        {
+            "time": times,
+            "at_risk": at_risk,
+            "events": events,
+            "censored": removed - events,
+            "survival": survival,
+            "ci_low": low,
+            "ci_high": high,
+        }
+    )
+
+
+def km_quantile(curve: pl.DataFrame, q: float) -> float | None:
+    """The smallest time at which survival has fallen to 1 − q or below (the q-quantile of the
+    lifetime); None when the curve never gets there (too much censoring to say)."""
+    hit = curve.filter(pl.col("survival") <= 1.0 - q + 1e-12)
+    return None if hit.is_empty() else float(hit.get_column("time").min())
+
+
+def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Log-rank test that the groups share one survival curve (k groups, k − 1 degrees of freedom).
+
+    At each event time j with n_j at risk and d_j events: expected events of group g are
+    d_j n_gj / n_j, and the covariance of (observed − expected) is
+    d_j (n_j − d_j) / (n_j − 1) · (n_gj / n_j) (δ_gh − n_hj / n_j). The statistic is the quadratic
+    form of (O − E) over the first k − 1 groups; p from χ² with k − 1 degrees of freedom.
+    """
+    durations = np.asarray(durations, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    labels, g = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    labels = [str(label) for label in labels]
+    k = len(labels)
+    if k < 2 or not observed.any():
+        return {"statistic": None, "dof": max(k - 1, 0), "p_value": None, "groups": labels}
+    times = np.unique(durations[observed])
+    # at risk at time t: duration ≥ t; events at t: duration == t and observed
+    order = np.searchsorted(times, durations, side="left")  # index of the first time ≥ duration
+    n_gt = np.zeros((k, times.size))
+    d_gt = np.zeros((k, times.size))
+    for group in range(k):
+        mask = g == group
+        # a subject is at risk for every event time ≤ its duration: count per end index, reverse-cumsum
+        ends = np.searchsorted(times, durations[mask], side="right")
+        n_gt[group] = np.cumsum(np.bincount(ends, minlength=times.size + 1)[::-1])[::-1][1:]
+        hits = mask & observed
+        d_gt[group] = np.bincount(order[hits], minlength=times.size)[: times.size]
+    n_t = n_gt.sum(axis=0)
+    d_t = d_gt.sum(axis=0)
+    expected = (n_gt / n_t * d_t).sum(axis=1)
+    obs = d_gt.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t - 1), 0.0)
+    share = n_gt / n_t
+    cov = np.einsum("t,gt,ht->gh", factor, share, share) * -1.0
+    cov[np.diag_indices(k)] += (factor * share).sum(axis=1)
+    diff = (obs - expected)[:-1]
+    statistic = float(diff @ np.linalg.pinv(cov[:-1, :-1]) @ diff)
+    return {
+        "statistic": statistic,
+        "dof": k - 1,
+        "p_value": float(sps.chi2.sf(statistic, k - 1)),
+        "groups": labels,
+        "observed": dict(zip(labels, obs.tolist(), strict=True)),
+        "expected": dict(zip(labels, expected.tolist(), strict=True)),
+    }

@@ -1,0 +1,118 @@
+"""Funnel: a hand-worked five-deal example and the real Maven CRM pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from metrics import funnel
+
+D = dt.datetime
+STAGES = ["Lead", "Qualified", "Proposal", "Won"]
+DEALS = pl.DataFrame(
+    {
+        "deal_id": ["d1", "d2", "d3", "d4", "d5"],
+        "created_date": [D(2024, 1, 1), D(2024, 1, 10), D(2024, 2, 1), D(2024, 2, 5), D(2024, 2, 20)],
+        "stage": ["Won", "Qualified", "Lead", "Proposal", "Lead"],
+        "status": ["won", "lost", "lost", "open", "open"],
+        "closed_date": [D(2024, 1, 31), D(2024, 2, 10), D(2024, 2, 11), None, None],
+        "amount": [1000.0, 500.0, 200.0, 800.0, 300.0],
+        "owner": ["ann", "ann", "bob", "bob", "bob"],
+    }
+)  # fmt: skip
+HISTORY = pl.DataFrame(
+    {
+        "deal_id": ["d1", "d1", "d1", "d1", "d5", "d5"],
+        "stage": ["Lead", "Qualified", "Proposal", "Won", "Lead", "Qualified"],
+        "entered_at": [D(2024, 1, 1), D(2024, 1, 5), D(2024, 1, 15), D(2024, 1, 31), D(2024, 2, 20), D(2024, 2, 25)],
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_stage_funnel_five_deal_example(lazy):
+    """Furthest stage: d1 won → Won (3); d2 Qualified (1); d3 Lead (0); d4 Proposal (2);
+    d5 Lead, but its history reached Qualified → 1.
+    reached: Lead 5, Qualified 4 (d1 d2 d4 d5), Proposal 2 (d1 d4), Won 1.
+    step: 1, 4/5, 2/4, 1/2; overall: 1, 0.8, 0.4, 0.2; drop-off 0, 1, 2, 1."""
+    deals = DEALS.lazy() if lazy else DEALS
+    history = HISTORY.lazy() if lazy else HISTORY
+    out = funnel.stage_funnel(deals, stages=STAGES, stage_history=history)
+    assert out["stage"].to_list() == STAGES
+    assert out["reached"].to_list() == [5, 4, 2, 1]
+    assert out["step_conversion"].to_list() == pytest.approx([1.0, 0.8, 0.5, 0.5])
+    assert out["overall_conversion"].to_list() == pytest.approx([1.0, 0.8, 0.4, 0.2])
+    assert out["drop_off"].to_list() == [0, 1, 2, 1]
+    without_history = funnel.stage_funnel(deals, stages=STAGES)
+    assert without_history["reached"].to_list() == [5, 3, 2, 1]  # d5 counts at Lead only
+
+
+def test_funnel_by_owner_and_month():
+    """ann: d1 (Won), d2 (Qualified) → 2, 2, 1, 1; bob: d3, d4, d5 → 3, 1, 1, 0 (no history)."""
+    by = funnel.stage_funnel(DEALS, stages=STAGES, by="owner")
+    assert by.filter(pl.col("owner") == "ann")["reached"].to_list() == [2, 2, 1, 1]
+    assert by.filter(pl.col("owner") == "bob")["reached"].to_list() == [3, 1, 1, 0]
+    bob_won = by.filter((pl.col("owner") == "bob") & (pl.col("stage") == "Won")).row(0, named=True)
+    assert bob_won["step_conversion"] == 0.0
+    months = funnel.funnel_by_month(DEALS, stages=STAGES)
+    assert months.filter(pl.col("stage") == "Lead")["reached"].to_list() == [2, 3]
+
+
+def test_win_rate_deal_size_cycle_and_pipeline():
+    """Closed: d1 won, d2 and d3 lost → win rate 1/3. Closed in February only: d2, d3 → 0/2.
+    Average deal size 1000; cycle of d1 = 30 days. Time in stage (history): d1 Lead 4 d,
+    Qualified 10 d, Proposal 16 d; d5 Lead 5 d → Lead median 4.5.
+    Probability of winning from a stage among closed deals: Lead 1/3, Qualified 1/2,
+    Proposal 1/1. Open: d4 at Proposal (800 × 1) and d5 at Qualified (300 × 1/2) →
+    pipeline 1100, weighted 950. Velocity = 2 open × 1/3 × 1000 / 30 days."""
+    rate = funnel.win_rate(DEALS)
+    assert (rate.numerator, rate.denominator) == (1, 3) and rate.small_sample
+    assert funnel.win_rate(DEALS, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29)).value == 0.0
+    assert funnel.win_rate(DEALS.clear()).value is None
+    summary = funnel.deal_summary(DEALS)
+    assert summary["average_deal_size"] == 1000.0 and summary["cycle_median_days"] == 30.0
+    times = funnel.time_in_stage(HISTORY, stages=STAGES)
+    assert dict(zip(times["stage"], times["median_days"], strict=True)) == {
+        "Lead": 4.5,
+        "Qualified": 10.0,
+        "Proposal": 16.0,
+    }
+    pipe = funnel.pipeline(DEALS, stages=STAGES, stage_history=HISTORY)
+    assert pipe["open_deals"] == 2 and pipe["pipeline_value"] == 1100.0
+    assert pipe["weighted_pipeline"] == pytest.approx(950.0)
+    assert pipe["velocity_per_day"] == pytest.approx(2 * (1 / 3) * 1000 / 30)
+    behind = funnel.deals_at_stage(DEALS, stages=STAGES, stage="Proposal", stage_history=HISTORY)
+    assert sorted(behind["deal_id"]) == ["d1", "d4"]
+
+
+def test_empty_deals_give_empty_results():
+    empty = DEALS.clear()
+    out = funnel.stage_funnel(empty, stages=STAGES)
+    assert out["reached"].to_list() == [0, 0, 0, 0]
+    assert out["overall_conversion"].null_count() == 4
+    assert funnel.conversion_by_month(empty).is_empty()
+    assert funnel.pipeline(empty, stages=STAGES)["open_deals"] == 0
+
+
+def test_maven_crm_funnel_and_win_rate(realdata):
+    """../shared/realdata/README.md: Prospecting 8,800 → Engaging 8,300 → Won 4,238;
+    win rate = 4,238 / (4,238 + 2,473)."""
+    from pathlib import Path
+
+    from dashboard.importer import SourceFile, plan_import
+
+    files = [
+        SourceFile(p.name, p.read_bytes())
+        for p in sorted(Path(realdata / "maven_crm").glob("*.csv"))
+    ]
+    plan = plan_import(files)
+    deals, history = plan.tables["deals"], plan.tables["stage_history"]
+    out = funnel.stage_funnel(deals, stages=plan.settings.stage_order, stage_history=history)
+    assert out["stage"].to_list() == ["Prospecting", "Engaging", "Won"]
+    assert out["reached"].to_list() == [8_800, 8_300, 4_238]
+    rate = funnel.win_rate(deals)
+    assert (rate.numerator, rate.denominator) == (4_238, 4_238 + 2_473)
+    assert rate.value == pytest.approx(4_238 / 6_711)
+    assert rate.ci_low < rate.value < rate.ci_high

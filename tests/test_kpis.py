@@ -1,0 +1,84 @@
+"""Overview KPIs: a hand-worked period comparison, comparison periods, changes in words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from metrics import kpis
+from metrics.kpis import Period
+
+D = dt.datetime
+
+
+def test_comparison_periods():
+    q2 = Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30))  # 91 days; Q1 2024 (leap) is 91 too
+    assert kpis.comparison_period(q2) == Period(dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert kpis.comparison_period(q2, "year") == Period(dt.date(2023, 4, 1), dt.date(2023, 6, 30))
+    leap = Period(dt.date(2024, 2, 29), dt.date(2024, 2, 29))
+    assert kpis.comparison_period(leap, "year").start == dt.date(2023, 2, 28)
+    with pytest.raises(ValueError):
+        kpis.comparison_period(q2, "quarter")
+
+
+def test_overview_hand_worked_example():
+    """Period = February 2024 (29 days), previous = 2–31 January 2024. Window 90 days.
+    Orders: a Jan 10 (100), Feb 5 (150); b Jan 20 (50); c Feb 10 (70); d Dec 1 2023 (40).
+    Revenue: Feb 150 + 70 = 220; Jan 100 + 50 = 150.
+    New: Feb {c} = 1; Jan {a, b} = 2. Active at Feb 29: a, b, c (d last bought 90 days before
+    Feb 29? Dec 1 → Feb 29 = 90 days: not more than 90 → still active) = 4.
+    Deals closed in Feb: 1 won, 1 lost → 50%. Surveys in Feb: NPS 10, 9, 0 → 100 (2 − 1) / 3."""
+    orders = pl.DataFrame({
+        "order_id": ["1", "2", "3", "4", "5"], "customer_id": ["a", "a", "b", "c", "d"],
+        "order_date": [D(2024, 1, 10), D(2024, 2, 5), D(2024, 1, 20), D(2024, 2, 10), D(2023, 12, 1)],
+        "amount": [100.0, 150.0, 50.0, 70.0, 40.0],
+    })  # fmt: skip
+    deals = pl.DataFrame({
+        "deal_id": ["x", "y", "z"], "status": ["won", "lost", "won"],
+        "closed_date": [D(2024, 2, 3), D(2024, 2, 4), D(2024, 1, 4)], "created_date": [D(2024, 1, 1)] * 3,
+    })  # fmt: skip
+    surveys = pl.DataFrame(
+        {"responded_at": [D(2024, 2, 1)] * 3, "nps": [10, 9, 0], "csat": [5, 4, 1]}
+    )
+    tables = {"orders": orders, "deals": deals, "surveys": surveys}
+    result = kpis.overview(tables, period=Period(dt.date(2024, 2, 1), dt.date(2024, 2, 29)))
+    assert result.comparison == Period(dt.date(2024, 1, 3), dt.date(2024, 1, 31))
+    revenue = result.get("revenue")
+    assert (revenue.value, revenue.previous, revenue.change) == (220.0, 150.0, 70.0)
+    assert revenue.change_pct == pytest.approx(100 * 70 / 150)
+    assert result.get("new_customers").value == 1 and result.get("new_customers").previous == 2
+    assert result.get("active_customers").value == 4
+    assert result.get("win_rate").value == 50.0 and result.get("win_rate").previous == 100.0
+    assert result.get("nps").value == pytest.approx(100 / 3)
+    assert result.get("csat").value == pytest.approx(200 / 3)
+    ticket_kpi = result.get("first_response")
+    assert ticket_kpi.value is None and "tickets" in ticket_kpi.note
+    assert all(k.beyond_noise in (True, False, None) for k in result.kpis)
+    assert len(result.kpis) == 11
+
+
+def test_overview_on_sample_and_top_changes(sample_tables):
+    result = kpis.overview(sample_tables, period=Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)))
+    assert {k.key for k in result.kpis} == {
+        "revenue", "active_customers", "new_customers", "churn_rate", "nrr", "avg_ltv", "ltv_cac",
+        "win_rate", "nps", "csat", "first_response",
+    }  # fmt: skip
+    assert all(k.value is not None for k in result.kpis)
+    sentences = kpis.top_changes(result)
+    assert len(sentences) == 3 and all(" from " in s and "news" in s for s in sentences)
+    series = kpis.monthly_series(sample_tables, end=dt.date(2026, 6, 30))
+    assert series.height == 12 and series["month"].is_sorted()
+
+
+def test_metrics_package_imports_neither_streamlit_nor_plotly():
+    code = (
+        "import sys, metrics.funnel, metrics.retention, metrics.ltv, metrics.satisfaction, "
+        "metrics.segments, metrics.churn, metrics.kpis, metrics.stats; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('streamlit', 'plotly')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

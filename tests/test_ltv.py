@@ -1,0 +1,203 @@
+"""Lifetime value: published CDNOW reference values (METRICS.md) and hand-worked examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from metrics import ltv
+
+
+def _cdnow_transactions(realdata) -> pl.DataFrame:
+    """CDNOW_sample.txt: original id, id, YYYYMMDD, number of CDs, dollar value (no header)."""
+    lines = pl.read_csv(
+        realdata / "cdnow" / "CDNOW_sample.txt",
+        has_header=False,
+        new_columns=["line"],
+        separator="\t",
+    )
+    fields = lines.select(
+        pl.col("line").str.extract_groups(r"^\s*(\d+)\s+(\d+)\s+(\d{8})\s+(\d+)\s+([\d.]+)")
+    ).unnest("line")
+    return fields.select(
+        customer_id=pl.col("2").cast(pl.Int64).cast(pl.String),
+        order_date=pl.col("3").str.to_datetime("%Y%m%d"),
+        amount=pl.col("5").cast(pl.Float64),
+    )
+
+
+def test_rfm_summary_reproduces_published_cdnow_summary(realdata):
+    """The 39-week calibration window ends 1997-09-30; weeks = days / 7 (METRICS.md)."""
+    tx = _cdnow_transactions(realdata)
+    assert tx.height == 6_919 and tx.get_column("customer_id").n_unique() == 2_357
+    mine = ltv.rfm_summary(tx, as_of=dt.date(1997, 9, 30), unit="W")
+    published = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv").with_columns(
+        customer_id=pl.col("ID").cast(pl.String)
+    )
+    with_money = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary_with_transactions.csv")
+    joined = published.join(mine, on="customer_id", suffix="_mine").join(
+        with_money.with_columns(customer_id=pl.col("ID").cast(pl.String)).select(
+            "customer_id", "zbar"
+        ),
+        on="customer_id",
+    )
+    assert joined.height == 2_357 == mine.height
+    assert (joined["frequency"] == joined["frequency_mine"]).all()
+    assert (joined["recency"] - joined["recency_mine"]).abs().max() <= 0.005 + 1e-9
+    assert (joined["T"] - joined["T_mine"]).abs().max() <= 0.005 + 1e-9
+    repeat = joined.filter(pl.col("frequency") > 0)
+    assert (repeat["zbar"] - repeat["monetary_value"]).abs().max() <= 0.005 + 1e-9
+    assert joined.filter(pl.col("frequency") == 0)["monetary_value"].null_count() == 1_411
+
+
+def test_bgnbd_matches_fader_hardie_lee_2005(realdata):
+    summary = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv")
+    fit = ltv.fit_bgnbd(summary.lazy())
+    assert (round(fit.r, 3), round(fit.alpha, 3), round(fit.a, 3), round(fit.b, 3)) == (
+        0.243,
+        4.414,
+        0.793,
+        2.426,
+    )
+    assert fit.r == pytest.approx(0.242593, abs=2e-6)
+    assert fit.alpha == pytest.approx(4.413532, abs=2e-5)
+    assert fit.a == pytest.approx(0.792886, abs=2e-6)
+    assert fit.b == pytest.approx(2.425752, abs=2e-5)
+    assert round(fit.log_likelihood, 1) == -9582.4
+    assert fit.customers == 2_357
+
+
+def test_gamma_gamma_matches_fader_hardie_2013(realdata):
+    data = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary_with_transactions.csv").rename(
+        {"x": "frequency", "zbar": "monetary_value"}
+    )
+    fit = ltv.fit_gamma_gamma(data)
+    # the paper prints its estimates to two decimals (γ = 15.447 is printed 15.44)
+    assert fit.p == pytest.approx(6.25, abs=0.01)
+    assert fit.q == pytest.approx(3.74, abs=0.01)
+    assert fit.v == pytest.approx(15.44, abs=0.01)
+    assert fit.customers == 946 and fit.excluded == 2_357 - 946
+    expected = fit.conditional_expected_value(
+        data["frequency"].to_numpy(), data["monetary_value"].to_numpy()
+    )
+    assert expected.mean() == pytest.approx(35.2529588256, rel=1e-6)
+    observed = data.filter(pl.col("frequency") > 0)["monetary_value"].mean()
+    assert observed == pytest.approx(35.078551797, rel=1e-9)
+
+
+ORDERS = pl.DataFrame(
+    {
+        "customer_id": ["a", "a", "a", "a", "b", "c", "c"],
+        "order_date": [dt.datetime(2024, 1, 1, 9), dt.datetime(2024, 1, 1, 17), dt.datetime(2024, 1, 15),
+                       dt.datetime(2024, 1, 29), dt.datetime(2024, 1, 8), dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 1)],
+        "amount": [10.0, 20.0, 40.0, 60.0, 25.0, 30.0, -30.0],
+        "gross_margin": [3.0, 6.0, 12.0, 18.0, 5.0, 9.0, -9.0],
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_rfm_summary_three_customer_example(lazy):
+    """as_of 2024-02-05, unit W.
+    a: purchase days 01-01 (10+20), 01-15 (40), 01-29 (60) → frequency 2, recency 28 d = 4 W,
+       T = 35 d = 5 W, monetary = mean(40, 60) = 50.
+    b: one day 01-08 → frequency 0, recency 0, T = 28 d = 4 W, monetary null.
+    c: 01-01 only (the 03-01 refund is not a purchase, and is after as_of) → 0, 0, 35/7 = 5 W."""
+    frame = ORDERS.lazy() if lazy else ORDERS
+    out = ltv.rfm_summary(frame, as_of=dt.date(2024, 2, 5))
+    assert out.to_dicts() == [
+        {"customer_id": "a", "frequency": 2, "recency": 4.0, "T": 5.0, "monetary_value": 50.0},
+        {"customer_id": "b", "frequency": 0, "recency": 0.0, "T": 4.0, "monetary_value": None},
+        {"customer_id": "c", "frequency": 0, "recency": 0.0, "T": 5.0, "monetary_value": None},
+    ]
+    days = ltv.rfm_summary(frame, as_of="2024-02-05", unit="D")
+    assert days.row(0, named=True)["T"] == 35.0
+
+
+def test_rfm_summary_renamed_columns_and_empty():
+    renamed = ORDERS.rename({"customer_id": "cust", "order_date": "when", "amount": "value"})
+    out = ltv.rfm_summary(
+        renamed, as_of=dt.date(2024, 2, 5), customer_id="cust", order_date="when", amount="value"
+    )
+    assert out.height == 3
+    empty = ltv.rfm_summary(ORDERS.clear(), as_of=dt.date(2024, 2, 5))
+    assert empty.is_empty() and empty.columns == [
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+    ]
+    with pytest.raises(ValueError, match="no customers"):
+        ltv.fit_bgnbd(empty)
+    with pytest.raises(ValueError, match="no customer has a repeat purchase"):
+        ltv.fit_gamma_gamma(empty)
+    with pytest.raises(ValueError, match="unit"):
+        ltv.rfm_summary(ORDERS, as_of=dt.date(2024, 2, 5), unit="fortnight")
+
+
+def test_p_alive_and_expected_purchases_follow_the_paper():
+    """With x = 0 the dropout odds term vanishes: P(alive) = 1. Expected purchases grow with t
+    and the new-customer expectation matches eq. 7 at t → 0."""
+    model = ltv.BGNBD(
+        r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0, customers=0, converged=True
+    )
+    assert model.p_alive(np.array([0.0]), np.array([0.0]), np.array([10.0]))[0] == 1.0
+    # a frequent buyer who has been silent for long is less likely alive than a recent one
+    silent, recent = model.p_alive(
+        np.array([5.0, 5.0]), np.array([5.0, 30.0]), np.array([39.0, 39.0])
+    )
+    assert silent < recent
+    e = [
+        model.expected_purchases(t, np.array([2.0]), np.array([30.0]), np.array([39.0]))[0]
+        for t in (10, 20, 40)
+    ]
+    assert e[0] < e[1] < e[2]
+    assert model.expected_purchases_new(1e-9) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_clv_and_holdout_on_sample(sample_tables):
+    summary = ltv.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
+    bg, gg = ltv.fit_bgnbd(summary), ltv.fit_gamma_gamma(summary)
+    clv = ltv.predict_clv(summary, bg, gg)
+    assert clv.height == summary.height
+    assert clv["p_alive"].is_between(0, 1).all() and (clv["clv"] >= 0).all()
+    # a longer horizon can only add value
+    longer = ltv.predict_clv(summary, bg, gg, months=24)
+    assert (longer["clv"] >= clv["clv"] - 1e-9).all()
+    check = ltv.holdout_check(
+        sample_tables["orders"], calibration_end="2025-12-31", observation_end="2026-06-30"
+    )
+    # the model predicts holdout purchases within 25% in total on the synthetic base
+    assert check["predicted"] == pytest.approx(check["actual"], rel=0.25)
+    assert check["by_frequency"]["customers"].sum() == check["customers"]
+
+
+def test_historical_value_and_ltv_cac_example():
+    """margin to 2024-02-05: a = 3+6+12+18 = 39, b = 5, c = 9 (refund after as_of).
+    Tier X = {a, b}: mean LTV (39+5)/2 = 22, mean CAC (10+12)/2 = 11 → 2.0; tier Y = {c}: 9/0 → null."""
+    value = ltv.historical_value(ORDERS, as_of=dt.date(2024, 2, 5))
+    assert dict(zip(value["customer_id"], value["margin"], strict=True)) == {
+        "a": 39.0,
+        "b": 5.0,
+        "c": 9.0,
+    }
+    customers = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "tier": ["X", "X", "Y"],
+            "acquisition_cost": [10.0, 12.0, 0.0],
+        }
+    )
+    ratio = ltv.ltv_cac(value, customers.lazy(), by="tier")
+    assert ratio.to_dicts() == [
+        {"tier": "X", "customers": 2, "mean_ltv": 22.0, "mean_cac": 11.0, "ltv_cac": 2.0},
+        {"tier": "Y", "customers": 1, "mean_ltv": 9.0, "mean_cac": 0.0, "ltv_cac": None},
+    ]
+    no_margin = ltv.historical_value(
+        ORDERS.drop("gross_margin"), as_of=dt.date(2024, 2, 5), margin_rate=0.5
+    )
+    assert no_margin.filter(pl.col("customer_id") == "b")["margin"].item() == 12.5

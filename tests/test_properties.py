@@ -1,0 +1,122 @@
+"""Invariants as hypothesis properties (DESIGN.md): retention in [0, 1], funnel counts never rise,
+segment sizes sum to the customer count, NPS in [−100, 100], results invariant to row order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from metrics import funnel, retention, satisfaction, segments
+
+AS_OF = dt.date(2024, 12, 31)
+START = dt.datetime(2023, 1, 1)
+
+order_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]),
+        st.integers(min_value=0, max_value=730),
+        st.floats(min_value=-50, max_value=1_000, allow_nan=False).map(lambda x: round(x, 2)),
+    ),
+    min_size=0,
+    max_size=60,
+)
+
+
+def _orders(rows) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "order_date": [START + dt.timedelta(days=r[1], hours=r[1] % 7) for r in rows],
+            "amount": [r[2] for r in rows],
+        },
+        schema={"customer_id": pl.String, "order_date": pl.Datetime("us"), "amount": pl.Float64},
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(order_rows, st.randoms(use_true_random=False))
+def test_cohort_retention_in_unit_interval_and_order_invariant(rows, rng):
+    orders = _orders(rows)
+    out = retention.cohort_retention(orders, as_of=AS_OF)
+    assert out["retention"].drop_nulls().is_between(0, 1).all()
+    assert (out.filter(pl.col("period") == 0)["retention"] == 1.0).all()
+    shuffled = orders.sample(fraction=1.0, shuffle=True, seed=rng.randint(0, 10**6))
+    assert_frame_equal(out, retention.cohort_retention(shuffled.lazy(), as_of=AS_OF))
+
+
+@settings(max_examples=60, deadline=None)
+@given(order_rows, st.randoms(use_true_random=False))
+def test_segment_sizes_sum_to_customer_count_and_order_invariant(rows, rng):
+    orders = _orders(rows)
+    out = segments.rfm_segments(orders, as_of=AS_OF)
+    customers = orders.filter(pl.col("order_date").dt.date() <= AS_OF)["customer_id"].n_unique()
+    summary = segments.segment_summary(out)
+    assert summary["customers"].sum() == customers == out.height
+    assert out["segment"].null_count() == 0
+    for score in ("r_score", "f_score", "m_score"):
+        assert out[score].is_between(1, 5).all()
+    shuffled = orders.sample(fraction=1.0, shuffle=True, seed=rng.randint(0, 10**6))
+    assert_frame_equal(out, segments.rfm_segments(shuffled, as_of=AS_OF), rel_tol=1e-9)
+
+
+STAGES = ["Lead", "Qualified", "Proposal", "Won"]
+deal_rows = st.lists(
+    st.tuples(
+        st.sampled_from(STAGES + ["Other"]),
+        st.sampled_from(["open", "won", "lost"]),
+        st.sampled_from(["x", "y"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    deal_rows,
+    st.lists(st.tuples(st.integers(0, 39), st.sampled_from(STAGES)), max_size=30),
+    st.randoms(use_true_random=False),
+)
+def test_funnel_counts_never_rise_and_order_invariant(deal_rows, history_rows, rng):
+    deals = pl.DataFrame(
+        {"deal_id": [f"d{i}" for i in range(len(deal_rows))], "stage": [r[0] for r in deal_rows],
+         "status": [r[1] for r in deal_rows], "owner": [r[2] for r in deal_rows]},
+        schema={"deal_id": pl.String, "stage": pl.String, "status": pl.String, "owner": pl.String},
+    )  # fmt: skip
+    history = pl.DataFrame(
+        {"deal_id": [f"d{i}" for i, _ in history_rows], "stage": [s for _, s in history_rows]},
+        schema={"deal_id": pl.String, "stage": pl.String},
+    )
+    for by in (None, "owner"):
+        out = funnel.stage_funnel(deals, stages=STAGES, stage_history=history, by=by)
+        groups = out.partition_by(by) if by else [out]
+        for group in groups:
+            reached = group["reached"].to_list()
+            assert all(
+                later <= earlier for earlier, later in zip(reached, reached[1:], strict=False)
+            )
+            assert group["overall_conversion"].drop_nulls().is_between(0, 1).all()
+    shuffled = deals.sample(fraction=1.0, shuffle=True, seed=rng.randint(0, 10**6))
+    assert_frame_equal(
+        funnel.stage_funnel(deals, stages=STAGES, stage_history=history),
+        funnel.stage_funnel(shuffled.lazy(), stages=STAGES, stage_history=history.lazy()),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 10)), max_size=200),
+    st.randoms(use_true_random=False),
+)
+def test_nps_within_bounds_and_order_invariant(values, rng):
+    rate = satisfaction.nps(values)
+    if rate.value is None:
+        assert all(v is None for v in values)
+        return
+    assert -100 <= rate.ci_low <= rate.value <= rate.ci_high <= 100
+    shuffled = list(values)
+    rng.shuffle(shuffled)
+    assert satisfaction.nps(shuffled) == rate

@@ -1,0 +1,151 @@
+"""Retention: hand-worked cohorts and churn, and Kaplan–Meier / log-rank against lifelines."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from metrics import retention
+
+D = dt.datetime
+ORDERS = pl.DataFrame(
+    {
+        "customer_id": ["a", "a", "a", "b", "b", "c", "d"],
+        "order_date": [D(2024, 1, 5), D(2024, 2, 10), D(2024, 3, 1), D(2024, 1, 20), D(2024, 3, 15), D(2024, 2, 2), D(2024, 2, 20)],
+        "amount": [100.0, 50.0, 30.0, 200.0, 20.0, 80.0, -10.0],
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_cohort_retention_three_customer_example(lazy):
+    """as_of 2024-03-31. d only has a refund: never a purchase, so in no cohort.
+    Jan cohort {a, b} (size 2): Jan 2/2 = 1; Feb a only → 1/2; Mar a and b → 2/2.
+    Feb cohort {c}: Feb 1/1; Mar 0/1 = 0 (a real zero: March is complete). No April cells.
+    Revenue basis, Jan cohort: Jan 300, Feb 50 → 50/300, Mar 50 → 50/300."""
+    frame = ORDERS.lazy() if lazy else ORDERS
+    out = retention.cohort_retention(frame, as_of=dt.date(2024, 3, 31))
+    got = {
+        (r["cohort"].month, r["period"]): (r["cohort_size"], r["active"], r["retention"])
+        for r in out.to_dicts()
+    }
+    assert got == {
+        (1, 0): (2, 2, 1.0), (1, 1): (2, 1, 0.5), (1, 2): (2, 2, 1.0),
+        (2, 0): (1, 1, 1.0), (2, 1): (1, 0, 0.0),
+    }  # fmt: skip
+    assert not out["partial"].any()
+    revenue = retention.cohort_retention(frame, as_of=dt.date(2024, 3, 31), basis="revenue")
+    jan = revenue.filter(pl.col("cohort") == dt.date(2024, 1, 1))["retention"].to_list()
+    assert jan == pytest.approx([1.0, 50 / 300, 50 / 300])
+
+
+def test_cohort_cells_after_as_of_are_absent_and_partial_month_marked():
+    """as_of 2024-02-15: the Jan cohort has periods 0 and 1 only; February is partial."""
+    out = retention.cohort_retention(ORDERS, as_of=dt.date(2024, 2, 15))
+    assert out.filter(pl.col("cohort") == dt.date(2024, 1, 1))["period"].to_list() == [0, 1]
+    assert out.filter(pl.col("partial"))["cohort"].to_list() == [
+        dt.date(2024, 1, 1),
+        dt.date(2024, 2, 1),
+    ]
+    assert retention.cohort_retention(ORDERS.clear(), as_of=dt.date(2024, 2, 15)).is_empty()
+    with pytest.raises(ValueError, match="basis"):
+        retention.cohort_retention(ORDERS, as_of=dt.date(2024, 2, 15), basis="margin")
+
+
+def test_churn_status_contractual_and_non_contractual():
+    """as_of 2024-06-30, window 90 days. a last bought 03-01: 121 days ago > 90 → churned from
+    03-01 + 91 days = 05-31. b last bought 03-15: 107 days → churned 06-14. c last 02-02 → churned.
+    With customers: b has a churn_date 2024-04-01 → contractual, churned on 04-01."""
+    status = retention.churn_status(ORDERS, as_of=dt.date(2024, 6, 30))
+    rows = {r["customer_id"]: r for r in status.to_dicts()}
+    assert rows["a"]["churn_date"] == dt.date(2024, 5, 31) and rows["a"]["churned"]
+    assert rows["b"]["churn_date"] == dt.date(2024, 6, 14)
+    assert "d" not in rows
+    early = retention.churn_status(ORDERS, as_of=dt.date(2024, 4, 30))
+    assert not early.filter(pl.col("customer_id") == "a")["churned"].item()  # 60 days: still active
+    customers = pl.DataFrame({"customer_id": ["a", "b", "c"], "signup_date": [None, None, None],
+                              "churn_date": [None, dt.date(2024, 4, 1), None]},
+                             schema={"customer_id": pl.String, "signup_date": pl.Date, "churn_date": pl.Date})  # fmt: skip
+    with_contract = retention.churn_status(ORDERS, as_of=dt.date(2024, 4, 30), customers=customers)
+    b = with_contract.filter(pl.col("customer_id") == "b").row(0, named=True)
+    assert b["churned"] and b["contractual"] and b["churn_date"] == dt.date(2024, 4, 1)
+
+
+def test_monthly_churn_rate_example():
+    """window 30 days, as_of 2024-05-31. Purchases: a Jan 5 … Mar 1 → churn date Apr 1;
+    b Jan 20, Mar 15 → Apr 15; c Feb 2 → Mar 4. Active at start of March: a, b (Jan) + c (Feb) = 3,
+    churned in March: c → 1/3. April: active a, b → both churn → 2/2. May: 0 active → null."""
+    out = retention.monthly_churn(ORDERS, as_of=dt.date(2024, 5, 31), churn_window_days=30)
+    rows = {r["month"].month: r for r in out.to_dicts()}
+    assert (rows[3]["active_at_start"], rows[3]["churned"]) == (3, 1)
+    assert rows[3]["churn_rate"] == pytest.approx(1 / 3)
+    assert (rows[4]["active_at_start"], rows[4]["churned"], rows[4]["churn_rate"]) == (2, 2, 1.0)
+    assert rows[5]["active_at_start"] == 0 and rows[5]["churn_rate"] is None
+
+
+def test_survival_four_customer_example():
+    """Lifetimes, window 30, as_of 2024-03-31: a Jan 5 → Mar 1 (active? 30 days since → not > 30:
+    censored at Mar 31 = 86 days); b Jan 20 → Mar 15, censored at 71 days; c Feb 2, churned
+    → event at its last purchase, duration 0. KM: S(0) = 1 − 1/3 = 2/3, constant afterwards."""
+    out = retention.survival(ORDERS, as_of=dt.date(2024, 3, 31), churn_window_days=30)
+    assert out["days"].to_list() == [0.0, 71.0, 86.0]
+    assert out["survival"].to_list() == pytest.approx([2 / 3, 2 / 3, 2 / 3])
+    assert out["events"].to_list() == [1, 0, 0]
+
+
+def test_kaplan_meier_and_logrank_match_lifelines(sample_tables):
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    orders, customers = sample_tables["orders"], sample_tables["customers"]
+    as_of = dt.date(2026, 6, 30)
+    life = retention.lifetimes_table(orders, as_of=as_of, customers=customers, by="tier")
+    curves = retention.survival(orders.lazy(), as_of=as_of, customers=customers, by="tier")
+    for tier in ("Bronze", "Silver", "Gold", "Platinum"):
+        part = life.filter(pl.col("tier") == tier)
+        km = KaplanMeierFitter().fit(part["duration"].to_numpy(), part["observed"].to_numpy())
+        mine = curves.filter(pl.col("tier") == tier)
+        assert mine["days"].to_list() == km.survival_function_.index.to_list()
+        np.testing.assert_allclose(
+            mine["survival"].to_numpy(),
+            km.survival_function_.iloc[:, 0].to_numpy(),
+            atol=1e-9,
+            rtol=0,
+        )
+        ci = km.confidence_interval_.to_numpy()
+        np.testing.assert_allclose(mine["ci_low"].to_numpy(), ci[:, 0], atol=1e-9, rtol=0)
+        np.testing.assert_allclose(mine["ci_high"].to_numpy(), ci[:, 1], atol=1e-9, rtol=0)
+    test = retention.survival_logrank(orders, as_of=as_of, customers=customers, by="tier")
+    ref = multivariate_logrank_test(
+        life["duration"].to_numpy(), life["tier"].to_numpy(), life["observed"].to_numpy()
+    )
+    assert test["statistic"] == pytest.approx(ref.test_statistic, abs=1e-9, rel=1e-12)
+    assert test["p_value"] == pytest.approx(ref.p_value, abs=1e-9)
+    assert test["dof"] == 3
+
+
+def test_logrank_two_groups_matches_lifelines_on_small_data():
+    from lifelines.statistics import logrank_test
+
+    durations = np.array([3, 5, 5, 8, 10, 12, 4, 4, 6, 9, 15, 20], dtype=float)
+    observed = np.array([1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 0], dtype=bool)
+    groups = np.array(["x"] * 6 + ["y"] * 6)
+    from metrics.stats import logrank
+
+    mine = logrank(durations, observed, groups)
+    ref = logrank_test(durations[:6], durations[6:], observed[:6], observed[6:])
+    assert mine["statistic"] == pytest.approx(ref.test_statistic, abs=1e-9)
+    assert mine["p_value"] == pytest.approx(ref.p_value, abs=1e-9)
+
+
+def test_repeat_purchase_rate_example():
+    """Buyers a, b, c (d only refunded); a (3) and b (2) bought twice or more → 2/3."""
+    rate = retention.repeat_purchase_rate(ORDERS.lazy())
+    assert (rate.numerator, rate.denominator) == (2, 3)
+    assert rate.value == pytest.approx(2 / 3) and rate.small_sample
+    assert rate.ci_low < 2 / 3 < rate.ci_high
+    empty = retention.repeat_purchase_rate(ORDERS.clear())
+    assert empty.value is None and empty.denominator == 0

@@ -1,0 +1,116 @@
+"""Segments: hand-worked RFM scores and segments, clusters, portfolio, contacts per sale."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from metrics import segments
+
+D = dt.datetime
+# five customers, as_of 2024-03-31
+ORDERS = pl.DataFrame(
+    {
+        "customer_id": ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + ["e"],
+        "order_date": [D(2024, 3, 30)] * 5 + [D(2024, 3, 1)] * 4 + [D(2024, 2, 1)] * 3 + [D(2024, 1, 1)] * 2 + [D(2023, 12, 1)],
+        "amount": [100.0] * 5 + [50.0] * 4 + [20.0] * 3 + [500.0] * 2 + [5.0],
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_rfm_segments_five_customer_example(lazy):
+    """recency days a 1, b 30, c 59, d 90, e 121; frequency 5 4 3 2 1; monetary 500 200 60 1000 5.
+    n = 5 distinct values → scores by rank 1 + ⌊5 (rank − 1) / 5⌋ = rank.
+    R (recent = 5): a 5, b 4, c 3, d 2, e 1. F: a 5, b 4, c 3, d 2, e 1. M: d 5, a 4, b 3, c 2, e 1.
+    FM = ⌊(F + M + 1) / 2⌋: a (5+4+1)/2 = 5, b 4, c 3, d 4, e 1.
+    Grid: a R5 FM5 Champions; b R4 FM4 Loyal Customers; c R3 FM3 Need Attention;
+    d R2 FM4 At Risk; e R1 FM1 Lost."""
+    frame = ORDERS.lazy() if lazy else ORDERS
+    out = segments.rfm_segments(frame, as_of=dt.date(2024, 3, 31))
+    assert out.columns == [
+        "customer_id",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "r_score",
+        "f_score",
+        "m_score",
+        "segment",
+    ]
+    assert out["recency_days"].to_list() == [1, 30, 59, 90, 121]
+    assert out["r_score"].to_list() == [5, 4, 3, 2, 1]
+    assert out["f_score"].to_list() == [5, 4, 3, 2, 1]
+    assert out["m_score"].to_list() == [4, 3, 2, 5, 1]
+    assert out["segment"].to_list() == [
+        "Champions",
+        "Loyal Customers",
+        "Need Attention",
+        "At Risk",
+        "Lost",
+    ]
+
+
+def test_ties_share_a_score_and_summary_counts():
+    """Two customers with the same frequency get the same F score (rank 'min')."""
+    tied = pl.DataFrame(
+        {
+            "customer_id": ["x", "y", "z"],
+            "order_date": [D(2024, 1, 1)] * 3,
+            "amount": [1.0, 1.0, 2.0],
+        }
+    )
+    out = segments.rfm_segments(tied, as_of=dt.date(2024, 1, 31))
+    assert out["f_score"].n_unique() == 1 and out["r_score"].n_unique() == 1
+    assert out["m_score"].to_list()[0] == out["m_score"].to_list()[1]
+    summary = segments.segment_summary(segments.rfm_segments(ORDERS, as_of=dt.date(2024, 3, 31)))
+    assert summary.height == 11 and summary["customers"].sum() == 5
+    assert summary["share"].sum() == pytest.approx(1.0) and summary[
+        "revenue_share"
+    ].sum() == pytest.approx(1.0)
+    assert summary["action"].null_count() == 0
+
+
+def test_every_grid_cell_is_one_of_the_eleven_named_segments():
+    names = {name for row in segments.SEGMENT_GRID.values() for name in row}
+    assert names == set(segments.SEGMENT_ORDER) and len(names) == 11
+
+
+def test_clusters_on_sample_are_described_in_plain_units(sample_tables):
+    rfm = segments.rfm_segments(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
+    result = segments.clusters(rfm)
+    assert 2 <= result["k"] <= 8 and set(result["silhouette"]) <= set(range(2, 9))
+    assert result["assignments"].height == rfm.height
+    profiles = result["profiles"]
+    assert profiles["customers"].sum() == rfm.height
+    assert profiles["monetary"].to_list() == sorted(profiles["monetary"].to_list(), reverse=True)
+    assert all("days ago" in text for text in profiles["description"])
+    fixed = segments.clusters(rfm, k=3)
+    assert fixed["k"] == 3 and fixed["profiles"].height == 3
+    assert segments.clusters(rfm.head(2))["reason"].startswith("clustering needs")
+
+
+def test_portfolio_and_contacts_per_sale_example():
+    """Margins (amount, margin rate 1): a 500, b 200, c 60, d 1000, e 5. Tickets: e has 3, a 1;
+    cost per ticket 10 → e costs 30 > 5: unprofitable. Contacts: a 3 interactions, 1 order…"""
+    tickets = pl.DataFrame({"customer_id": ["e", "e", "e", "a"], "created_at": [D(2024, 1, 5)] * 4})
+    folio = segments.portfolio(
+        ORDERS, as_of=dt.date(2024, 3, 31), tickets=tickets, cost_per_ticket=10.0
+    )
+    rows = {r["customer_id"]: r for r in folio.to_dicts()}
+    assert (
+        rows["e"]["cost_to_serve"] == 30.0
+        and rows["e"]["profit"] == -25.0
+        and rows["e"]["unprofitable"]
+    )
+    assert rows["a"]["profit"] == 490.0 and not rows["a"]["unprofitable"]
+    assert folio["unprofitable"].sum() == 1
+    rfm = segments.rfm_segments(ORDERS, as_of=dt.date(2024, 3, 31))
+    interactions = pl.DataFrame({"customer_id": ["a", "a", "a", "e"]})
+    per_sale = segments.contacts_per_sale(interactions, sales=ORDERS, segments=rfm)
+    rows = {r["segment"]: r for r in per_sale.to_dicts()}
+    assert (rows["Champions"]["interactions"], rows["Champions"]["sales"]) == (3, 5)
+    assert rows["Champions"]["contacts_per_sale"] == pytest.approx(0.6)
+    assert rows["Lost"]["contacts_per_sale"] == 1.0
