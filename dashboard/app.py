@@ -1,4 +1,8 @@
-"""Entry point: streamlit run dashboard/app.py"""
+"""Entry point: streamlit run dashboard/app.py
+
+The shell: page config, the dataset picker and global filters in the sidebar (bound to the URL,
+so a copied link reopens the same view on any page), and st.navigation over the eight pages.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,24 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a plain c
 
 import streamlit as st  # noqa: E402
 
+from dashboard import data, filters, shell  # noqa: E402
 from dashboard.components import dataset_picker  # noqa: E402
 
 st.set_page_config(page_title="CRM analytics", page_icon="📊", layout="wide")
 
+PAGES_DIR = ROOT / "pages"
 PAGES = [
-    st.Page(ROOT / "pages" / "data.py", title="Data", icon="🗂️", url_path="data", default=True),
+    st.Page(PAGES_DIR / "overview.py", title="Overview", icon="📊", url_path="overview", default=True),
+    st.Page(PAGES_DIR / "funnel.py", title="Funnel", icon="🔻", url_path="funnel"),
+    st.Page(PAGES_DIR / "retention.py", title="Retention", icon="🔁", url_path="retention"),
+    st.Page(PAGES_DIR / "lifetime_value.py", title="Lifetime value", icon="💰", url_path="lifetime-value"),
+    st.Page(PAGES_DIR / "satisfaction.py", title="Satisfaction", icon="🙂", url_path="satisfaction"),
+    st.Page(PAGES_DIR / "segments.py", title="Segments", icon="🧩", url_path="segments"),
+    st.Page(PAGES_DIR / "churn_risk.py", title="Churn risk", icon="⚠️", url_path="churn-risk"),
+    st.Page(PAGES_DIR / "data.py", title="Data", icon="🗂️", url_path="data"),
 ]
 
 navigation = st.navigation(PAGES)
 dataset_picker.show()
+st.session_state[shell.FILTERS_KEY] = filters.show(data.active_dataset())
 navigation.run()

@@ -53,15 +53,17 @@ def _sql_stamp() -> str:
     return dt.datetime.now().isoformat()  # the SQL source is re-read every five minutes
 
 
-def load(name: str) -> Dataset:
+def _stamp(name: str) -> str:
     if name == SAMPLE:
-        stamp = "bundled"
-    elif name == SQL:
-        stamp = _sql_stamp()
-    else:
-        info = {i.name: i for i in store().list()}.get(name)
-        stamp = str(info.updated_at) if info else "missing"
-    return _load(name, stamp)
+        return "bundled"
+    if name == SQL:
+        return _sql_stamp()
+    info = {i.name: i for i in store().list()}.get(name)
+    return str(info.updated_at) if info else "missing"
+
+
+def load(name: str) -> Dataset:
+    return _load(name, _stamp(name))
 
 
 def selected_name() -> str:
@@ -71,3 +73,38 @@ def selected_name() -> str:
 
 def active_dataset() -> Dataset:
     return load(selected_name())
+
+
+# ---------------------------------------------------------------- page results, per filter
+
+
+def active_key() -> str:
+    """Identity of the active dataset's content: its name and when it was stored."""
+    name = selected_name()
+    return f"{name}@{_stamp(name)}"
+
+
+@st.cache_resource(max_entries=32, show_spinner="Computing…")
+def _view(page: str, dataset_key: str, filters_key: str, _dataset: Dataset, _filters) -> dict:
+    from dashboard import views
+
+    ctx = views.context(_dataset, _filters)
+    if page == "churn":
+        return views.churn_page(ctx, _churn_model(dataset_key, _dataset))
+    return getattr(views, views.PAGES[page])(ctx)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Training the churn model…")
+def _churn_model(dataset_key: str, _dataset: Dataset):
+    """Trained once per dataset on every customer: it does not depend on the filters."""
+    from metrics.churn import train_churn_model
+    from metrics.schema import latest_event
+
+    as_of = _dataset.settings.as_of or latest_event(_dataset.tables)
+    return train_churn_model(_dataset.tables, as_of=as_of, churn_window_days=_dataset.settings.churn_window_days)
+
+
+def view(page: str, filters) -> dict:
+    """The cached results of one page for the active dataset and these filters. Raises
+    views.Missing when the dataset lacks a table the page needs."""
+    return _view(page, active_key(), repr(filters.key), active_dataset(), filters)

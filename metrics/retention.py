@@ -61,7 +61,12 @@ def cohort_retention(
         raise ValueError(f"basis must be 'customers' or 'revenue', not {basis!r}")
     end = as_date(as_of)
     names = {"customer_id": customer_id, "order_date": order_date, "amount": amount}
-    frame = _orders(orders, end, names).with_columns(month=month_start(pl.col("order_date")))
+    # one pass over the orders: each customer's months, with revenue and whether they bought
+    months = (
+        _orders(orders, end, names)
+        .group_by("customer_id", month=month_start(pl.col("order_date")))
+        .agg(revenue=pl.col("amount").sum(), bought=PURCHASE.any())
+    )
     if cohort_by == "signup":
         if customers is None:
             raise ValueError("cohort_by='signup' needs the customers table")
@@ -70,16 +75,15 @@ def cohort_retention(
             .filter(pl.col("signup_date").is_not_null() & (pl.col("signup_date") <= end))
             .select("customer_id", cohort=month_start(pl.col("signup_date")))
         )
+        months = months.join(cohorts, on="customer_id", how="inner")
     else:
-        cohorts = frame.filter(PURCHASE).group_by("customer_id").agg(cohort=pl.col("month").min())
+        first_bought = pl.col("month").filter(pl.col("bought")).min().over("customer_id")
+        months = months.with_columns(cohort=first_bought).filter(pl.col("cohort").is_not_null())
+        cohorts = months.filter(pl.col("month") == pl.col("cohort")).select("customer_id", "cohort")
     monthly = (
-        frame.join(cohorts, on="customer_id", how="inner")
-        .filter(pl.col("month") >= pl.col("cohort"))
+        months.filter(pl.col("month") >= pl.col("cohort"))
         .group_by("cohort", "month")
-        .agg(
-            active=pl.col("customer_id").filter(PURCHASE).n_unique().cast(pl.Int64),
-            revenue=pl.col("amount").sum(),
-        )
+        .agg(active=pl.col("bought").sum().cast(pl.Int64), revenue=pl.col("revenue").sum())
     )
     sizes = cohorts.group_by("cohort").agg(cohort_size=pl.len().cast(pl.Int64))
     end_month = dt.date(end.year, end.month, 1)

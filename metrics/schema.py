@@ -219,6 +219,9 @@ class DatasetSettings:
     churn_window_days: int = 90
     sla_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
     as_of: dt.date | None = None  # None: the latest event date in the data
+    # What serving a customer costs, for the portfolio and retention cost (None: not known)
+    cost_per_ticket: float | None = None
+    cost_per_interaction: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -166,6 +166,15 @@ def clusters(
     seeded random sample of at most `sample` customers (silhouette is quadratic in n); every
     customer is then assigned to the nearest centroid.
     """
+    from threadpoolctl import threadpool_limits
+
+    # below ~50,000 customers, starting OpenMP threads costs more than it saves (0.3 s vs 0.18 s
+    # on the 5,000-customer sample): one thread
+    with threadpool_limits(1 if rfm.height <= 50_000 else None):
+        return _clusters(rfm, k=k, k_range=k_range, seed=seed, sample=sample)
+
+
+def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sample: int) -> dict[str, Any]:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from sklearn.preprocessing import StandardScaler
@@ -187,23 +196,22 @@ def clusters(
     rng = np.random.default_rng(seed)
     pick = rng.choice(n, size=min(n, sample), replace=False)
     fit_on = scaled[pick]
-    candidates = [k] if k else [c for c in k_range if c < len(np.unique(fit_on, axis=0))]
-    scores: dict[int, float] = {}
-    models: dict[int, Any] = {}
-    for c in candidates:
-        model = KMeans(n_clusters=c, n_init=4, random_state=seed).fit(fit_on)
-        models[c] = model
-        if len(set(model.labels_)) > 1:
-            scores[c] = float(
-                silhouette_score(
-                    fit_on, model.labels_, sample_size=min(len(fit_on), 2_000), random_state=seed
-                )
-            )
-    if not models:
+    distinct = len(np.unique(fit_on, axis=0))
+    candidates = [k] if k else [c for c in k_range if c < distinct]
+    if not candidates or (k and k >= distinct):
         return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
                 "reason": "all customers look alike: nothing to cluster"}  # fmt: skip
+    # choosing k: one k-means++ run per candidate on at most 3,000 customers, silhouette on 1,500
+    # (a quick comparison; the chosen k is then fitted properly below)
+    trial = fit_on[: min(len(fit_on), 3_000)]
+    scores: dict[int, float] = {}
+    for c in candidates if not k else []:
+        trial_labels = KMeans(n_clusters=c, n_init=1, random_state=seed).fit_predict(trial)
+        if len(set(trial_labels)) > 1:
+            scores[c] = float(silhouette_score(trial, trial_labels, sample_size=min(len(trial), 1_500), random_state=seed))
     best = k or max(scores, key=scores.get)
-    labels = models[best].predict(scaled)
+    final = KMeans(n_clusters=best, n_init=4, random_state=seed).fit(fit_on)
+    labels = final.predict(scaled)
     # number clusters by value: cluster 1 has the highest median spend
     assigned = rfm.select("customer_id", "recency_days", "frequency", "monetary").with_columns(
         raw=pl.Series(labels)

@@ -22,4 +22,5 @@ def load_tables(folder: Path = DEFAULT_DIR) -> dict[str, pl.DataFrame]:
 
 
 def sample_settings() -> DatasetSettings:
-    return DatasetSettings.from_json({"as_of": SAMPLE_AS_OF})
+    # the generator's own cost assumptions for serving a customer
+    return DatasetSettings.from_json({"as_of": SAMPLE_AS_OF, "cost_per_ticket": 25.0, "cost_per_interaction": 5.0})

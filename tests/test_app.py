@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+DATA_PAGE = "../pages/data.py"  # relative to the main script
 
 
 @pytest.fixture
@@ -19,6 +20,7 @@ def app(tmp_path, monkeypatch):
     data.store.clear()
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
+    at.switch_page(DATA_PAGE).run()
     return at
 
 
@@ -47,6 +49,7 @@ def test_selecting_a_stored_dataset_shows_its_numbers(tmp_path, monkeypatch, rea
     commit_import(plan_import(files, store=data.store()), data.store(), "Maven")
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
+    at.switch_page(DATA_PAGE).run()
     assert at.sidebar.selectbox[0].value == "Maven"  # the last import opens by default
     counts = at.dataframe[0].value
     assert dict(zip(counts["table"], counts["rows"], strict=True))["deals"] == 8_800

@@ -54,34 +54,108 @@ def server(tmp_path_factory):
     proc.stderr.close()
 
 
+PAGES = {  # url path → title
+    "": "Overview", "funnel": "Funnel", "retention": "Retention", "lifetime-value": "Lifetime value",
+    "satisfaction": "Satisfaction", "segments": "Segments", "churn-risk": "Churn risk", "data": "Data",
+}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     require(Path(CHROMIUM).exists(), "Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1400})
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    # 1400 px wide; tall, because Streamlit scrolls an inner container (full_page misses it)
+    pg = browser.new_page(viewport={"width": 1400, "height": 2600})
+    yield pg
+    pg.close()
+
+
+def _open(page, url: str, title: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
+    _settle(page)
+
+
+def _settle(page) -> None:
+    """Wait until the script run has finished (the status widget's "Running" disappears)."""
+    page.wait_for_timeout(800)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    page.wait_for_timeout(1200)
+
+
+def _no_error_box(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
 
 
 @pytest.mark.browser
-def test_data_page_renders_in_chromium(server, page):
-    page.goto(server + "/")
-    page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=30_000)
-    page.get_by_text("Sample CRM (bundled)").first.wait_for(timeout=30_000)
-    page.wait_for_timeout(1500)
-    assert page.locator("[data-testid='stException']").count() == 0
-    page.get_by_text("First 200 of 5,000 rows.").wait_for(timeout=30_000)
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_in_chromium(server, page, path):
+    _open(page, f"{server}/{path}", PAGES[path])
+    _no_error_box(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "data.png"))
+    page.screenshot(path=str(SHOTS / f"{path or 'overview'}.png"))
+
+
+def _funnel_counts(page, *, differ_from: list[int] | None = None) -> list[int]:
+    """The counts on the funnel bars (SVG text such as "9128100% of initial100% of previous"),
+    once Plotly has drawn them (and, given `differ_from`, once they have changed)."""
+    deadline = time.time() + 30
+    while True:
+        lines = page.locator(".js-plotly-plot text").evaluate_all(
+            "els => els.map(e => [e.textContent, (e.querySelector('tspan.line') || e).textContent])"
+        )
+        counts = [int(first.replace(",", "")) for full, first in lines if full and "% of initial" in full]
+        if (counts and counts != differ_from) or time.time() > deadline:
+            return counts
+        page.wait_for_timeout(300)
+
+
+@pytest.mark.browser
+def test_selecting_a_tier_changes_the_funnel_counts(server, page, sample_tables):
+    from metrics.funnel import stage_funnel
+    from metrics.slicing import Slice, slice_tables
+    from sample_data import sample_settings
+
+    _open(page, f"{server}/funnel", "Funnel")
+    everyone = _funnel_counts(page)
+    assert everyone[0] == sample_tables["deals"].height
+    tier = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+    tier.click()
+    page.get_by_role("option", name="Gold", exact=True).click()
+    page.keyboard.press("Escape")
+    _settle(page)
+    gold = slice_tables(sample_tables, Slice(tiers=("Gold",)))
+    expected = stage_funnel(gold["deals"], stages=sample_settings().stage_order, stage_history=gold["stage_history"])
+    assert _funnel_counts(page, differ_from=everyone) == expected["reached"].to_list() != everyone
+    assert "tier=Gold" in page.url  # the filter travels in the link
+    _no_error_box(page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("path", list(PAGES))
+def test_a_gold_link_opens_with_gold_selected(server, page, path):
+    _open(page, f"{server}/{path}?tier=Gold", PAGES[path])
+    tier = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+    chips = tier.locator(".react-aria-ComboBox [data-tag]")
+    chips.first.wait_for(timeout=30_000)
+    assert chips.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))") == ["Gold"]
+    _no_error_box(page)
 
 
 @pytest.mark.browser
 def test_import_tab_shows_the_uploader(server, page):
-    page.goto(server + "/")
+    _open(page, f"{server}/data", "Data")
     page.get_by_role("tab", name="Import files").click()
     page.get_by_text("CRM exports: CSV, Excel").wait_for(timeout=30_000)
-    assert page.locator("[data-testid='stException']").count() == 0
+    _no_error_box(page)
     page.screenshot(path=str(SHOTS / "data-import.png"))

@@ -1,0 +1,150 @@
+"""Metric-family benchmarks (issue 3) on generated data: median wall time and peak memory of each
+family, each family in its own child process so peaks do not mix. Loading the Parquet files is
+not timed (the dashboard loads a dataset once and caches it).
+
+    python -m benchmarks.metrics [--customers 1000000] [--data DIR] [--repeat 3]
+
+Without --data a dataset of --customers customers is generated first (seed 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AS_OF = dt.date(2026, 6, 30)
+STAGES = ["Lead", "Qualified", "Proposal", "Negotiation", "Won"]
+
+
+def _families(tables):
+    """Each family: what one dashboard page asks of the metrics module."""
+    from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
+
+    orders, customers = tables["orders"], tables["customers"]
+    summary = {}
+
+    def funnel_family():
+        deals, history = tables["deals"], tables["stage_history"]
+        funnel.stage_funnel(deals, stages=STAGES, stage_history=history)
+        funnel.stage_funnel(deals, stages=STAGES, stage_history=history, by="tier")
+        funnel.win_rate(deals)
+        funnel.pipeline(deals, stages=STAGES, stage_history=history)
+        funnel.time_in_stage(history, stages=STAGES)
+        funnel.conversion_by_month(deals)
+
+    def retention_family():
+        retention.cohort_retention(orders, as_of=AS_OF)
+        retention.cohort_retention(orders, as_of=AS_OF, basis="revenue")
+        retention.monthly_churn(orders, as_of=AS_OF, customers=customers)
+        retention.survival(orders, as_of=AS_OF, customers=customers, by="tier")
+        retention.survival_logrank(orders, as_of=AS_OF, customers=customers)
+        retention.repeat_purchase_rate(orders)
+
+    def ltv_fit():
+        if "rfm" not in summary:  # the summary is prepared once, outside the timing of the fit
+            summary["rfm"] = ltv.rfm_summary(orders, as_of=AS_OF)
+        return lambda: (ltv.fit_bgnbd(summary["rfm"]), ltv.fit_gamma_gamma(summary["rfm"]))
+
+    def ltv_family():
+        rfm = ltv.rfm_summary(orders, as_of=AS_OF)
+        bg, gg = ltv.fit_bgnbd(rfm), ltv.fit_gamma_gamma(rfm)
+        ltv.predict_clv(rfm, bg, gg)
+        value = ltv.historical_value(orders, as_of=AS_OF)
+        ltv.ltv_cac(value, customers, by="tier")
+
+    def satisfaction_family():
+        surveys, tickets = tables["surveys"], tables["tickets"]
+        satisfaction.nps(surveys)
+        satisfaction.csat(surveys)
+        satisfaction.ces(surveys)
+        satisfaction.nps_by(surveys, period="1mo")
+        satisfaction.response_times(tickets, as_of=AS_OF, by="priority")
+        satisfaction.sla_compliance(tickets, as_of=AS_OF, by="channel")
+        satisfaction.complaints_per_100(tickets, orders, as_of=AS_OF, customers=customers)
+        satisfaction.retention_by_nps_group(surveys, orders, as_of=AS_OF, customers=customers)
+
+    def segments_family():
+        rfm = segments.rfm_segments(orders, as_of=AS_OF)
+        segments.segment_summary(rfm)
+        segments.clusters(rfm)
+        segments.portfolio(orders, as_of=AS_OF, tickets=tables["tickets"], cost_per_ticket=25.0)
+
+    def kpis_family():
+        period = kpis.Period(dt.date(2026, 4, 1), AS_OF)
+        kpis.overview(tables, period=period)
+        kpis.monthly_series(tables, end=AS_OF)
+
+    def churn_family():
+        churn.train_churn_model(tables, as_of=AS_OF)
+
+    return {
+        "funnel": funnel_family,
+        "retention": retention_family,
+        "ltv_fit_bgnbd_gamma_gamma": ltv_fit,
+        "ltv": ltv_family,
+        "satisfaction": satisfaction_family,
+        "segments": segments_family,
+        "kpis": kpis_family,
+        "churn": churn_family,
+    }
+
+
+def child(family: str, data: Path, repeat: int) -> None:
+    from sample_data import load_tables
+
+    tables = load_tables(data)
+    job = _families(tables)[family]
+    if family == "ltv_fit_bgnbd_gamma_gamma":
+        job = job()  # prepares the RFM summary untimed, returns the fit
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        job()
+        runs.append(time.perf_counter() - started)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"median_s": statistics.median(runs), "runs_s": runs, "peak_mb": peak_mb}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--customers", type=int, default=1_000_000)
+    p.add_argument("--data", type=Path)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--only", nargs="*")
+    p.add_argument("--child")
+    args = p.parse_args()
+    if args.child:
+        child(args.child, args.data, args.repeat)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data
+        if data is None:
+            data = Path(tmp) / "data"
+            subprocess.run([sys.executable, "-m", "sample_data.generate", "--customers", str(args.customers),
+                            "--seed", "1", "--out", str(data), "--quiet"], check=True)  # fmt: skip
+        import polars as pl
+
+        sizes = {t: pl.scan_parquet(f).select(pl.len()).collect().item() for t in ("customers", "orders")
+                 for f in [data / f"{t}.parquet"]}  # fmt: skip
+        results = {"data": sizes}
+        for family in args.only or list(_families({"orders": None, "customers": None})):
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.metrics", "--child", family, "--data", str(data),
+                                   "--repeat", str(args.repeat)], capture_output=True, text=True)  # fmt: skip
+            if proc.returncode:
+                results[family] = {"error": proc.stderr[-2000:]}
+            else:
+                results[family] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(family, results[family], file=sys.stderr, flush=True)
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

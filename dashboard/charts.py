@@ -1,0 +1,224 @@
+"""Plotly figure builders: frame in, figure out, no Streamlit calls. One theme and one set of tier
+colours everywhere, so Gold is the same gold on every page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+import polars as pl
+
+TIER_COLOURS = {
+    "Bronze": "#b0743c", "Silver": "#8d99a6", "Gold": "#d4a017", "Platinum": "#4b6584",
+    "Unassigned": "#b8b8b8",
+}  # fmt: skip
+PALETTE = ["#2f6fdf", "#e8833a", "#2ca58d", "#c4456b", "#7d5ba6", "#8c8c3a", "#3aa0c8", "#a0522d"]
+ACCENT = PALETTE[0]
+GOOD, BAD, NEUTRAL = "#2ca58d", "#c4456b", "#8d99a6"
+FONT = "Inter, Segoe UI, Helvetica, Arial, sans-serif"
+
+
+def colour_for(name: str, index: int = 0) -> str:
+    return TIER_COLOURS.get(name, PALETTE[index % len(PALETTE)])
+
+
+def _layout(fig: go.Figure, *, title: str = "", height: int = 360, **kw) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        template="plotly_white",
+        font={"family": FONT, "size": 12},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        # the legend sits under the plot, where it cannot collide with the title
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
+        hoverlabel={"font_size": 12},
+        **kw,
+    )
+    return fig
+
+
+def funnel_chart(funnel: pl.DataFrame, *, title: str = "Deals reaching each stage") -> go.Figure:
+    """Counts with step and overall conversion and the 95% interval of each step in the hover."""
+    rows = funnel.to_dicts()
+    hover = []
+    for r in rows:
+        step = "—" if r["step_conversion"] is None else f"{100 * r['step_conversion']:.1f}%"
+        interval = "" if r["ci_low"] is None else f" (95% CI {100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}%)"
+        overall = "—" if r["overall_conversion"] is None else f"{100 * r['overall_conversion']:.1f}%"
+        hover.append(f"<b>{r['stage']}</b><br>reached {r['reached']:,}<br>step conversion {step}{interval}"
+                     f"<br>overall {overall}<br>drop-off {r['drop_off']:,}")  # fmt: skip
+    fig = go.Figure(
+        go.Funnel(
+            y=[r["stage"] for r in rows], x=[r["reached"] for r in rows],
+            textinfo="value+percent initial+percent previous", marker={"color": ACCENT},
+            hovertext=hover, hoverinfo="text",
+        )
+    )  # fmt: skip
+    return _layout(fig, title=title, height=340)
+
+
+def grouped_bars(frame: pl.DataFrame, *, x: str, y: str, colour: str, title: str = "", percent: bool = False,
+                 order: Sequence[str] | None = None) -> go.Figure:  # fmt: skip
+    fig = go.Figure()
+    groups = order or frame.get_column(colour).unique(maintain_order=True).to_list()
+    for i, group in enumerate(groups):
+        part = frame.filter(pl.col(colour) == group)
+        if part.is_empty():
+            continue
+        fig.add_bar(x=part.get_column(x).to_list(), y=part.get_column(y).to_list(), name=str(group),
+                    marker_color=colour_for(str(group), i))  # fmt: skip
+    fig.update_layout(barmode="group")
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title=title)
+
+
+def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool = False, horizontal: bool = False,
+         colour_by_tier: bool = False, error: tuple[str, str] | None = None, text: str | None = None) -> go.Figure:  # fmt: skip
+    xs, ys = frame.get_column(x).to_list(), frame.get_column(y).to_list()
+    colours = [colour_for(str(v), i) for i, v in enumerate(xs)] if colour_by_tier else ACCENT
+    kw = {}
+    if error:
+        low, high = frame.get_column(error[0]).to_list(), frame.get_column(error[1]).to_list()
+        kw["error_y" if not horizontal else "error_x"] = {
+            "type": "data", "symmetric": False,
+            "array": [None if h is None or v is None else h - v for v, h in zip(ys, high, strict=True)],
+            "arrayminus": [None if lo is None or v is None else v - lo for v, lo in zip(ys, low, strict=True)],
+        }  # fmt: skip
+    if text:
+        kw["text"] = frame.get_column(text).to_list()
+        kw["textposition"] = "auto"
+    bar = go.Bar(y=xs, x=ys, orientation="h", marker_color=colours, **kw) if horizontal else go.Bar(x=xs, y=ys, marker_color=colours, **kw)
+    fig = go.Figure(bar)
+    if percent:
+        (fig.update_xaxes if horizontal else fig.update_yaxes)(tickformat=".0%")
+    if horizontal:
+        fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title=title, height=max(300, 28 * len(xs) + 80) if horizontal else 360)
+
+
+def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[str, str] | None = None,
+          percent: bool = False, name: str | None = None, colour: str = ACCENT) -> go.Figure:  # fmt: skip
+    """A line over time, with its 95% band when given."""
+    fig = go.Figure()
+    if band:
+        xs = frame.get_column(x).to_list()
+        fig.add_scatter(x=xs + xs[::-1], y=frame.get_column(band[1]).to_list() + frame.get_column(band[0]).to_list()[::-1],
+                        fill="toself", fillcolor="rgba(47,111,223,0.12)", line={"width": 0}, hoverinfo="skip",
+                        name="95% interval", showlegend=True)  # fmt: skip
+    fig.add_scatter(x=frame.get_column(x).to_list(), y=frame.get_column(y).to_list(), mode="lines+markers",
+                    line={"color": colour, "width": 2}, name=name or y)  # fmt: skip
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title=title)
+
+
+def lines_by(frame: pl.DataFrame, *, x: str, y: str, group: str, title: str = "", percent: bool = False,
+             order: Sequence[str] | None = None, band: tuple[str, str] | None = None, step: bool = False) -> go.Figure:  # fmt: skip
+    fig = go.Figure()
+    groups = order or frame.get_column(group).unique(maintain_order=True).to_list()
+    for i, g in enumerate(groups):
+        part = frame.filter(pl.col(group) == g)
+        if part.is_empty():
+            continue
+        colour = colour_for(str(g), i)
+        xs = part.get_column(x).to_list()
+        if band:
+            fig.add_scatter(x=xs + xs[::-1], y=part.get_column(band[1]).to_list() + part.get_column(band[0]).to_list()[::-1],
+                            fill="toself", fillcolor=_rgba(colour, 0.14), line={"width": 0, "shape": "hv" if step else "linear"},
+                            hoverinfo="skip", showlegend=False)  # fmt: skip
+        fig.add_scatter(x=xs, y=part.get_column(y).to_list(), mode="lines", name=str(g),
+                        line={"color": colour, "width": 2, "shape": "hv" if step else "linear"})  # fmt: skip
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title=title, height=380)
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def cohort_heatmap(matrix: pl.DataFrame, *, title: str = "", value_label: str = "retention") -> go.Figure:
+    """Cohorts down, months since first purchase across; cells after the as-of date stay blank."""
+    if matrix.is_empty():
+        return _layout(go.Figure(), title=title)
+    cohorts = sorted(matrix.get_column("cohort").unique().to_list())
+    periods = list(range(int(matrix.get_column("period").max()) + 1))
+    lookup = {(r["cohort"], r["period"]): r for r in matrix.to_dicts()}
+    z, text, hover = [], [], []
+    for c in cohorts:
+        row_z, row_t, row_h = [], [], []
+        for p in periods:
+            cell = lookup.get((c, p))
+            value = None if cell is None else cell["retention"]
+            row_z.append(value)
+            row_t.append("" if value is None else f"{100 * value:.0f}")
+            row_h.append("" if cell is None else
+                         f"cohort {c:%b %Y}, month {p}<br>{value_label} {100 * (value or 0):.1f}%"
+                         f"<br>active {cell['active']:,} of {cell['cohort_size']:,}"
+                         + ("<br>(month still running)" if cell["partial"] else ""))  # fmt: skip
+        z.append(row_z)
+        text.append(row_t)
+        hover.append(row_h)
+    fig = go.Figure(
+        go.Heatmap(z=z, x=periods, y=[f"{c:%Y-%m}" for c in cohorts], text=text, texttemplate="%{text}",
+                   hovertext=hover, hoverinfo="text", colorscale="Blues", zmin=0, zmax=1 if value_label == "retention" else None,
+                   colorbar={"title": "%", "tickformat": ".0%"}, xgap=1, ygap=1, textfont={"size": 9})
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed", title="cohort (first purchase month)")
+    fig.update_xaxes(title="months since first purchase")
+    return _layout(fig, title=title, height=max(380, 16 * len(cohorts) + 120))
+
+
+def histogram(values: Sequence[float], *, title: str = "", x_title: str = "", log_x: bool = False) -> go.Figure:
+    """Counts per bin; log_x bins the positive values on a log10 scale (money spans decades)."""
+    import math
+
+    if log_x:
+        logs = [math.log10(v) for v in values if v and v > 0]
+        fig = go.Figure(go.Histogram(x=logs, marker_color=ACCENT, nbinsx=50, hovertemplate="%{y} customers<extra></extra>"))
+        top = math.ceil(max(logs)) if logs else 1
+        ticks = list(range(0, top + 1))
+        fig.update_xaxes(title=x_title, tickvals=ticks, ticktext=[_short(10**t) for t in ticks])
+    else:
+        fig = go.Figure(go.Histogram(x=list(values), marker_color=ACCENT, nbinsx=50))
+        fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title="customers")
+    return _layout(fig, title=title)
+
+
+def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, title: str = "", hover: str = "customer_id",
+            x_title: str = "", y_title: str = "", order: Sequence[str] | None = None) -> go.Figure:  # fmt: skip
+    fig = go.Figure()
+    groups = [None] if colour is None else (order or frame.get_column(colour).unique(maintain_order=True).to_list())
+    for i, g in enumerate(groups):
+        part = frame if g is None else frame.filter(pl.col(colour) == g)
+        if part.is_empty():
+            continue
+        fig.add_scattergl(x=part.get_column(x).to_list(), y=part.get_column(y).to_list(), mode="markers", name=str(g or ""),
+                          marker={"size": 5, "opacity": 0.6, "color": colour_for(str(g), i) if g else ACCENT},
+                          text=part.get_column(hover).to_list(), hovertemplate="%{text}<br>%{x:,.0f} / %{y:,.0f}<extra></extra>")  # fmt: skip
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title)
+    return _layout(fig, title=title, height=420)
+
+
+def matrix_heatmap(frame: pl.DataFrame, *, rows: str, cols: str, value: str, title: str = "",
+                   row_order: Sequence[str] = (), col_order: Sequence[str] = ()) -> go.Figure:  # fmt: skip
+    row_values = [r for r in row_order if r in set(frame.get_column(rows))] or sorted(frame.get_column(rows).unique())
+    col_values = [c for c in col_order if c in set(frame.get_column(cols))] or sorted(frame.get_column(cols).unique())
+    lookup = {(r[rows], r[cols]): r[value] for r in frame.to_dicts()}
+    z = [[lookup.get((r, c), 0) for c in col_values] for r in row_values]
+    fig = go.Figure(go.Heatmap(z=z, x=col_values, y=row_values, colorscale="Blues", text=z, texttemplate="%{text:,}",
+                               hovertemplate=f"%{{y}} · %{{x}}: %{{z:,}} {value}<extra></extra>", xgap=1, ygap=1))  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title=title, height=max(320, 30 * len(row_values) + 100))
+
+
+def _short(value: float) -> str:
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:g}{suffix}"
+    return f"{value:g}"

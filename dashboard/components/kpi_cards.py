@@ -1,0 +1,80 @@
+"""KPI cards: value, change against the comparison period (grey when within noise), a sparkline,
+and a hover that says how the number is made."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard.shell import money
+from metrics.kpis import LOWER_IS_BETTER, Kpi, Overview
+
+SPARKLINES = {"revenue": "revenue", "active_customers": "active_customers", "new_customers": "new_customers",
+              "churn_rate": "churn_rate"}  # fmt: skip
+
+
+def format_value(kpi: Kpi, value: float | None, currency: str) -> str:
+    if value is None:
+        return "—"
+    if kpi.unit == "currency":
+        return money(value, currency)
+    if kpi.unit == "count":
+        return f"{value:,.0f}"
+    if kpi.unit == "percent":
+        return f"{value:.1f}%"
+    if kpi.unit == "points":
+        return f"{value:+.1f}"
+    if kpi.unit == "ratio":
+        return f"{value:.2f}×"
+    if kpi.unit == "hours":
+        return f"{value:.1f} h"
+    return f"{value:,.2f}"
+
+
+def _delta(kpi: Kpi) -> str | None:
+    if kpi.change is None:
+        return None
+    if kpi.unit in ("percent", "points"):
+        text = f"{kpi.change:+.1f} pts"
+    elif kpi.unit == "hours":
+        text = f"{kpi.change:+.1f} h"
+    elif kpi.unit == "ratio":
+        text = f"{kpi.change:+.2f}"
+    else:
+        text = f"{kpi.change_pct:+.1f}%" if kpi.change_pct is not None else f"{kpi.change:+,.0f}"
+    if kpi.beyond_noise is False:
+        text += " · within noise"
+    elif kpi.beyond_noise is None:
+        text += " · not tested"
+    return text
+
+
+def _help(kpi: Kpi, overview: Overview, currency: str) -> str:
+    lines = [f"**{kpi.label}**: {kpi.definition}." if kpi.definition else f"**{kpi.label}**"]
+    if kpi.numerator is not None and kpi.denominator:
+        lines.append(f"{kpi.numerator:,.0f} of {kpi.denominator:,.0f}.")
+    if kpi.unit == "currency" and kpi.value is not None:
+        lines.append(f"Exactly {currency} {kpi.value:,.2f}.")
+    lines.append(f"Comparison ({overview.comparison.label()}): {format_value(kpi, kpi.previous, currency)}.")
+    if kpi.p_value is not None:
+        verdict = "beyond noise" if kpi.beyond_noise else "within noise"
+        lines.append(f"Change {verdict} (p = {kpi.p_value:.3g}, two-sided test at 5%).")
+    if kpi.note:
+        lines.append(kpi.note)
+    return "  \n".join(lines)
+
+
+def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: int = 4) -> None:
+    for start in range(0, len(overview.kpis), per_row):
+        columns = st.columns(per_row)
+        for column, kpi in zip(columns, overview.kpis[start : start + per_row], strict=False):
+            spark = None
+            if kpi.key in SPARKLINES and SPARKLINES[kpi.key] in months.columns:
+                spark = months.get_column(SPARKLINES[kpi.key]).fill_null(0).to_list()
+            with column:
+                st.metric(
+                    kpi.label, format_value(kpi, kpi.value, currency), delta=_delta(kpi),
+                    delta_color="off" if not kpi.beyond_noise else ("inverse" if kpi.key in LOWER_IS_BETTER else "normal"),
+                    help=_help(kpi, overview, currency), border=True,
+                    chart_data=spark, chart_type="area" if spark else None,
+                )  # fmt: skip

@@ -1,0 +1,125 @@
+"""Global filters in the sidebar, bound to the URL query string so a copied link reopens the same
+view on any page (?tier=Gold&tier=Platinum&period=2026-04-01&period=2026-06-30&compare=year).
+
+Streamlit's `bind="query-params"` keeps widget and URL in step and drops values that are not
+options; this module adds what a user needs on top: a notice naming what a link asked for that
+this dataset does not have, and a reset control. Only filter values ever travel in the URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard.store import Dataset
+from metrics.kpis import Period
+from metrics.schema import latest_event
+from metrics.slicing import Slice, dimension_values
+
+COMPARISONS = {"previous": "Previous period", "year": "Same period last year"}
+MULTI = {  # URL key → (customers column, label, Slice field)
+    "tier": ("tier", "Customer tier", "tiers"),
+    "segment": ("segment", "Segment", "segments"),
+    "region": ("region", "Region", "regions"),
+    "channel": ("acquisition_channel", "Acquisition channel", "channels"),
+}
+PERIOD_KEY, COMPARE_KEY = "period", "compare"
+KEYS = (*MULTI, PERIOD_KEY, COMPARE_KEY)
+
+
+@dataclass(frozen=True)
+class Filters:
+    slice: Slice
+    period: Period
+    comparison: str
+    as_of: dt.date
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity for caching results of this view."""
+        return (self.slice, self.period, self.comparison, self.as_of)
+
+
+def dataset_as_of(dataset: Dataset) -> dt.date:
+    return dataset.settings.as_of or latest_event(dataset.tables) or dt.date.today()
+
+
+def default_period(as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """The last three calendar months up to the as-of date."""
+    index = as_of.year * 12 + as_of.month - 1 - 2
+    return dt.date(index // 12, index % 12 + 1, 1), as_of
+
+
+def _earliest(dataset: Dataset, as_of: dt.date) -> dt.date:
+    orders = dataset.tables.get("orders")
+    if orders is not None and orders.height:
+        return min(orders.get_column("order_date").min().date(), as_of)
+    return as_of - dt.timedelta(days=3 * 365)
+
+
+def _reset(defaults: dict[str, object]) -> None:
+    for key, value in defaults.items():
+        st.session_state[key] = value
+
+
+def _link_notice(options: dict[str, list[str]]) -> None:
+    """Say which values of the link this dataset does not have (the widgets then ignore them)."""
+    ignored = []
+    for key, allowed in options.items():
+        asked = [v for v in st.query_params.get_all(key) if v]
+        wrong = [v for v in asked if v not in allowed]
+        if wrong:
+            ignored.append(f"{MULTI[key][1].lower()} {', '.join(repr(v) for v in wrong)}")
+    compare = st.query_params.get(COMPARE_KEY)
+    if compare and compare not in COMPARISONS:
+        ignored.append(f"comparison {compare!r}")
+    if ignored:
+        st.session_state["_link_notice"] = "The link asked for " + "; ".join(ignored) + ", which this dataset does not have: ignored."
+
+
+def show(dataset: Dataset) -> Filters:
+    as_of = dataset_as_of(dataset)
+    tier_order = dataset.settings.tier_order
+    options = {
+        key: dimension_values(dataset.tables, column, order=tier_order if key == "tier" else ())
+        for key, (column, _, _) in MULTI.items()
+    }
+    if "_link_checked" not in st.session_state:  # only the link a session opened with
+        st.session_state["_link_checked"] = True
+        _link_notice(options)
+    sidebar = st.sidebar
+    sidebar.markdown("**Filters**")
+    chosen: dict[str, tuple[str, ...]] = {}
+    for key, (_, label, field) in MULTI.items():
+        if not options[key]:
+            chosen[field] = ()
+            continue
+        values = sidebar.multiselect(
+            label, options[key], key=key, bind="query-params", placeholder="All",
+            help="Empty means all. Every page shows only the customers in the slice.",
+        )  # fmt: skip
+        chosen[field] = tuple(values)
+    earliest = _earliest(dataset, as_of)
+    start_default, end_default = default_period(as_of)
+    start_default = max(start_default, earliest)
+    period = sidebar.date_input(
+        "Period", value=(start_default, end_default), min_value=earliest, max_value=as_of,
+        key=PERIOD_KEY, bind="query-params", format="YYYY-MM-DD",
+        help=f"Period of the KPIs and trends. Data runs to {as_of:%d %b %Y} (the as-of date).",
+    )  # fmt: skip
+    if isinstance(period, tuple) and len(period) == 2:
+        start, end = period
+    else:  # half-picked range: keep the default until the second date is chosen
+        start, end = start_default, end_default
+    comparison = sidebar.radio(
+        "Compare with", list(COMPARISONS), format_func=COMPARISONS.get, key=COMPARE_KEY,
+        bind="query-params", horizontal=True,
+    )  # fmt: skip
+    defaults = {key: [] for key in MULTI} | {PERIOD_KEY: (start_default, end_default), COMPARE_KEY: "previous"}
+    sidebar.button("Reset filters", on_click=_reset, args=(defaults,), width="stretch")
+    notice = st.session_state.get("_link_notice")
+    if notice:
+        sidebar.warning(notice, icon="⚠️")
+    return Filters(Slice(**chosen), Period(start, end), comparison or "previous", as_of)

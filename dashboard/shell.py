@@ -1,0 +1,67 @@
+"""What every page shares: the filters chosen in the sidebar this run, the page header that says
+which slice is shown, and the empty state when a page cannot be computed."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.filters import Filters
+
+FILTERS_KEY = "_filters"  # set by app.py before the page runs; never put in the URL
+
+
+def current_filters() -> Filters:
+    return st.session_state[FILTERS_KEY]
+
+
+def describe(filters: Filters) -> str:
+    parts = []
+    for label, values in (("tier", filters.slice.tiers), ("segment", filters.slice.segments),
+                          ("region", filters.slice.regions), ("channel", filters.slice.channels)):  # fmt: skip
+        if values:
+            parts.append(f"{label} {', '.join(values)}")
+    who = "; ".join(parts) if parts else "all customers"
+    return f"{data.selected_name()} · {who} · {filters.period.label()} · data as of {filters.as_of:%d %b %Y}"
+
+
+def page(name: str, title: str) -> tuple[Filters, dict]:
+    """Header, then the page's cached results, or its empty state (and the page stops)."""
+    from dashboard.views import Missing
+
+    filters = current_filters()
+    st.title(title)
+    st.caption(describe(filters))
+    try:
+        return filters, data.view(name, filters)
+    except Missing as missing:
+        st.info(missing.reason, icon="ℹ️")
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def currency() -> str:
+    return data.active_dataset().settings.currency
+
+
+def tier_order() -> list[str]:
+    return list(data.active_dataset().settings.tier_order)
+
+
+def money(value: float | None, currency: str) -> str:
+    """Compact money for cards (USD 1.99M); exact values go in the hover text and tables."""
+    if value is None:
+        return "—"
+    size = abs(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
+        if size >= limit:
+            return f"{currency} {value / limit:,.{2 if size < 100 * limit else 1}f}{suffix}"
+    return f"{currency} {value:,.0f}"
+
+
+def sort_tiers(frame, column: str = "tier"):
+    """Rows in the dataset's tier order (Bronze < Silver < Gold < Platinum), unknown tiers last."""
+    import polars as pl
+
+    order = {t: i for i, t in enumerate(tier_order())}
+    return frame.sort(pl.col(column).replace_strict(order, default=len(order), return_dtype=pl.Int64))

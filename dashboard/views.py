@@ -1,0 +1,325 @@
+"""What each page shows, computed from the metrics package for one dataset and one set of filters.
+
+One function per page: Context in, a dict of frames and figures' inputs out. No Streamlit calls
+here — `dashboard.data.view()` caches the result per (dataset, filters), and pages only draw it.
+A page that needs a table the dataset lacks raises `Missing`, which the page turns into an empty
+state naming the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from dashboard.filters import Filters
+from dashboard.store import Dataset
+from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
+from metrics.schema import TABLES, UNASSIGNED_TIER
+from metrics.slicing import slice_tables
+
+
+class Missing(Exception):
+    """The page needs a table this dataset (or slice) does not have."""
+
+    def __init__(self, table: str, reason: str = ""):
+        self.table = table
+        self.reason = reason or (
+            f"This page needs the **{table}** table, which the dataset does not have. "
+            f"Load it on the Data page to enable {TABLES[table].enables}."
+        )
+        super().__init__(self.reason)
+
+
+@dataclass
+class Context:
+    dataset: Dataset
+    tables: dict[str, pl.DataFrame]  # the slice
+    filters: Filters
+
+    @property
+    def settings(self):
+        return self.dataset.settings
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.filters.as_of
+
+    def need(self, *names: str) -> None:
+        for name in names:
+            if name not in self.tables:
+                raise Missing(name)
+        for name in names:
+            if self.tables[name].is_empty():
+                raise Missing(name, f"No **{name}** rows in this slice: widen the filters in the sidebar.")
+
+    def tier_order(self) -> list[str]:
+        present = set(self.tables["customers"].get_column("tier").fill_null(UNASSIGNED_TIER).unique().to_list())
+        order = [t for t in self.settings.tier_order if t in present]
+        return order + sorted(present - set(order))
+
+
+def context(dataset: Dataset, filters: Filters) -> Context:
+    return Context(dataset, slice_tables(dataset.tables, filters.slice), filters)
+
+
+def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "tier") -> pl.DataFrame:
+    tiers = customers.select("customer_id", pl.col("tier").fill_null(UNASSIGNED_TIER).alias(column))
+    return frame.join(tiers, on="customer_id", how="left")
+
+
+# ---------------------------------------------------------------- Overview
+
+
+def overview(ctx: Context) -> dict[str, Any]:
+    ctx.need("customers")
+    result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings)
+    months = kpis.monthly_series(ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days)
+    tiers = None
+    if "orders" in ctx.tables:
+        p = ctx.filters.period
+        in_period = ctx.tables["orders"].filter(pl.col("order_date").dt.date().is_between(p.start, p.end))
+        tiers = (
+            with_tier(in_period, ctx.tables["customers"])
+            .group_by("tier")
+            .agg(revenue=pl.col("amount").sum(), customers=pl.col("customer_id").n_unique(), orders=pl.len())
+            .with_columns(share=pl.col("revenue") / pl.col("revenue").sum())
+        )
+        order = {t: i for i, t in enumerate(ctx.tier_order())}
+        tiers = tiers.sort(pl.col("tier").replace_strict(order, default=len(order)))
+    return {
+        "overview": result,
+        "months": months,
+        "tiers": tiers,
+        "changes": kpis.top_changes(result, currency=ctx.settings.currency),
+    }
+
+
+# ---------------------------------------------------------------- Funnel
+
+
+def funnel_page(ctx: Context) -> dict[str, Any]:
+    ctx.need("deals")
+    deals, history = ctx.tables["deals"], ctx.tables.get("stage_history")
+    stages = ctx.settings.stage_order
+    if "customers" in ctx.tables:
+        # deals of customers take the customer's tier/segment; prospects keep their own
+        dims = ctx.tables["customers"].select(
+            "customer_id", c_tier=pl.col("tier"), c_segment=pl.col("segment"), c_region=pl.col("region")
+        )
+        deals = deals.join(dims, on="customer_id", how="left").with_columns(
+            tier=pl.coalesce("c_tier", "tier").fill_null(UNASSIGNED_TIER),
+            segment=pl.coalesce("c_segment", "segment"),
+            region=pl.coalesce("c_region", "region"),
+        ).drop("c_tier", "c_segment", "c_region")
+    p = ctx.filters.period
+    created = deals.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
+    breakdowns = {}
+    for dim in ("tier", "segment", "owner", "source"):
+        if dim in deals.columns and deals.get_column(dim).drop_nulls().len():
+            breakdowns[dim] = funnel.stage_funnel(deals, stages=stages, stage_history=history, by=dim)
+    return {
+        "stages": stages,
+        "funnel": funnel.stage_funnel(deals, stages=stages, stage_history=history),
+        "funnel_period": funnel.stage_funnel(created, stages=stages, stage_history=history),
+        "breakdowns": breakdowns,
+        "win_rate": funnel.win_rate(deals, start=p.start, end=p.end),
+        "win_rate_all": funnel.win_rate(deals),
+        "win_by_tier": funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
+        "summary": funnel.deal_summary(deals, start=p.start, end=p.end),
+        "pipeline": funnel.pipeline(deals, stages=stages, stage_history=history),
+        "probability": funnel.stage_win_probability(deals, stages=stages, stage_history=history),
+        "trend": funnel.conversion_by_month(deals),
+        "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.height else None,
+        "deals": deals,
+        "history": history,
+    }
+
+
+# ---------------------------------------------------------------- Retention
+
+
+def retention_page(ctx: Context) -> dict[str, Any]:
+    ctx.need("customers", "orders")
+    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    as_of, window = ctx.as_of, ctx.settings.churn_window_days
+    curves = retention.survival(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier")
+    tiers_present = curves.get_column("tier").n_unique() if curves.height else 0
+    test = retention.survival_logrank(orders, as_of=as_of, customers=customers, by="tier", churn_window_days=window) if tiers_present > 1 else None
+    by_tier = []
+    for tier in ctx.tier_order():
+        ids = customers.filter(pl.col("tier").fill_null(UNASSIGNED_TIER) == tier).select("customer_id")
+        matrix = retention.cohort_retention(orders.join(ids, on="customer_id", how="semi"), as_of=as_of)
+        if matrix.height:
+            curve = matrix.group_by("period").agg(
+                retention=(pl.col("active").sum() / pl.col("cohort_size").sum()), cohorts=pl.len()
+            ).sort("period")
+            by_tier.append(curve.with_columns(tier=pl.lit(tier)))
+    return {
+        "customers": retention.cohort_retention(orders, as_of=as_of),
+        "revenue": retention.cohort_retention(orders, as_of=as_of, basis="revenue"),
+        "curves_by_tier": pl.concat(by_tier) if by_tier else None,
+        "survival": curves,
+        "logrank": test,
+        "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers),
+        "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
+        "window": window,
+    }
+
+
+# ---------------------------------------------------------------- Lifetime value
+
+
+def lifetime_value(ctx: Context) -> dict[str, Any]:
+    ctx.need("customers", "orders")
+    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    as_of = ctx.as_of
+    value = ltv.historical_value(orders, as_of=as_of, margin_rate=ctx.settings.margin_rate)
+    value = with_tier(value, customers)
+    if "acquisition_channel" in customers.columns:
+        value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
+    out: dict[str, Any] = {"value": value, "model": None, "model_reason": None}
+    summary = ltv.rfm_summary(orders, as_of=as_of)
+    repeaters = summary.filter(pl.col("frequency") > 0).height
+    if summary.height < 100 or repeaters < 20:
+        out["model_reason"] = (
+            f"Too little data for the predictive model: {summary.height:,} buyers, {repeaters:,} of them repeat "
+            "buyers (at least 100 and 20 are needed)."
+        )
+    else:
+        try:
+            bg = ltv.fit_bgnbd(summary)
+            gg = ltv.fit_gamma_gamma(summary)
+            clv = ltv.predict_clv(summary, bg, gg)
+            calibration_end = as_of - dt.timedelta(days=182)
+            holdout = ltv.holdout_check(orders, calibration_end=calibration_end, observation_end=as_of)
+            out.update(model=bg, gamma_gamma=gg, clv=with_tier(clv, customers), holdout=holdout, calibration_end=calibration_end)
+        except ValueError as exc:  # a degenerate slice: say so instead of failing
+            out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"
+    if "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len():
+        dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
+        out["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
+        if out.get("clv") is not None:
+            predicted = out["clv"].select("customer_id", "clv")
+            out["clv_cac"] = {d: ltv.ltv_cac(predicted, customers, value="clv", by=d) for d in dims}
+        out["costs"] = acquisition_vs_retention(ctx)
+    return out
+
+
+def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
+    """CAC per new customer in the period vs the cost of serving a retained customer (support
+    tickets × cost per ticket + interactions × cost per interaction, dataset settings)."""
+    p = ctx.filters.period
+    status = retention.churn_status(ctx.tables["orders"], as_of=p.end, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables["customers"])
+    new = status.filter(pl.col("first_purchase").is_between(p.start, p.end)).select("customer_id")
+    retained = status.filter((pl.col("first_purchase") < p.start) & ~pl.col("churned")).select("customer_id")
+    cac = ctx.tables["customers"].join(new, on="customer_id", how="semi").get_column("acquisition_cost").mean()
+    spend = 0.0
+    parts = []
+    for table, column, cost in (("tickets", "created_at", ctx.settings.cost_per_ticket), ("interactions", "occurred_at", ctx.settings.cost_per_interaction)):
+        if table in ctx.tables and cost:
+            count = ctx.tables[table].filter(pl.col(column).dt.date().is_between(p.start, p.end)).join(retained, on="customer_id", how="semi").height
+            spend += count * cost
+            parts.append(f"{count:,} {table} × {cost:g}")
+    per_retained = spend / retained.height if retained.height and parts else None
+    return {"cac": cac, "new": new.height, "retention_cost": per_retained, "retained": retained.height, "basis": " + ".join(parts)}
+
+
+# ---------------------------------------------------------------- Satisfaction
+
+
+def satisfaction_page(ctx: Context) -> dict[str, Any]:
+    if "surveys" not in ctx.tables and "tickets" not in ctx.tables:
+        raise Missing("surveys")
+    p, as_of = ctx.filters.period, ctx.as_of
+    out: dict[str, Any] = {}
+    if "surveys" in ctx.tables and ctx.tables["surveys"].height:
+        surveys = ctx.tables["surveys"]
+        now = surveys.filter(pl.col("responded_at").dt.date().is_between(p.start, p.end))
+        out.update(
+            nps=satisfaction.nps(now), csat=satisfaction.csat(now), ces=satisfaction.ces(now),
+            nps_trend=satisfaction.nps_by(surveys.filter(pl.col("responded_at").dt.date() <= as_of), period="1mo"),
+            nps_by_tier=satisfaction.nps_by(with_tier(now, ctx.tables["customers"]), by="tier") if "customers" in ctx.tables else None,
+            distributions={c: satisfaction.score_distribution(now, column=c) for c in ("nps", "csat", "ces")},
+            period_responses=now.height,
+        )  # fmt: skip
+        if "orders" in ctx.tables:
+            out["by_group"] = satisfaction.retention_by_nps_group(
+                surveys, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables.get("customers")
+            )
+    if "tickets" in ctx.tables and ctx.tables["tickets"].height:
+        tickets = ctx.tables["tickets"]
+        in_period = tickets.filter(pl.col("created_at").dt.date().is_between(p.start, p.end))
+        end = dt.datetime.combine(p.end, dt.time.max)
+        out.update(
+            times_channel=satisfaction.response_times(in_period, as_of=end, by="channel"),
+            times_priority=satisfaction.response_times(in_period, as_of=end, by="priority"),
+            times_all=satisfaction.response_times(in_period, as_of=end),
+            sla_priority=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours, by="priority"),
+            sla_channel=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours, by="channel"),
+            sla_all=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours),
+        )  # fmt: skip
+        if "orders" in ctx.tables:
+            out["complaints"] = satisfaction.complaints_per_100(
+                tickets, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables.get("customers")
+            )
+    return out
+
+
+# ---------------------------------------------------------------- Segments
+
+
+def segments_page(ctx: Context) -> dict[str, Any]:
+    ctx.need("customers", "orders")
+    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    rfm = with_tier(segments.rfm_segments(orders, as_of=ctx.as_of), customers)
+    summary = segments.segment_summary(rfm)
+    matrix = rfm.group_by("segment", "tier").agg(customers=pl.len())
+    clusters = segments.clusters(rfm)
+    folio = segments.portfolio(
+        orders, as_of=ctx.as_of, tickets=ctx.tables.get("tickets"), cost_per_ticket=ctx.settings.cost_per_ticket or 0.0,
+        margin_rate=ctx.settings.margin_rate, customers=customers,
+    )  # fmt: skip
+    folio = folio.join(rfm.select("customer_id", "segment", "tier"), on="customer_id", how="left")
+    contacts = None
+    if "interactions" in ctx.tables:
+        deals = ctx.tables.get("deals")
+        sales = deals.filter(pl.col("status") == "won") if deals is not None and deals.height else orders
+        contacts = segments.contacts_per_sale(ctx.tables["interactions"], sales=sales, segments=rfm)
+        contacts = contacts.with_columns(basis=pl.lit("won deals" if sales is not orders else "orders"))
+    if "name" in customers.columns:
+        rfm = rfm.join(customers.select("customer_id", "name"), on="customer_id", how="left")
+    return {"rfm": rfm, "summary": summary, "matrix": matrix, "clusters": clusters, "portfolio": folio, "contacts": contacts}
+
+
+# ---------------------------------------------------------------- Churn risk
+
+
+def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
+    """The model is trained once per dataset on every customer (see data.churn_model); the
+    slice only chooses whose scores are shown."""
+    ctx.need("customers", "orders")
+    if model.refused:
+        return {"model": model, "scores": None}
+    ids = ctx.tables["customers"].select("customer_id")
+    scores = model.scores.join(ids, on="customer_id", how="semi")
+    value = ltv.historical_value(ctx.tables["orders"], as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate)
+    scores = scores.join(value.select("customer_id", "margin"), on="customer_id", how="left").with_columns(
+        value_at_risk=pl.col("risk") * pl.col("margin").clip(lower_bound=0)
+    )
+    if "name" in ctx.tables["customers"].columns:
+        scores = scores.join(ctx.tables["customers"].select("customer_id", "name"), on="customer_id", how="left")
+    return {"model": model, "scores": scores}
+
+
+# page name → function, for dashboard.data.view()
+PAGES = {
+    "overview": "overview",
+    "funnel": "funnel_page",
+    "retention": "retention_page",
+    "lifetime_value": "lifetime_value",
+    "satisfaction": "satisfaction_page",
+    "segments": "segments_page",
+}

@@ -1,0 +1,74 @@
+"""Funnel: how deals move through the stages, for exactly the chosen slice."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, shell
+from dashboard.components import download
+from metrics.funnel import deals_at_stage
+
+filters, view = shell.page("funnel", "Funnel")
+currency = shell.currency()
+rate, summary, pipe = view["win_rate"], view["summary"], view["pipeline"]
+
+cols = st.columns(5)
+cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:.1f}%", border=True,
+               help=f"won / (won + lost) among deals closed in the period (open deals do not count): {rate.numerator:,.0f} of {rate.denominator:,.0f}"
+               + ("" if rate.ci_low is None else f"; 95% CI {100 * rate.ci_low:.1f}–{100 * rate.ci_high:.1f}%")
+               + (" · small sample" if rate.small_sample else ""))  # fmt: skip
+cols[1].metric("Average deal size", shell.money(summary["average_deal_size"], currency),
+               help="mean amount of won deals closed in the period", border=True)  # fmt: skip
+cols[2].metric("Sales cycle", "—" if summary["cycle_median_days"] is None else f"{summary['cycle_median_days']:.0f} days",
+               help="median of closed − created date over won deals closed in the period; mean "
+               + ("—" if summary["cycle_mean_days"] is None else f"{summary['cycle_mean_days']:.0f} days"), border=True)  # fmt: skip
+cols[3].metric("Open pipeline", shell.money(pipe["pipeline_value"] or 0, currency), border=True,
+               help=f"{pipe['open_deals']:,} open deals; weighted by the historical chance of winning from their stage: "
+               f"{currency} {pipe['weighted_pipeline'] or 0:,.0f}")  # fmt: skip
+cols[4].metric("Sales velocity", "—" if pipe["velocity_per_day"] is None else shell.money(pipe["velocity_per_day"], currency) + "/day",
+               help="open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
+
+left, right = st.columns([3, 2])
+left.plotly_chart(charts.funnel_chart(view["funnel"], title="All deals: reached each stage"))
+percent = {c: st.column_config.NumberColumn(format="percent") for c in ("step_conversion", "overall_conversion", "ci_low", "ci_high")}
+right.dataframe(view["funnel"], hide_index=True, column_config=percent)
+with right:
+    st.caption(f"Weighted pipeline {shell.money(pipe['weighted_pipeline'] or 0, currency)} ({pipe['open_deals']:,} open deals). "
+               "ci_low / ci_high: 95% Wilson interval of the step conversion.")  # fmt: skip
+    download.show(view["funnel"], "funnel")
+
+if view["breakdowns"]:
+    st.subheader("Breakdown")
+    tabs = st.tabs([d.capitalize() for d in view["breakdowns"]])
+    for tab, (dim, frame) in zip(tabs, view["breakdowns"].items(), strict=True):
+        with tab:
+            top = frame.group_by(dim).agg(pl.col("reached").max()).sort("reached", descending=True).head(12).get_column(dim).to_list()
+            shown = frame.filter(pl.col(dim).is_in(top))
+            order = [t for t in shell.tier_order() if t in top] if dim == "tier" else top
+            st.plotly_chart(charts.grouped_bars(shown, x="stage", y="overall_conversion", colour=dim, percent=True, order=order,
+                                                title=f"Share of deals reaching each stage, by {dim}"))  # fmt: skip
+            download.show(frame, f"funnel-by-{dim}")
+
+left, right = st.columns(2)
+# a creation month is shown once 80% of its deals have closed: younger months look worse than they are
+trend = view["trend"].filter(pl.col("closed") >= 0.8 * pl.col("created"))
+left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
+                               title="Win rate by month the deal was created"))  # fmt: skip
+with left:
+    st.caption("Months with more than 20% of their deals still open are left out: their win rate is not known yet.")
+    download.show(view["trend"], "funnel-trend")
+if view["time_in_stage"] is not None and view["time_in_stage"].height:
+    right.plotly_chart(charts.bars(view["time_in_stage"], x="stage", y="median_days", title="Time in stage (median days)",
+                                   text="deals"))  # fmt: skip
+    with right:
+        download.show(view["time_in_stage"], "time-in-stage")
+else:
+    right.info("Time in stage needs stage_history (or stage-date columns in the export).")
+
+st.subheader("Deals behind a stage")
+c1, c2 = st.columns([1, 2])
+stage = c1.selectbox("Stage", view["stages"], key="drill_stage")
+which = c2.radio("Deals that", ["reached it", "stopped there"], horizontal=True, key="drill_which")
+behind = deals_at_stage(view["deals"], stages=view["stages"], stage=stage, stage_history=view["history"], exact=which == "stopped there")
+st.caption(f"{behind.height:,} deals")
+st.dataframe(behind.head(1_000), hide_index=True)
+download.show(behind, f"deals-{stage}")

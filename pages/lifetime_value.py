@@ -1,0 +1,79 @@
+"""Lifetime value: what customers are worth, historically and predicted, against what they cost."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, shell
+from dashboard.components import download
+
+filters, view = shell.page("lifetime_value", "Lifetime value")
+currency = shell.currency()
+value = view["value"]
+
+cols = st.columns(4)
+cols[0].metric("Average historical value", shell.money(value.get_column("margin").mean() or 0, currency), border=True,
+               help="Σ gross margin per customer up to the as-of date (margin = amount × margin rate when not given)")  # fmt: skip
+cols[1].metric("Customers", f"{value.height:,}", border=True)
+costs = view.get("costs")
+if costs and costs["cac"] is not None:
+    cols[2].metric("CAC of new customers", shell.money(costs["cac"], currency), border=True,
+                   help=f"mean acquisition cost of the {costs['new']:,} customers whose first order falls in the period")  # fmt: skip
+    if costs["retention_cost"] is not None:
+        ratio = costs["cac"] / costs["retention_cost"] if costs["retention_cost"] else None
+        cols[3].metric("Cost to retain one", shell.money(costs["retention_cost"], currency), border=True,
+                       delta=None if ratio is None else f"acquiring costs {ratio:.1f}× more", delta_color="off",
+                       help=f"serving cost of retained customers in the period ({costs['basis']}) / {costs['retained']:,} "
+                       "retained customers; the usual rule of thumb is that acquiring costs 5–7× retaining")  # fmt: skip
+    else:
+        cols[3].info("Set a cost per ticket on the Data page to compare with the cost of retaining.")
+
+left, right = st.columns(2)
+left.plotly_chart(charts.histogram(value.filter(pl.col("margin") > 0).get_column("margin").to_list(), log_x=True,
+                                   title="Distribution of historical value (log scale)", x_title=f"margin ({currency})"))  # fmt: skip
+by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
+by_tier = shell.sort_tiers(by_tier)
+right.plotly_chart(charts.bars(by_tier, x="tier", y="mean", colour_by_tier=True, title=f"Average historical value by tier ({currency})"))
+with right:
+    download.show(by_tier, "ltv-by-tier")
+
+st.subheader("Predicted value (BG/NBD + Gamma-Gamma)")
+if view["model"] is None:
+    st.info(view["model_reason"])
+else:
+    bg, gg, clv, check = view["model"], view["gamma_gamma"], view["clv"], view["holdout"]
+    cols = st.columns(4)
+    cols[0].metric("Predicted 12-month CLV", shell.money(clv.get_column("clv").mean(), currency), border=True,
+                   help="expected purchases (BG/NBD) × expected spend (Gamma-Gamma), discounted 1% a month over 12 months")  # fmt: skip
+    cols[1].metric("Likely still active", f"{100 * clv.get_column('p_alive').mean():.0f}%", border=True,
+                   help="mean P(alive) from BG/NBD")  # fmt: skip
+    cols[2].metric("Holdout: predicted", f"{check['predicted']:,.0f}", border=True,
+                   delta=f"actual {check['actual']:,.0f}", delta_color="off",
+                   help=f"model fitted on orders to {view['calibration_end']:%d %b %Y}; purchases (days with an order) "
+                   f"predicted for the {check['customers']:,} customers in the following months vs what happened")  # fmt: skip
+    cols[3].metric("Model", f"r={bg.r:.2f} α={bg.alpha:.1f}", border=True,
+                   help=f"BG/NBD r={bg.r:.3f}, α={bg.alpha:.3f}, a={bg.a:.3f}, b={bg.b:.3f}; Gamma-Gamma p={gg.p:.2f}, "
+                   f"q={gg.q:.2f}, γ={gg.v:.2f} ({gg.excluded:,} customers without repeat purchases left out)")  # fmt: skip
+    left, right = st.columns(2)
+    holdout = check["by_frequency"].unpivot(index="frequency", on=["predicted", "actual"], variable_name="series", value_name="purchases")
+    left.plotly_chart(charts.grouped_bars(holdout.with_columns(pl.col("frequency").cast(pl.String)), x="frequency", y="purchases",
+                                          colour="series", title="Holdout check: mean purchases by calibration-period repeat purchases (7 = 7+)"))  # fmt: skip
+    right.plotly_chart(charts.histogram(clv.get_column("p_alive").to_list(), title="P(alive) across customers", x_title="P(alive)"))
+    st.markdown("**Top customers by predicted value**")
+    top = clv.sort("clv", descending=True).head(25).select("customer_id", "tier", "frequency", "p_alive", "expected_purchases", "expected_value", "clv")
+    st.dataframe(top, hide_index=True, column_config={"p_alive": st.column_config.NumberColumn(format="percent"),
+                                                      "clv": st.column_config.NumberColumn(format="localized")})  # fmt: skip
+    download.show(clv, "predicted-clv")
+
+if view.get("ltv_cac"):
+    st.subheader("LTV : CAC")
+    tabs = st.tabs([("Tier" if d == "tier" else "Acquisition channel") for d in view["ltv_cac"]])
+    for tab, (dim, frame) in zip(tabs, view["ltv_cac"].items(), strict=True):
+        frame = shell.sort_tiers(frame) if dim == "tier" else frame.sort("ltv_cac", descending=True, nulls_last=True)
+        with tab:
+            predicted = (view.get("clv_cac") or {}).get(dim)
+            st.plotly_chart(charts.bars(frame, x=dim, y="ltv_cac", colour_by_tier=dim == "tier",
+                                        title=f"Historical value / acquisition cost by {dim.replace('_', ' ')}"))  # fmt: skip
+            table = frame if predicted is None else frame.join(
+                predicted.select(dim, predicted_clv=pl.col("mean_ltv"), clv_cac=pl.col("ltv_cac")), on=dim, how="left")
+            st.dataframe(table, hide_index=True)
+            download.show(table, f"ltv-cac-{dim}")

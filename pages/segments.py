@@ -1,0 +1,57 @@
+"""Segments: know the customers — who they are by value and behaviour, and what to do with each group."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, shell
+from dashboard.components import download
+from metrics.segments import SEGMENT_ORDER
+
+filters, view = shell.page("segments", "Segments")
+currency = shell.currency()
+summary = view["summary"].filter(pl.col("customers") > 0)
+
+st.subheader("RFM segments")
+left, right = st.columns([2, 3])
+left.plotly_chart(charts.bars(summary, x="segment", y="customers", horizontal=True, title="Customers per segment"))
+right.dataframe(summary, hide_index=True, column_config={
+    "share": st.column_config.NumberColumn(format="percent"), "revenue_share": st.column_config.NumberColumn(format="percent"),
+    "revenue": st.column_config.NumberColumn(format="localized"), "action": st.column_config.TextColumn(width="large"),
+})  # fmt: skip
+with right:
+    download.show(view["summary"], "segments")
+st.plotly_chart(charts.matrix_heatmap(view["matrix"], rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
+                                      row_order=SEGMENT_ORDER, col_order=shell.tier_order()))  # fmt: skip
+
+clusters = view["clusters"]
+st.subheader("Clusters")
+if clusters["reason"]:
+    st.info(clusters["reason"])
+else:
+    st.caption(f"k-means on standardised log(1 + recency, frequency, monetary); k = {clusters['k']} chosen by silhouette "
+               + ", ".join(f"k={k}: {s:.2f}" for k, s in clusters["silhouette"].items()))  # fmt: skip
+    profiles = clusters["profiles"]
+    for row in profiles.to_dicts():
+        st.markdown(f"- **Cluster {row['cluster']}** — {row['customers']:,} customers ({100 * row['share']:.0f}%): {row['description']} "
+                    f"({currency})")  # fmt: skip
+    download.show(clusters["assignments"], "clusters")
+
+st.subheader("Customer portfolio: value vs cost to serve")
+folio = view["portfolio"]
+unprofitable = folio.filter(pl.col("unprofitable"))
+st.plotly_chart(charts.scatter(folio, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
+                               x_title=f"cost to serve ({currency}: support tickets × cost per ticket + acquisition cost)",
+                               y_title=f"margin ({currency})", title=f"{unprofitable.height:,} of {folio.height:,} customers cost more than they earn"))  # fmt: skip
+st.dataframe(unprofitable.sort("profit").head(200), hide_index=True)
+download.show(unprofitable, "unprofitable-customers")
+
+if view["contacts"] is not None and view["contacts"].height:
+    contacts = view["contacts"]
+    st.plotly_chart(charts.bars(contacts.filter(pl.col("contacts_per_sale").is_not_null()), x="segment", y="contacts_per_sale",
+                                title=f"Contacts per sale by segment (interactions / {contacts.get_column('basis')[0]})"))  # fmt: skip
+
+st.subheader("Customers in a segment")
+segment = st.selectbox("Segment", summary.get_column("segment").to_list(), key="segment_drill")
+members = view["rfm"].filter(pl.col("segment") == segment).sort("monetary", descending=True)
+st.dataframe(members.head(1_000), hide_index=True)
+download.show(members, f"segment-{segment}")

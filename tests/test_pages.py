@@ -1,0 +1,137 @@
+"""AppTest for every page: renders on the sample, shows the metrics module's numbers for the same
+filters, follows the tier filter, honours (and sanity-checks) links, and has empty states."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.shell import money
+from metrics import funnel, kpis, retention, satisfaction
+from metrics.kpis import Period
+from metrics.slicing import Slice, slice_tables
+from sample_data import sample_settings
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+PAGES = {
+    "Overview": "../pages/overview.py",
+    "Funnel": "../pages/funnel.py",
+    "Retention": "../pages/retention.py",
+    "Lifetime value": "../pages/lifetime_value.py",
+    "Satisfaction": "../pages/satisfaction.py",
+    "Segments": "../pages/segments.py",
+    "Churn risk": "../pages/churn_risk.py",
+    "Data": "../pages/data.py",
+}
+AS_OF = dt.date(2026, 6, 30)
+DEFAULT_PERIOD = Period(dt.date(2026, 4, 1), AS_OF)  # the last three months to the as-of date
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_STORE_URL", f"sqlite:///{tmp_path / 'store.sqlite'}")
+    monkeypatch.setenv("CRM_SECRETS_FILE", str(tmp_path / "none.toml"))
+    from dashboard import data
+
+    data.store.clear()
+    return data
+
+
+def _app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("title", list(PAGES))
+def test_every_page_renders_on_the_sample(env, title):
+    at = _app()
+    if title != "Overview":
+        at.switch_page(PAGES[title]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == title
+
+
+def test_overview_shows_the_kpis_of_the_metrics_module(env, sample_tables):
+    at = _app()
+    expected = kpis.overview(sample_tables, period=DEFAULT_PERIOD, settings=sample_settings())
+    assert _metric(at, "Revenue") == money(expected.get("revenue").value, "USD")
+    assert _metric(at, "Active customers") == f"{expected.get('active_customers').value:,.0f}"
+    assert _metric(at, "NPS") == f"{expected.get('nps').value:+.1f}"
+    assert len(at.markdown) >= 3  # the three changes in words
+
+
+def test_tier_filter_changes_the_funnel_and_matches_the_metrics(env, sample_tables):
+    at = _app()
+    at.switch_page(PAGES["Funnel"]).run()
+    everyone = _metric(at, "Win rate")
+    rate = funnel.win_rate(sample_tables["deals"], start=DEFAULT_PERIOD.start, end=DEFAULT_PERIOD.end)
+    assert everyone == f"{100 * rate.value:.1f}%"
+    at.sidebar.multiselect(key="tier").set_value(["Gold"]).run()
+    assert not at.exception
+    gold = slice_tables(sample_tables, Slice(tiers=("Gold",)))
+    rate_gold = funnel.win_rate(gold["deals"], start=DEFAULT_PERIOD.start, end=DEFAULT_PERIOD.end)
+    assert _metric(at, "Win rate") == f"{100 * rate_gold.value:.1f}%" != everyone
+    reached = at.dataframe[0].value["reached"].tolist()
+    expected = funnel.stage_funnel(gold["deals"], stages=sample_settings().stage_order, stage_history=gold["stage_history"])
+    assert reached == expected["reached"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("page", "label", "compute"),
+    [
+        ("Retention", "Repeat purchase rate",
+         lambda t: f"{100 * retention.repeat_purchase_rate(t['orders'], as_of=AS_OF).value:.1f}%"),
+        ("Satisfaction", "CSAT",
+         lambda t: f"{satisfaction.csat(t['surveys'].filter(pl.col('responded_at').dt.date().is_between(DEFAULT_PERIOD.start, AS_OF))).value:.1f}%"),
+        ("Lifetime value", "Customers", lambda t: f"{t['orders'].get_column('customer_id').n_unique():,}"),
+    ],
+)  # fmt: skip
+def test_page_numbers_follow_the_tier_filter(env, sample_tables, page, label, compute):
+    at = _app({"tier": ["Platinum", "Gold"]})
+    at.switch_page(PAGES[page]).run()
+    assert set(at.sidebar.multiselect(key="tier").value) == {"Gold", "Platinum"}
+    sliced = slice_tables(sample_tables, Slice(tiers=("Gold", "Platinum")))
+    assert _metric(at, label) == compute(sliced)
+    assert _metric(at, label) != compute(sample_tables)
+
+
+def test_link_values_the_dataset_lacks_are_ignored_with_a_notice(env):
+    at = _app({"tier": ["Gold", "Diamond"], "compare": "decade"})
+    assert at.sidebar.multiselect(key="tier").value == ["Gold"]
+    assert any("Diamond" in w.value and "ignored" in w.value for w in at.sidebar.warning)
+    assert at.sidebar.radio(key="compare").value == "previous"
+
+
+def test_reset_filters_clears_the_slice(env):
+    at = _app({"tier": ["Gold"]})
+    at.sidebar.button[0].click().run()
+    assert at.sidebar.multiselect(key="tier").value == []
+
+
+def test_pages_without_their_table_show_why(env, sample_tables):
+    from dashboard.store import Dataset
+
+    tables = {name: sample_tables[name] for name in ("customers", "orders")}
+    env.store().save(Dataset("Orders only", tables, sample_settings()))
+    env.store().set_active("Orders only")
+    at = _app()
+    assert at.sidebar.selectbox[0].value == "Orders only"
+    at.switch_page(PAGES["Funnel"]).run()
+    assert any("**deals** table" in i.value for i in at.info)
+    at.switch_page(PAGES["Satisfaction"]).run()
+    assert any("**surveys** table" in i.value for i in at.info)
+    at.switch_page(PAGES["Retention"]).run()
+    assert not at.exception and _metric(at, "Repeat purchase rate")
