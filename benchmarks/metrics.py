@@ -129,7 +129,7 @@ def main() -> None:
         if data is None:
             data = Path(tmp) / "data"
             subprocess.run([sys.executable, "-m", "sample_data.generate", "--customers", str(args.customers),
-                            "--seed", "1", "--out", str(data), "--quiet"], check=True)  # fmt: skip
+                            "--seed", "1", "--out", str(data), "--quiet"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         import polars as pl
 
         sizes = {t: pl.scan_parquet(f).select(pl.len()).collect().item() for t in ("customers", "orders")

@@ -150,6 +150,19 @@ class Store:
                 )
             )
 
+    def update_settings(self, name: str, settings: DatasetSettings) -> None:
+        """Change a stored dataset's settings only (its tables stay as they are). The update
+        time moves, so every cached result of the dataset is recomputed with the new settings."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                datasets_table.update()
+                .where(datasets_table.c.name == name)
+                .values(settings=json.dumps(settings.to_json()), updated_at=now)
+            ).rowcount
+        if not changed:
+            raise KeyError(f"no stored dataset named {name!r}")
+
     def _write_table(self, conn, dataset_id: int, version: int, name: str, frame: pl.DataFrame):
         if name not in TABLES:
             raise ValueError(f"{name!r} is not a canonical table")

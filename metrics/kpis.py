@@ -4,8 +4,8 @@ largest changes in words.
 
 Tests used for "beyond noise": rates (churn, win rate, CSAT) — two-proportion z-test; NPS — its
 standard error (METRICS.md); revenue — the compound-Poisson variance Σ amount²; customer counts —
-Poisson; net revenue retention — the delta-method standard error of a ratio of sums; median first response — Mann–Whitney
-U on the answered tickets. Average LTV and LTV:CAC combine several estimates; no test is claimed
+Poisson; net revenue retention — the delta-method standard error of a ratio of sums; median first response — Mood's median
+test on the answered tickets. Average LTV and LTV:CAC combine several estimates; no test is claimed
 for them (beyond_noise is None).
 """
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from metrics import funnel, satisfaction
 from metrics.retention import churn_status
@@ -178,6 +177,14 @@ def _nrr(
     ratio = a.sum() / b.sum()
     se = 100 * float(np.sqrt(a.size * np.var(a - ratio * b, ddof=1)) / abs(b.sum())) if a.size > 1 else None
     return value, se
+
+
+def median_test_p(first: np.ndarray, second: np.ndarray) -> float | None:
+    """Mood's median test: is the share of values above the pooled median the same in both
+    samples? (A two-proportion z-test on those shares; a test about medians, which is what the
+    KPI shows.)"""
+    pooled = float(np.median(np.concatenate([first, second])))
+    return two_proportion_p(float((first > pooled).sum()), first.size, float((second > pooled).sum()), second.size)
 
 
 def _simple_ltv(
@@ -474,7 +481,7 @@ def overview(
         )
         p_value = None
         if a_now.size and a_then.size:
-            p_value = float(sps.mannwhitneyu(a_now, a_then, alternative="two-sided").pvalue)
+            p_value = median_test_p(a_now, a_then)
         result.kpis.append(
             Kpi(
                 "first_response",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import optimize, special
+from scipy import special
 
 from metrics.stats import Frame, as_date, canonical, day, lazy
 
@@ -290,6 +290,8 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
     # distinct rows 1e-12 — the parameters' sampling error there is ~1e-3, a billion times larger,
     # and it halves the number of passes over a million customers.
     ftol = 1e-14 if len(weights) < 100_000 else 1e-12
+
+    from scipy import optimize  # imported here: 0.3 s that pages without a model fit should not pay
 
     def run(cols, w, x0):
         data = prepare(*cols, w)

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
+# scipy.special, not scipy.stats: the latter takes 1.4 s to import, a third of a cold page load
+from scipy import special
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 SMALL_SAMPLE = 30  # METRICS.md: fewer observations than this is flagged "small sample"
@@ -100,7 +101,7 @@ def two_proportion_p(k1: float, n1: float, k2: float, n2: float) -> float | None
     if se == 0:
         return 1.0 if k1 / n1 == k2 / n2 else 0.0
     z = (k1 / n1 - k2 / n2) / se
-    return float(2 * sps.norm.sf(abs(z)))
+    return float(2 * special.ndtr(-abs(z)))
 
 
 def difference_p(value1: float, se1: float, value2: float, se2: float) -> float | None:
@@ -108,7 +109,7 @@ def difference_p(value1: float, se1: float, value2: float, se2: float) -> float 
     se = math.sqrt(se1 * se1 + se2 * se2)
     if not math.isfinite(se) or se == 0:
         return None
-    return float(2 * sps.norm.sf(abs(value1 - value2) / se))
+    return float(2 * special.ndtr(-abs(value1 - value2) / se))
 
 
 # ---------------------------------------------------------------- frame helpers
@@ -279,7 +280,7 @@ def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> 
     return {
         "statistic": statistic,
         "dof": k - 1,
-        "p_value": float(sps.chi2.sf(statistic, k - 1)),
+        "p_value": float(special.chdtrc(k - 1, statistic)),  # χ² survival function
         "groups": labels,
         "observed": dict(zip(labels, obs.tolist(), strict=True)),
         "expected": dict(zip(labels, expected.tolist(), strict=True)),

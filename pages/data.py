@@ -3,15 +3,17 @@
 import streamlit as st
 
 from dashboard import data
-from dashboard.components import dataset_manager, dataset_overview, import_panel, sql_status
+from dashboard.components import dataset_manager, dataset_overview, import_panel, settings_editor, sql_status
 
 st.title("Data")
 dataset = data.active_dataset()
-overview, upload, manage, sql = st.tabs(
-    ["Active dataset", "Import files", "Datasets", "SQL database"]
+overview, settings, upload, manage, sql = st.tabs(
+    ["Active dataset", "Settings", "Import files", "Datasets", "SQL database"]
 )
 with overview:
     dataset_overview.show(dataset)
+with settings:
+    settings_editor.show(dataset)
 with upload:
     import_panel.show()
 with manage:

@@ -16,9 +16,13 @@ from metrics.schema import TABLES
 
 NOT_MAPPED = "— not in file —"
 OVERRIDES_KEY = "import_overrides"
+DONE_KEY = "import_done"
 
 
 def show() -> None:
+    done = st.session_state.pop(DONE_KEY, None)
+    if done:
+        st.success(done)
     limit = config.max_upload_mb()
     files = st.file_uploader(
         "CRM exports: CSV, Excel (.xlsx) or Parquet — one file per table, several at once",
@@ -60,17 +64,22 @@ def show() -> None:
     plan = _plan(sources, options)
     _show_plan(plan)
     ready = plan.ok and bool(name.strip())
-    if st.button("Import", type="primary", disabled=not ready, key="import_commit"):
-        existed = name.strip() in data.dataset_names()
-        commit_import(plan, data.store(), name.strip())
-        st.session_state[data.DATASET_KEY] = name.strip()
-        st.session_state.pop(OVERRIDES_KEY, None)
-        st.success(
-            f"{'Replaced' if existed else 'Imported'} dataset **{name.strip()}**: "
-            + ", ".join(f"{t} {n:,}" for t, n in plan.row_counts().items())
-        )
-    elif not plan.ok:
+    st.button("Import", type="primary", disabled=not ready, key="import_commit", on_click=_commit, args=(plan, name.strip()))
+    if not plan.ok:
         st.error("Fix the errors above (or correct the mapping) to import; nothing was stored.")
+
+
+def _commit(plan: ImportPlan, name: str) -> None:
+    """Runs before the next script run (a button callback), so it may switch the dataset picker
+    to the new dataset, which a widget already drawn in this run could not."""
+    existed = name in data.dataset_names()
+    commit_import(plan, data.store(), name)
+    st.session_state[data.DATASET_KEY] = name
+    st.session_state.pop(OVERRIDES_KEY, None)
+    st.session_state[DONE_KEY] = (
+        f"{'Replaced' if existed else 'Imported'} dataset **{name}**: "
+        + ", ".join(f"{t} {n:,}" for t, n in plan.row_counts().items())
+    )
 
 
 def _plan(sources: list[SourceFile], options: ImportOptions) -> ImportPlan:

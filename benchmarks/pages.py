@@ -1,0 +1,145 @@
+"""Page benchmarks (issue 4): the Overview's first render on the sample data, and the metric
+computation behind each page when a filter changes, on the sample and on 100,000 customers.
+
+    python -m benchmarks.pages [--customers 100000] [--repeat 5]
+
+First render: a real `streamlit run` server and Chromium; seconds from opening the link until the
+Overview's KPI cards are drawn — for the first visitor of a fresh server (who also pays for
+importing the dashboard's modules) and for the next visitor.
+Filter change: the page's metric computation (dashboard.views) for a new tier selection, i.e. what
+is not cached when a filter changes; the dataset itself stays cached. Medians over the tiers and
+repeats, and the peak memory of each child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def first_render(root: Path, visitors: int = 2) -> list[float]:
+    """Start `streamlit run`, then open the Overview in Chromium `visitors` times (each a new
+    session); seconds from navigation until the eleven KPI cards are drawn and the run is done.
+    The first visitor pays for importing the dashboard's modules in the fresh server."""
+    import os
+    import socket
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tmp = tempfile.mkdtemp()
+    env = dict(os.environ, CRM_STORE_URL=f"sqlite:///{tmp}/store.sqlite", CRM_SECRETS_FILE="/nonexistent.toml")
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), "--server.port",
+                               str(port), "--server.headless", "true"], cwd=root, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        times = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            for _ in range(visitors):
+                page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                started = time.perf_counter()
+                page.goto(url)
+                page.locator("[data-testid='stMetric']").nth(10).wait_for(timeout=120_000)
+                page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
+                times.append(time.perf_counter() - started)
+                page.close()
+            browser.close()
+        return times
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def filter_change(data: Path | None, repeat: int) -> dict:
+    import datetime as dt
+
+    from dashboard import views
+    from dashboard.filters import Filters, default_period
+    from dashboard.store import Dataset
+    from metrics.churn import train_churn_model
+    from metrics.kpis import Period
+    from metrics.slicing import Slice
+    from sample_data import load_tables, sample_settings
+
+    tables = load_tables(data) if data else load_tables()
+    dataset = Dataset("bench", tables, sample_settings())
+    as_of = dt.date(2026, 6, 30)
+    start, end = default_period(as_of)
+    model = train_churn_model(tables, as_of=as_of)  # cached per dataset in the app: not timed
+    results = {}
+    for page in [*views.PAGES, "churn"]:
+        runs = []
+        for _ in range(repeat):
+            for tier in ("Bronze", "Silver", "Gold", "Platinum"):
+                filters = Filters(Slice(tiers=(tier,)), Period(start, end), "previous", as_of)
+                started = time.perf_counter()
+                ctx = views.context(dataset, filters)
+                if page == "churn":
+                    views.churn_page(ctx, model)
+                else:
+                    getattr(views, views.PAGES[page])(ctx)
+                runs.append(time.perf_counter() - started)
+        results[page] = {"median_s": statistics.median(runs), "max_s": max(runs), "runs": len(runs)}
+    results["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--customers", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--child-filter", nargs="?", const="", default=None)
+    args = p.parse_args()
+    if args.child_filter is not None:
+        print(json.dumps(filter_change(Path(args.child_filter) if args.child_filter else None, args.repeat)))
+        return
+    root = Path(__file__).resolve().parent.parent
+    results: dict = {}
+    cold, warm = [], []
+    for _ in range(args.repeat):
+        first, second = first_render(root)
+        cold.append(first)
+        warm.append(second)
+    results["overview_first_render_sample"] = {
+        "cold_server_median_s": statistics.median(cold), "cold_runs_s": [round(t, 3) for t in cold],
+        "warm_server_median_s": statistics.median(warm), "warm_runs_s": [round(t, 3) for t in warm],
+    }  # fmt: skip
+    print("first render", results["overview_first_render_sample"], file=sys.stderr, flush=True)
+
+    def child(data: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "benchmarks.pages", "--repeat", str(args.repeat), "--child-filter", data],
+                             capture_output=True, text=True, check=True, cwd=root)  # fmt: skip
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    results["filter_change_sample"] = child("")
+    print("sample", results["filter_change_sample"], file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "sample_data.generate", "--customers", str(args.customers), "--seed", "1",
+                        "--out", tmp, "--quiet"], check=True, cwd=root, stdout=subprocess.DEVNULL)  # fmt: skip
+        results[f"filter_change_{args.customers}"] = child(tmp)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
