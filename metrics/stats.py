@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
 # scipy.special, not scipy.stats: the latter takes 1.4 s to import, a third of a cold page load
 from scipy import special
 

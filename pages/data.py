@@ -3,7 +3,13 @@
 import streamlit as st
 
 from dashboard import data
-from dashboard.components import dataset_manager, dataset_overview, import_panel, settings_editor, sql_status
+from dashboard.components import (
+    dataset_manager,
+    dataset_overview,
+    import_panel,
+    settings_editor,
+    sql_status,
+)
 
 st.title("Data")
 dataset = data.active_dataset()
