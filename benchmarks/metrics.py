@@ -41,11 +41,11 @@ def _families(tables):
         funnel.conversion_by_month(deals)
 
     def retention_family():
-        retention.cohort_retention(orders, as_of=AS_OF)
-        retention.cohort_retention(orders, as_of=AS_OF, basis="revenue")
+        retention.cohort_retention(orders, as_of=AS_OF, basis="both")  # the page's two heatmaps
         retention.monthly_churn(orders, as_of=AS_OF, customers=customers)
-        retention.survival(orders, as_of=AS_OF, customers=customers, by="tier")
-        retention.survival_logrank(orders, as_of=AS_OF, customers=customers)
+        life = retention.lifetimes_table(orders, as_of=AS_OF, customers=customers, by="tier")
+        retention.survival(orders, as_of=AS_OF, customers=customers, by="tier", lifetimes=life)
+        retention.survival_logrank(orders, as_of=AS_OF, customers=customers, lifetimes=life)
         retention.repeat_purchase_rate(orders)
 
     def ltv_fit():

@@ -145,9 +145,11 @@ def retention_page(ctx: Context) -> dict[str, Any]:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
-    curves = retention.survival(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier")
+    life = retention.lifetimes_table(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier")
+    curves = retention.survival(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life)
     tiers_present = curves.get_column("tier").n_unique() if curves.height else 0
-    test = retention.survival_logrank(orders, as_of=as_of, customers=customers, by="tier", churn_window_days=window) if tiers_present > 1 else None
+    test = retention.survival_logrank(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life) if tiers_present > 1 else None
+    both = retention.cohort_retention(orders, as_of=as_of, basis="both")
     by_tier = []
     for tier in ctx.tier_order():
         ids = customers.filter(pl.col("tier").fill_null(UNASSIGNED_TIER) == tier).select("customer_id")
@@ -158,8 +160,8 @@ def retention_page(ctx: Context) -> dict[str, Any]:
             ).sort("period")
             by_tier.append(curve.with_columns(tier=pl.lit(tier)))
     return {
-        "customers": retention.cohort_retention(orders, as_of=as_of),
-        "revenue": retention.cohort_retention(orders, as_of=as_of, basis="revenue"),
+        "customers": both.drop("revenue_retention"),
+        "revenue": both.drop("retention").rename({"revenue_retention": "retention"}),
         "curves_by_tier": pl.concat(by_tier) if by_tier else None,
         "survival": curves,
         "logrank": test,

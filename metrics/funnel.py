@@ -259,33 +259,29 @@ def time_in_stage(stage_history: Frame, *, stages: Sequence[str]) -> pl.DataFram
     )
 
 
+def _win_probability(reached: pl.DataFrame, stages: Sequence[str]) -> pl.DataFrame:
+    """reached (furthest, status) of all deals → stage, closed, won, probability."""
+    closed = reached.filter(pl.col("status").is_in(["won", "lost"]))
+    counts = closed.group_by("furthest").agg(n=pl.len(), w=(pl.col("status") == "won").sum())
+    table = pl.DataFrame({"stage": list(stages), "index": list(range(len(stages)))}, schema={"stage": pl.String, "index": pl.Int64})
+    table = table.join(counts, left_on="index", right_on="furthest", how="left").with_columns(pl.col("n", "w").fill_null(0)).sort("index")
+    # closed deals that reached stage k = those whose furthest stage is k or later
+    table = table.with_columns(
+        closed=pl.col("n").reverse().cum_sum().reverse().cast(pl.Int64),
+        won=pl.col("w").reverse().cum_sum().reverse().cast(pl.Int64),
+    )
+    return table.select(
+        "stage", "closed", "won", probability=pl.when(pl.col("closed") > 0).then(pl.col("won") / pl.col("closed"))
+    )
+
+
 def stage_win_probability(
     deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
 ) -> pl.DataFrame:
     """→ stage, closed, won, probability: of the closed deals that reached each stage, the share
     that was won (the historical probability of winning from that stage)."""
-    reached = furthest_stage(
-        lazy(deals).filter(pl.col("status").is_in(["won", "lost"])),
-        stages=stages,
-        stage_history=stage_history,
-    )
-    rows = []
-    frame = reached.select("furthest", "status").collect()
-    for index, name in enumerate(stages):
-        part = frame.filter(pl.col("furthest") >= index)
-        won = part.filter(pl.col("status") == "won").height
-        rows.append(
-            {
-                "stage": name,
-                "closed": part.height,
-                "won": won,
-                "probability": won / part.height if part.height else None,
-            }
-        )
-    return pl.DataFrame(
-        rows,
-        schema={"stage": pl.String, "closed": pl.Int64, "won": pl.Int64, "probability": pl.Float64},
-    )
+    reached = furthest_stage(deals, stages=stages, stage_history=stage_history).select("furthest", "status").collect()
+    return _win_probability(reached, stages)
 
 
 def pipeline(
@@ -294,23 +290,16 @@ def pipeline(
     """Open pipeline: open deals, pipeline value (Σ amount of open deals), weighted pipeline
     (Σ amount × historical probability of winning from the deal's current stage) and sales
     velocity per day (open deals × win rate × average deal size / mean cycle length in days)."""
-    probability = stage_win_probability(deals, stages=stages, stage_history=stage_history)
-    open_deals = furthest_stage(
-        lazy(deals).filter(pl.col("status") == "open"), stages=stages, stage_history=stage_history
-    )
-    weights = (
-        probability.with_row_index("furthest")
-        .with_columns(pl.col("furthest").cast(pl.Int64))
-        .lazy()
-    )
+    reached = furthest_stage(deals, stages=stages, stage_history=stage_history).select("furthest", "status", "amount").collect()
+    probability = _win_probability(reached, stages).with_row_index("furthest").with_columns(pl.col("furthest").cast(pl.Int64))
     row = (
-        open_deals.join(weights.select("furthest", "probability"), on="furthest", how="left")
+        reached.filter(pl.col("status") == "open")
+        .join(probability.select("furthest", "probability"), on="furthest", how="left")
         .select(
             open_deals=pl.len(),
             pipeline_value=pl.col("amount").sum(),
             weighted_pipeline=(pl.col("amount") * pl.col("probability")).sum(),
         )
-        .collect()
         .row(0, named=True)
     )
     rate = win_rate(deals)

@@ -140,43 +140,31 @@ def _customer_counts(status: pl.DataFrame, p: Period, window: int) -> dict[str, 
     }  # fmt: skip
 
 
-def _nrr(
-    orders: pl.LazyFrame, status: pl.DataFrame, p: Period, seed: int = 0
-) -> tuple[float | None, float | None]:
+def _nrr(orders: pl.LazyFrame, status: pl.DataFrame, p: Period) -> tuple[float | None, float | None]:
     """Net revenue retention: revenue in the period from customers who bought before it / their
-    revenue in the same number of days just before it. → (value in %, its standard error)."""
+    revenue in the same number of days just before it (customers silent in that base window but
+    buying now count as expansion). → (value in %, its delta-method standard error)."""
     before = comparison_period(p, "previous")
     existing = status.filter(pl.col("first_purchase") < p.start).select("customer_id").lazy()
-    now = (
-        _orders_in(orders, p)
-        .join(existing, on="customer_id")
-        .group_by("customer_id")
-        .agg(now=pl.col("amount").sum())
-    )
-    base = (
-        _orders_in(orders, before)
-        .join(existing, on="customer_id")
-        .group_by("customer_id")
-        .agg(base=pl.col("amount").sum())
-    )
+    d = day("order_date")
+    # one pass over both windows, then keep the customers who existed before the period
     per = (
-        base.join(now, on="customer_id", how="left")
-        .with_columns(pl.col("now").fill_null(0.0))
+        orders.filter((d >= before.start) & (d <= p.end))
+        .group_by("customer_id")
+        .agg(
+            now=pl.col("amount").filter(d >= p.start).sum(),
+            base=pl.col("amount").filter(d <= before.end).sum(),
+        )
+        .join(existing, on="customer_id", how="semi")
         .collect()
     )
-    # customers without base-period revenue but with revenue now count as expansion
-    extra = now.join(base, on="customer_id", how="anti").collect()
-    total_base = per.get_column("base").sum()
-    if per.is_empty() or not total_base:
+    a, b = per.get_column("now").to_numpy(), per.get_column("base").to_numpy()
+    if per.is_empty() or not b.sum():
         return None, None
-    total_now = per.get_column("now").sum() + extra.get_column("now").sum()
-    value = 100 * total_now / total_base
-    a = np.concatenate([per.get_column("now").to_numpy(), extra.get_column("now").to_numpy()])
-    b = np.concatenate([per.get_column("base").to_numpy(), np.zeros(extra.height)])
-    # standard error of a ratio of sums by the delta method: Var(R) ≈ n Var(a − R b) / (Σb)²
     ratio = a.sum() / b.sum()
+    # standard error of a ratio of sums by the delta method: Var(R) ≈ n Var(a − R b) / (Σb)²
     se = 100 * float(np.sqrt(a.size * np.var(a - ratio * b, ddof=1)) / abs(b.sum())) if a.size > 1 else None
-    return value, se
+    return 100 * ratio, se
 
 
 def median_test_p(first: np.ndarray, second: np.ndarray) -> float | None:
@@ -538,7 +526,7 @@ def monthly_series(
         new_customers=pl.len().cast(pl.Int64)
     )
     churn = monthly_churn(
-        orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers")
+        orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers"), status=status
     ).select("month", "active_at_start", churn_rate=100 * pl.col("churn_rate"))
     return (
         calendar.join(revenue, on="month", how="left")

@@ -55,23 +55,28 @@ def rfm_summary(
     """
     unit_days = _unit_days(unit)
     end = as_date(as_of)
-    days = (
+    # One group-by per customer: the mean day total of the repeat purchase days is their amount
+    # (everything after the first day) over their number (distinct days − 1), so no per-day table
+    # is needed — a day-level group-by over ten million orders took seconds.
+    d = day("order_date")
+    first_day = d.min()
+    return (
         canonical(orders, {"customer_id": customer_id, "order_date": order_date, "amount": amount})
         .filter(_ACTIVITY & (day("order_date") <= end))
-        .group_by("customer_id", day("order_date").alias("day"))
-        .agg(pl.col("amount").sum().alias("total"))
-    )
-    first = pl.col("day").min().over("customer_id")
-    return (
-        days.with_columns(is_repeat=pl.col("day") > first)
         .group_by("customer_id")
         .agg(
-            frequency=(pl.len() - 1).cast(pl.Int64),
-            recency=(pl.col("day").max() - pl.col("day").min()).dt.total_days() / unit_days,
-            T=(pl.lit(end) - pl.col("day").min()).dt.total_days() / unit_days,
-            monetary_value=pl.col("total").filter(pl.col("is_repeat")).mean(),
+            first=first_day,
+            last=d.max(),
+            days=d.n_unique(),
+            repeat_amount=pl.col("amount").filter(d > first_day).sum(),
         )
-        .with_columns(pl.col("recency", "T").cast(pl.Float64))
+        .select(
+            "customer_id",
+            frequency=(pl.col("days") - 1).cast(pl.Int64),
+            recency=((pl.col("last") - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
+            T=((pl.lit(end) - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
+            monetary_value=pl.when(pl.col("days") > 1).then(pl.col("repeat_amount") / (pl.col("days") - 1)),
+        )
         .sort("customer_id")
         .collect()
     )
@@ -115,15 +120,20 @@ class BGNBD:
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
         """Expected purchases in the next `t` units given (x, t_x, T) (eq. 10)."""
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
+        return self.purchase_potential(t, x, T) / (1 + self._core(x, t_x, T))
+
+    def purchase_potential(self, t: float, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """The numerator of eq. 10, which depends on x and T only (t_x enters through the dropout
+        odds alone): (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1; t/(α+T+t))]."""
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        x, T = np.asarray(x, float), np.asarray(T, float)
         if t <= 0:
             return np.zeros_like(x)
         z = t / (alpha + T + t)
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
         head = (a + b + x - 1) / (a - 1)
-        body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
-        return head * body / (1 + self._core(x, t_x, T))
+        return head * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
 
     def expected_purchases_new(self, t: float) -> float:
         """Expected purchases in (0, t] of a new customer (eq. 7)."""
@@ -365,22 +375,25 @@ def predict_clv(
         summary.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T")
     )
     monetary = summary.get_column("monetary_value").cast(pl.Float64).fill_null(0.0).to_numpy()
-    # predictions once per distinct (x, t_x, T), then scattered back to customers
-    distinct, index = np.unique(np.column_stack((x, t_x, big_t)), axis=0, return_inverse=True)
-    index = index.ravel()
-    ux, ut, uT = distinct.T
-    cumulative = [np.zeros(len(ux))]
+    # The hypergeometric part depends on (x, T) only: evaluate it once per distinct pair (far
+    # fewer than customers), gather it back, and divide by each customer's own dropout odds.
+    pairs = pl.DataFrame({"x": x, "T": big_t})
+    distinct = pairs.unique().with_row_index("k")
+    index = pairs.join(distinct, on=["x", "T"], how="left", maintain_order="left").get_column("k").to_numpy()
+    ux, uT = distinct.get_column("x").to_numpy(), distinct.get_column("T").to_numpy()
+    dropout = 1 + bgnbd._core(x, t_x, big_t)
+    cumulative = [np.zeros(len(x))]
     for m in range(1, months + 1):
-        cumulative.append(bgnbd.expected_purchases(m * DAYS_PER_MONTH / unit_days, ux, ut, uT))
+        cumulative.append(bgnbd.purchase_potential(m * DAYS_PER_MONTH / unit_days, ux, uT)[index] / dropout)
     discount = np.array([(1 + monthly_discount) ** -m for m in range(1, months + 1)])
-    increments = np.diff(np.vstack(cumulative), axis=0)  # months × distinct
-    discounted = (increments * discount[:, None]).sum(axis=0)[index]
+    increments = np.diff(np.vstack(cumulative), axis=0)  # months × customers
+    discounted = (increments * discount[:, None]).sum(axis=0)
     spend = (
         gamma_gamma.conditional_expected_value(x, monetary) if gamma_gamma is not None else monetary
     )
     return summary.with_columns(
         p_alive=pl.Series(bgnbd.p_alive(x, t_x, big_t)),
-        expected_purchases=pl.Series(cumulative[-1][index]),
+        expected_purchases=pl.Series(cumulative[-1]),
         expected_value=pl.Series(spend),
         clv=pl.Series(discounted * spend),
     )

@@ -35,6 +35,11 @@ def _orders(orders: Frame, end: dt.date, names: dict[str, str]) -> pl.LazyFrame:
     return canonical(orders, names).filter(day("order_date") <= end)
 
 
+def _ym_date(column: str) -> pl.Expr:
+    """year × 12 + month − 1 back to the first day of that month."""
+    return pl.date(pl.col(column) // 12, pl.col(column) % 12 + 1, 1)
+
+
 def cohort_retention(
     orders: Frame,
     *,
@@ -53,38 +58,46 @@ def cohort_retention(
     `customers`); period p = months since the cohort month. basis="customers": retention = cohort
     customers with ≥ 1 purchase in month c+p / cohort size (period 0 is 1 by construction).
     basis="revenue": retention = cohort revenue in month c+p / cohort revenue in month c (refunds
-    net). Every cell from period 0 to the as-of month is present, with 0 where nobody bought; cells
+    net). basis="both": both, as retention and revenue_retention, from one pass over the orders.
+    Every cell from period 0 to the as-of month is present, with 0 where nobody bought; cells
     after the as-of month are absent — an immature cohort is never shown as churned. `partial` marks
     the as-of month when the as-of date is not its last day.
     """
-    if basis not in ("customers", "revenue"):
-        raise ValueError(f"basis must be 'customers' or 'revenue', not {basis!r}")
+    if basis not in ("customers", "revenue", "both"):
+        raise ValueError(f"basis must be 'customers', 'revenue' or 'both', not {basis!r}")
     end = as_date(as_of)
     names = {"customer_id": customer_id, "order_date": order_date, "amount": amount}
-    # one pass over the orders: each customer's months, with revenue and whether they bought
+    # One pass over the orders: each customer's months (as year × 12 + month: integer keys group
+    # faster than dates), with revenue and whether they bought. Collected once, because both the
+    # cohorts and the cells are read from it.
+    ym = pl.col("order_date").dt.year().cast(pl.Int32) * 12 + pl.col("order_date").dt.month().cast(pl.Int32) - 1
     months = (
         _orders(orders, end, names)
-        .group_by("customer_id", month=month_start(pl.col("order_date")))
+        .group_by("customer_id", ym.alias("ym"))
         .agg(revenue=pl.col("amount").sum(), bought=PURCHASE.any())
+        .collect()
+        .lazy()
     )
     if cohort_by == "signup":
         if customers is None:
             raise ValueError("cohort_by='signup' needs the customers table")
+        signup = pl.col("signup_date")
         cohorts = (
             lazy(customers)
-            .filter(pl.col("signup_date").is_not_null() & (pl.col("signup_date") <= end))
-            .select("customer_id", cohort=month_start(pl.col("signup_date")))
+            .filter(signup.is_not_null() & (signup <= end))
+            .select("customer_id", cohort_ym=signup.dt.year().cast(pl.Int32) * 12 + signup.dt.month().cast(pl.Int32) - 1)
         )
-        months = months.join(cohorts, on="customer_id", how="inner")
     else:
-        first_bought = pl.col("month").filter(pl.col("bought")).min().over("customer_id")
-        months = months.with_columns(cohort=first_bought).filter(pl.col("cohort").is_not_null())
-        cohorts = months.filter(pl.col("month") == pl.col("cohort")).select("customer_id", "cohort")
+        cohorts = months.filter("bought").group_by("customer_id").agg(cohort_ym=pl.col("ym").min())
     monthly = (
-        months.filter(pl.col("month") >= pl.col("cohort"))
-        .group_by("cohort", "month")
+        months.join(cohorts, on="customer_id", how="inner")
+        .filter(pl.col("ym") >= pl.col("cohort_ym"))
+        .group_by("cohort_ym", "ym")
         .agg(active=pl.col("bought").sum().cast(pl.Int64), revenue=pl.col("revenue").sum())
+        .with_columns(cohort=_ym_date("cohort_ym"), month=_ym_date("ym"))
+        .drop("cohort_ym", "ym")
     )
+    cohorts = cohorts.select("customer_id", cohort=_ym_date("cohort_ym"))
     sizes = cohorts.group_by("cohort").agg(cohort_size=pl.len().cast(pl.Int64))
     end_month = dt.date(end.year, end.month, 1)
     # one row per (cohort, month) from the cohort month to the as-of month
@@ -102,19 +115,17 @@ def cohort_retention(
             .over("cohort"),
         )
     )
-    if basis == "customers":
-        value = pl.col("active") / pl.col("cohort_size")
-    else:
-        value = pl.when(pl.col("base_revenue") != 0).then(
-            pl.col("revenue") / pl.col("base_revenue")
-        )
+    by_customers = (pl.col("active") / pl.col("cohort_size")).cast(pl.Float64)
+    by_revenue = pl.when(pl.col("base_revenue") != 0).then(pl.col("revenue") / pl.col("base_revenue")).cast(pl.Float64)
+    values = {
+        "customers": [by_customers.alias("retention")],
+        "revenue": [by_revenue.alias("retention")],
+        "both": [by_customers.alias("retention"), by_revenue.alias("revenue_retention")],
+    }[basis]
     month_is_complete = (end + dt.timedelta(days=1)).day == 1
     return (
-        cells.with_columns(
-            retention=value.cast(pl.Float64),
-            partial=(pl.col("month") == end_month) & pl.lit(not month_is_complete),
-        )
-        .select("cohort", "period", "cohort_size", "active", "revenue", "retention", "partial")
+        cells.with_columns(*values, partial=(pl.col("month") == end_month) & pl.lit(not month_is_complete))
+        .select("cohort", "period", "cohort_size", "active", "revenue", *[v.meta.output_name() for v in values], "partial")
         .sort("cohort", "period")
         .collect()
     )
@@ -195,13 +206,15 @@ def monthly_churn(
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
     customers: Frame | None = None,
+    status: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """→ month, active_at_start, churned, churn_rate, ci_low, ci_high: customers whose churn date
     falls in the month / customers active at its start (acquired before it and not yet churned).
-    Months run from the first purchase month to the as-of month."""
+    Months run from the first purchase month to the as-of month. `status`: a `churn_status`
+    result for the same as-of date and window, when the caller already has it."""
     from metrics.stats import wilson_exprs
 
-    status = churn_status(
+    status = status if status is not None else churn_status(
         orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers
     )
     end = as_date(as_of)
@@ -305,12 +318,13 @@ def survival(
     churn_window_days: int = 90,
     customers: Frame | None = None,
     by: str | None = None,
+    lifetimes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """→ [by,] days, survival, ci_low, ci_high, at_risk, events, censored: Kaplan–Meier survival of
     customer lifetimes (see `lifetimes_table`) with a 95% Greenwood band (log(−log) scale), per
     group of `by` (a customers column, e.g. tier) when given. A step function: survival at day d is
-    the last row with days ≤ d."""
-    life = lifetimes_table(
+    the last row with days ≤ d. `lifetimes`: a `lifetimes_table` result to reuse."""
+    life = lifetimes if lifetimes is not None else lifetimes_table(
         orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers, by=by
     )
     groups = [None] if by is None else sorted(life.get_column(by).unique().to_list())
@@ -348,10 +362,12 @@ def survival_logrank(
     customers: Frame,
     by: str = "tier",
     churn_window_days: int = 90,
+    lifetimes: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Log-rank test that customer survival is the same in every group of `by` →
-    {statistic, dof, p_value, groups, observed, expected}."""
-    life = lifetimes_table(
+    {statistic, dof, p_value, groups, observed, expected}. `lifetimes`: a `lifetimes_table`
+    result to reuse."""
+    life = lifetimes if lifetimes is not None else lifetimes_table(
         orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers, by=by
     )
     return logrank(

@@ -201,3 +201,18 @@ def test_historical_value_and_ltv_cac_example():
         ORDERS.drop("gross_margin"), as_of=dt.date(2024, 2, 5), margin_rate=0.5
     )
     assert no_margin.filter(pl.col("customer_id") == "b")["margin"].item() == 12.5
+
+
+def test_clv_matches_the_direct_formula(sample_tables):
+    """predict_clv evaluates the hypergeometric part per distinct (x, T); the result must equal
+    eq. 10 evaluated customer by customer, and the discounting the sum of monthly increments."""
+    summary = ltv.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30)).head(300)
+    bg = ltv.BGNBD(r=1.5, alpha=7.8, a=0.77, b=9.6, log_likelihood=0, customers=0, converged=True)
+    out = ltv.predict_clv(summary, bg, None, months=3, monthly_discount=0.01)
+    x, t_x, big_t = (summary[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
+    month = ltv.DAYS_PER_MONTH / 7
+    e = [bg.expected_purchases(m * month, x, t_x, big_t) for m in (1, 2, 3)]
+    np.testing.assert_allclose(out["expected_purchases"].to_numpy(), e[2], rtol=1e-12)
+    spend = summary["monetary_value"].fill_null(0).to_numpy()
+    expected = (e[0] / 1.01 + (e[1] - e[0]) / 1.01**2 + (e[2] - e[1]) / 1.01**3) * spend
+    np.testing.assert_allclose(out["clv"].to_numpy(), expected, rtol=1e-12)

@@ -149,3 +149,11 @@ def test_repeat_purchase_rate_example():
     assert rate.ci_low < 2 / 3 < rate.ci_high
     empty = retention.repeat_purchase_rate(ORDERS.clear())
     assert empty.value is None and empty.denominator == 0
+
+
+def test_both_bases_at_once_equal_each_basis():
+    both = retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31), basis="both")
+    customers = retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31))
+    revenue = retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31), basis="revenue")
+    assert both["retention"].to_list() == customers["retention"].to_list()
+    assert both["revenue_retention"].to_list() == revenue["retention"].to_list()
