@@ -48,15 +48,19 @@ def tier_order() -> list[str]:
     return list(data.active_dataset().settings.tier_order)
 
 
-def money(value: float | None, currency: str) -> str:
-    """Compact money for cards (USD 1.99M); exact values go in the hover text and tables."""
+def money(value: float | None, currency: str | None = None) -> str:
+    """Compact money for cards: 2,733 · 51.2k · 1.99M (with the currency in front when given);
+    exact values go in the hover text and tables."""
     if value is None:
         return "—"
     size = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
-        if size >= limit:
-            return f"{currency} {value / limit:,.{2 if size < 100 * limit else 1}f}{suffix}"
-    return f"{currency} {value:,.0f}"
+    text = f"{value:,.0f}"
+    for threshold, divisor, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if size >= threshold:
+            scaled = value / divisor
+            text = f"{scaled:,.{2 if abs(scaled) < 100 else 1}f}{suffix}"
+            break
+    return f"{currency} {text}" if currency else text
 
 
 def sort_tiers(frame, column: str = "tier"):

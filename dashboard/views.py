@@ -211,22 +211,12 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
 
 
 def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
-    """CAC per new customer in the period vs the cost of serving a retained customer (support
-    tickets × cost per ticket + interactions × cost per interaction, dataset settings)."""
-    p = ctx.filters.period
-    status = retention.churn_status(ctx.tables["orders"], as_of=p.end, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables["customers"])
-    new = status.filter(pl.col("first_purchase").is_between(p.start, p.end)).select("customer_id")
-    retained = status.filter((pl.col("first_purchase") < p.start) & ~pl.col("churned")).select("customer_id")
-    cac = ctx.tables["customers"].join(new, on="customer_id", how="semi").get_column("acquisition_cost").mean()
-    spend = 0.0
-    parts = []
-    for table, column, cost in (("tickets", "created_at", ctx.settings.cost_per_ticket), ("interactions", "occurred_at", ctx.settings.cost_per_interaction)):
-        if table in ctx.tables and cost:
-            count = ctx.tables[table].filter(pl.col(column).dt.date().is_between(p.start, p.end)).join(retained, on="customer_id", how="semi").height
-            spend += count * cost
-            parts.append(f"{count:,} {table} × {cost:g}")
-    per_retained = spend / retained.height if retained.height and parts else None
-    return {"cac": cac, "new": new.height, "retention_cost": per_retained, "retained": retained.height, "basis": " + ".join(parts)}
+    p, t = ctx.filters.period, ctx.tables
+    return ltv.acquisition_vs_retention_cost(
+        t["orders"], t["customers"], start=p.start, end=p.end, tickets=t.get("tickets"), interactions=t.get("interactions"),
+        cost_per_ticket=ctx.settings.cost_per_ticket, cost_per_interaction=ctx.settings.cost_per_interaction,
+        churn_window_days=ctx.settings.churn_window_days,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- Satisfaction

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from metrics import funnel, satisfaction
+from metrics import funnel, ltv, satisfaction
 from metrics.retention import churn_status
 from metrics.schema import DatasetSettings
 from metrics.stats import day, difference_p, kaplan_meier, km_quantile, lazy, two_proportion_p
@@ -175,31 +175,6 @@ def median_test_p(first: np.ndarray, second: np.ndarray) -> float | None:
     return two_proportion_p(float((first > pooled).sum()), first.size, float((second > pooled).sum()), second.size)
 
 
-def _simple_ltv(
-    orders: pl.LazyFrame, counts: dict[str, int], p: Period, margin_rate: float
-) -> float | None:
-    """Average monthly margin per active customer / monthly churn rate (METRICS.md, simple LTV)."""
-    margin_col = "gross_margin" if "gross_margin" in orders.collect_schema().names() else None
-    margin = (
-        pl.coalesce(pl.col(margin_col), pl.col("amount") * margin_rate)
-        if margin_col
-        else pl.col("amount") * margin_rate
-    )
-    row = (
-        _orders_in(orders, p)
-        .select(margin=margin.sum(), buyers=pl.col("customer_id").n_unique())
-        .collect()
-        .row(0)
-    )
-    months = p.days / AVERAGE_MONTH_DAYS
-    if not row[1] or not counts["at_start"] or not counts["churned"]:
-        return None
-    monthly_margin = row[0] / row[1] / months
-    period_churn = counts["churned"] / counts["at_start"]
-    monthly_churn = 1 - (1 - period_churn) ** (1 / months)
-    return monthly_margin / monthly_churn if monthly_churn > 0 else None
-
-
 def _response(
     tickets: pl.LazyFrame, p: Period, end: dt.datetime
 ) -> tuple[float | None, np.ndarray]:
@@ -324,8 +299,8 @@ def overview(
                 "revenue from existing customers in the period / their revenue in the period before",
             )
         )
-        ltv_now = _simple_ltv(orders, now, period, settings.margin_rate)
-        ltv_then = _simple_ltv(orders, then, other, settings.margin_rate)
+        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, status=status_now)["ltv"]
+        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, status=status_then)["ltv"]
         result.kpis.append(
             Kpi(
                 "avg_ltv",

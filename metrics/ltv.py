@@ -302,13 +302,17 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
     ftol = 1e-14 if len(weights) < 100_000 else 1e-12
 
     from scipy import optimize  # imported here: 0.3 s that pages without a model fit should not pay
+    from threadpoolctl import threadpool_limits
 
     def run(cols, w, x0):
         data = prepare(*cols, w)
         scale = float(w.sum())
         objective = lambda theta: tuple(part / scale for part in negll(theta, data))  # noqa: E731
-        return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
-                                 options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-9})  # fmt: skip
+        # L-BFGS-B works on 4-vectors through BLAS; a multi-threaded BLAS spends ~1 ms per
+        # iteration waking threads for them (5-15× the fit itself on a slice): one thread
+        with threadpool_limits(1, user_api="blas"):
+            return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
+                                     options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-9})  # fmt: skip
 
     def converged(result) -> bool:
         # L-BFGS-B also stops "abnormally" in a line search at the floating-point limit; a stop
@@ -510,3 +514,88 @@ def ltv_cac(
         .sort(keys)
         .collect()
     )
+
+
+def simple_ltv(
+    orders: Frame,
+    *,
+    start: dt.date,
+    end: dt.date,
+    churn_window_days: int = 90,
+    customers: Frame | None = None,
+    margin_rate: float = 1.0,
+    status: pl.DataFrame | None = None,
+) -> dict[str, float | int | None]:
+    """Simple LTV (METRICS.md) = average monthly margin per active customer / monthly churn rate,
+    over the period [start, end].
+
+    monthly margin per customer = margin in the period / customers who bought in it / months;
+    monthly churn = 1 − (1 − period churn)^(1 / months), period churn = customers churned in the
+    period / customers active at its start (churn as in retention.churn_status, as of `end`).
+    `status`: that churn_status frame when the caller has it. ltv is None without churn.
+    """
+    from metrics.retention import churn_status
+
+    frame = lazy(orders)
+    status = status if status is not None else churn_status(frame, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    in_period = frame.filter((day("order_date") >= start) & (day("order_date") <= end))
+    margin, buyers = in_period.select(_margin(frame, margin_rate).sum(), pl.col("customer_id").n_unique()).collect().row(0)
+    at_start = status.filter((pl.col("first_purchase") < start) & (pl.col("churn_date").is_null() | (pl.col("churn_date") >= start)))
+    churned = at_start.filter(pl.col("churn_date").is_not_null() & (pl.col("churn_date") <= end)).height
+    months = ((end - start).days + 1) / DAYS_PER_MONTH
+    out: dict[str, float | int | None] = {
+        "buyers": buyers, "active_at_start": at_start.height, "churned": churned,
+        "monthly_margin_per_customer": margin / buyers / months if buyers else None,
+        "monthly_churn_rate": None, "ltv": None,
+    }  # fmt: skip
+    if at_start.height and churned:
+        monthly_churn = 1 - (1 - churned / at_start.height) ** (1 / months)
+        out["monthly_churn_rate"] = monthly_churn
+        if out["monthly_margin_per_customer"] is not None and monthly_churn > 0:
+            out["ltv"] = out["monthly_margin_per_customer"] / monthly_churn
+    return out
+
+
+def acquisition_vs_retention_cost(
+    orders: Frame,
+    customers: Frame,
+    *,
+    start: dt.date,
+    end: dt.date,
+    tickets: Frame | None = None,
+    interactions: Frame | None = None,
+    cost_per_ticket: float | None = None,
+    cost_per_interaction: float | None = None,
+    churn_window_days: int = 90,
+) -> dict[str, float | int | str | None]:
+    """CAC per new customer vs what keeping a customer costs, in the period [start, end].
+
+    cac = mean acquisition_cost of customers whose first purchase falls in the period;
+    retention_cost = (tickets × cost per ticket + interactions × cost per interaction) of the
+    customers retained through the period (bought before it, not churned by its end) / their
+    number. None where the cost data is missing (no acquisition_cost, no cost settings).
+    """
+    from metrics.retention import churn_status
+
+    status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    new = status.filter(pl.col("first_purchase").is_between(start, end)).select("customer_id")
+    retained = status.filter((pl.col("first_purchase") < start) & ~pl.col("churned")).select("customer_id")
+    frame = lazy(customers)
+    cac = None
+    if "acquisition_cost" in frame.collect_schema().names():
+        cac = frame.join(new.lazy(), on="customer_id", how="semi").select(pl.col("acquisition_cost").mean()).collect().item()
+    spend, parts = 0.0, []
+    for table, column, cost in ((tickets, "created_at", cost_per_ticket), (interactions, "occurred_at", cost_per_interaction)):
+        if table is not None and cost:
+            count = (
+                lazy(table).filter(day(column).is_between(start, end))
+                .join(retained.lazy(), on="customer_id", how="semi").select(pl.len()).collect().item()
+            )  # fmt: skip
+            spend += count * cost
+            parts.append(f"{count:,} {'tickets' if column == 'created_at' else 'interactions'} × {cost:g}")
+    per_retained = spend / retained.height if retained.height and parts else None
+    return {
+        "cac": cac, "new": new.height, "retention_cost": per_retained, "retained": retained.height,
+        "basis": " + ".join(parts),
+        "ratio": cac / per_retained if cac is not None and per_retained else None,
+    }  # fmt: skip

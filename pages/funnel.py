@@ -16,15 +16,15 @@ cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:
                help=f"won / (won + lost) among deals closed in the period (open deals do not count): {rate.numerator:,.0f} of {rate.denominator:,.0f}"
                + ("" if rate.ci_low is None else f"; 95% CI {100 * rate.ci_low:.1f}–{100 * rate.ci_high:.1f}%")
                + (" · small sample" if rate.small_sample else ""))  # fmt: skip
-cols[1].metric("Average deal size", shell.money(summary["average_deal_size"], currency),
+cols[1].metric(f"Average deal size ({currency})", shell.money(summary["average_deal_size"]),
                help="mean amount of won deals closed in the period", border=True)  # fmt: skip
 cols[2].metric("Sales cycle", "—" if summary["cycle_median_days"] is None else f"{summary['cycle_median_days']:.0f} days",
                help="median of closed − created date over won deals closed in the period; mean "
                + ("—" if summary["cycle_mean_days"] is None else f"{summary['cycle_mean_days']:.0f} days"), border=True)  # fmt: skip
-cols[3].metric("Open pipeline", shell.money(pipe["pipeline_value"] or 0, currency), border=True,
+cols[3].metric(f"Open pipeline ({currency})", shell.money(pipe["pipeline_value"] or 0), border=True,
                help=f"{pipe['open_deals']:,} open deals; weighted by the historical chance of winning from their stage: "
                f"{currency} {pipe['weighted_pipeline'] or 0:,.0f}")  # fmt: skip
-cols[4].metric("Sales velocity", "—" if pipe["velocity_per_day"] is None else shell.money(pipe["velocity_per_day"], currency) + "/day",
+cols[4].metric(f"Sales velocity ({currency}/day)", shell.money(pipe["velocity_per_day"]),
                help="open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
 
 left, right = st.columns([3, 2])

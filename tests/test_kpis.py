@@ -82,3 +82,18 @@ def test_metrics_package_imports_neither_streamlit_nor_plotly():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_command_line_prints_the_same_numbers(sample_tables):
+    """python -m metrics: the same functions from a shell (here: the funnel of the sample)."""
+    import io
+
+    from metrics import funnel
+    from metrics.__main__ import main
+
+    out = subprocess.run([sys.executable, "-m", "metrics", "funnel", "--csv"], capture_output=True, text=True, check=True)
+    csv = out.stdout.split("# funnel\n")[1].split("\n\n")[0]
+    shown = pl.read_csv(io.StringIO(csv))
+    expected = funnel.stage_funnel(sample_tables["deals"], stages=list(shown["stage"]), stage_history=sample_tables["stage_history"])
+    assert shown["reached"].to_list() == expected["reached"].to_list()
+    assert main(["segments", "--csv"]) == 0

@@ -216,3 +216,47 @@ def test_clv_matches_the_direct_formula(sample_tables):
     spend = summary["monetary_value"].fill_null(0).to_numpy()
     expected = (e[0] / 1.01 + (e[1] - e[0]) / 1.01**2 + (e[2] - e[1]) / 1.01**3) * spend
     np.testing.assert_allclose(out["clv"].to_numpy(), expected, rtol=1e-12)
+
+
+FEB = pl.DataFrame(
+    {
+        "customer_id": ["a", "a", "b", "c", "d"],
+        "order_date": [dt.datetime(2024, 1, 10), dt.datetime(2024, 2, 5), dt.datetime(2024, 1, 20),
+                       dt.datetime(2024, 2, 10), dt.datetime(2023, 12, 1)],
+        "amount": [100.0, 150.0, 50.0, 70.0, 40.0],
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_simple_ltv_february_example(lazy):
+    """Period 1–29 Feb 2024 (29 days = 29 / 30.4375 months), churn window 30 days, as of 29 Feb.
+    b (last order 20 Jan) churns on 20 Feb; d (1 Dec) churned 1 Jan, before the period.
+    Active at 1 Feb: a, b → churned in period: b → period churn 1/2,
+    monthly churn = 1 − 0.5^(1 / months). Margin in Feb 150 + 70 = 220 over 2 buyers →
+    110 per buyer per period → 110 / months per month. LTV = that / monthly churn ≈ 223.4."""
+    frame = FEB.lazy() if lazy else FEB
+    out = ltv.simple_ltv(frame, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), churn_window_days=30)
+    months = 29 / (365.25 / 12)
+    churn = 1 - 0.5 ** (1 / months)
+    assert (out["active_at_start"], out["churned"], out["buyers"]) == (2, 1, 2)
+    assert out["monthly_churn_rate"] == pytest.approx(churn)
+    assert out["ltv"] == pytest.approx((110 / months) / churn)
+    assert out["ltv"] == pytest.approx(223.4, abs=0.1)
+
+
+def test_acquisition_vs_retention_cost_example():
+    """New in Feb: c (CAC 30). Retained through Feb: a only (b and d churned). a raised 2 tickets
+    in Feb at 5 each → retention cost 10 per retained customer; acquiring costs 3× keeping."""
+    customers = pl.DataFrame({"customer_id": ["a", "b", "c", "d"], "acquisition_cost": [10.0, 20.0, 30.0, 40.0],
+                              "signup_date": [None] * 4, "churn_date": [None] * 4},
+                             schema_overrides={"signup_date": pl.Date, "churn_date": pl.Date})  # fmt: skip
+    tickets = pl.DataFrame({"customer_id": ["a", "a", "b", "a"],
+                            "created_at": [dt.datetime(2024, 2, 2), dt.datetime(2024, 2, 20), dt.datetime(2024, 2, 3),
+                                           dt.datetime(2024, 1, 3)]})  # fmt: skip
+    out = ltv.acquisition_vs_retention_cost(
+        FEB, customers, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), tickets=tickets,
+        cost_per_ticket=5.0, churn_window_days=30,
+    )  # fmt: skip
+    assert (out["cac"], out["new"], out["retained"], out["retention_cost"], out["ratio"]) == (30.0, 1, 1, 10.0, 3.0)
+    assert ltv.acquisition_vs_retention_cost(FEB, customers, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29))["retention_cost"] is None

@@ -17,7 +17,7 @@ def format_value(kpi: Kpi, value: float | None, currency: str) -> str:
     if value is None:
         return "—"
     if kpi.unit == "currency":
-        return money(value, currency)
+        return money(value)  # the currency is in the label: a narrow card cuts long values
     if kpi.unit == "count":
         return f"{value:,.0f}"
     if kpi.unit == "percent":
@@ -72,8 +72,9 @@ def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: in
             if kpi.key in SPARKLINES and SPARKLINES[kpi.key] in months.columns:
                 spark = months.get_column(SPARKLINES[kpi.key]).fill_null(0).to_list()
             with column:
+                label = f"{kpi.label} ({currency})" if kpi.unit == "currency" else kpi.label
                 st.metric(
-                    kpi.label, format_value(kpi, kpi.value, currency), delta=_delta(kpi),
+                    label, format_value(kpi, kpi.value, currency), delta=_delta(kpi),
                     delta_color="off" if not kpi.beyond_noise else ("inverse" if kpi.key in LOWER_IS_BETTER else "normal"),
                     help=_help(kpi, overview, currency), border=True,
                     chart_data=spark, chart_type="area" if spark else None,
