@@ -33,17 +33,19 @@ def _families(tables):
 
     def funnel_family():
         deals, history = tables["deals"], tables["stage_history"]
-        funnel.stage_funnel(deals, stages=STAGES, stage_history=history)
-        funnel.stage_funnel(deals, stages=STAGES, stage_history=history, by="tier")
+        reach = funnel.furthest_stage(deals, stages=STAGES, stage_history=history).collect()  # as the page: once
+        funnel.stage_funnel(reach, stages=STAGES)
+        funnel.stage_funnel(reach, stages=STAGES, by="tier")
         funnel.win_rate(deals)
-        funnel.pipeline(deals, stages=STAGES, stage_history=history)
+        funnel.pipeline(reach, stages=STAGES)
         funnel.time_in_stage(history, stages=STAGES)
         funnel.conversion_by_month(deals)
 
     def retention_family():
         retention.cohort_retention(orders, as_of=AS_OF, basis="both")  # the page's two heatmaps
-        retention.monthly_churn(orders, as_of=AS_OF, customers=customers)
-        life = retention.lifetimes_table(orders, as_of=AS_OF, customers=customers, by="tier")
+        status = retention.churn_status(orders, as_of=AS_OF, customers=customers)  # as the page: once
+        retention.monthly_churn(orders, as_of=AS_OF, customers=customers, status=status)
+        life = retention.lifetimes_table(orders, as_of=AS_OF, customers=customers, by="tier", status=status)
         retention.survival(orders, as_of=AS_OF, customers=customers, by="tier", lifetimes=life)
         retention.survival_logrank(orders, as_of=AS_OF, customers=customers, lifetimes=life)
         retention.repeat_purchase_rate(orders)
@@ -79,8 +81,8 @@ def _families(tables):
 
     def kpis_family():
         period = kpis.Period(dt.date(2026, 4, 1), AS_OF)
-        kpis.overview(tables, period=period)
-        kpis.monthly_series(tables, end=AS_OF)
+        result = kpis.overview(tables, period=period)
+        kpis.monthly_series(tables, end=AS_OF, status=result.status)  # as the page
 
     def churn_family():
         churn.train_churn_model(tables, as_of=AS_OF)

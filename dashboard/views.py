@@ -76,7 +76,9 @@ def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "ti
 def overview(ctx: Context) -> dict[str, Any]:
     ctx.need("customers")
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings)
-    months = kpis.monthly_series(ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days)
+    months = kpis.monthly_series(
+        ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, status=result.status
+    )
     tiers = None
     if "orders" in ctx.tables:
         p = ctx.filters.period
@@ -115,26 +117,27 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
             region=pl.coalesce("c_region", "region"),
         ).drop("c_tier", "c_segment", "c_region")
     p = ctx.filters.period
-    created = deals.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
+    # every funnel figure needs each deal's furthest stage: join the history once, reuse it
+    reach = funnel.furthest_stage(deals, stages=stages, stage_history=history).collect()
+    created = reach.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
     breakdowns = {}
     for dim in ("tier", "segment", "owner", "source"):
         if dim in deals.columns and deals.get_column(dim).drop_nulls().len():
-            breakdowns[dim] = funnel.stage_funnel(deals, stages=stages, stage_history=history, by=dim)
+            breakdowns[dim] = funnel.stage_funnel(reach, stages=stages, by=dim)
     return {
         "stages": stages,
-        "funnel": funnel.stage_funnel(deals, stages=stages, stage_history=history),
-        "funnel_period": funnel.stage_funnel(created, stages=stages, stage_history=history),
+        "funnel": funnel.stage_funnel(reach, stages=stages),
+        "funnel_period": funnel.stage_funnel(created, stages=stages),
         "breakdowns": breakdowns,
         "win_rate": funnel.win_rate(deals, start=p.start, end=p.end),
         "win_rate_all": funnel.win_rate(deals),
         "win_by_tier": funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
         "summary": funnel.deal_summary(deals, start=p.start, end=p.end),
-        "pipeline": funnel.pipeline(deals, stages=stages, stage_history=history),
-        "probability": funnel.stage_win_probability(deals, stages=stages, stage_history=history),
+        "pipeline": funnel.pipeline(reach, stages=stages),
+        "probability": funnel.stage_win_probability(reach, stages=stages),
         "trend": funnel.conversion_by_month(deals),
         "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.height else None,
-        "deals": deals,
-        "history": history,
+        "reach": reach,
     }
 
 
@@ -145,7 +148,8 @@ def retention_page(ctx: Context) -> dict[str, Any]:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
-    life = retention.lifetimes_table(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier")
+    status = retention.churn_status(orders, as_of=as_of, churn_window_days=window, customers=customers)
+    life = retention.lifetimes_table(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier", status=status)
     curves = retention.survival(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life)
     tiers_present = curves.get_column("tier").n_unique() if curves.height else 0
     test = retention.survival_logrank(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life) if tiers_present > 1 else None
@@ -165,7 +169,7 @@ def retention_page(ctx: Context) -> dict[str, Any]:
         "curves_by_tier": pl.concat(by_tier) if by_tier else None,
         "survival": curves,
         "logrank": test,
-        "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers),
+        "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers, status=status),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
     }

@@ -125,6 +125,16 @@ def _funnel_from(reached: pl.LazyFrame, stages: Sequence[str], keys: list[str]) 
     )
 
 
+def _reach(deals: Frame, stages: Sequence[str], stage_history: Frame | None, **names: str) -> pl.LazyFrame:
+    """The deals with their furthest stage. Deals that already carry a `furthest` column (the
+    output of furthest_stage, collected once by a page) are used as they are: computing it means
+    joining every deal with its history, the costly part of every funnel figure."""
+    frame = lazy(deals)
+    if "furthest" in frame.collect_schema().names():
+        return frame
+    return furthest_stage(frame, stages=stages, stage_history=stage_history, **names)
+
+
 def stage_funnel(
     deals: Frame,
     *,
@@ -140,19 +150,12 @@ def stage_funnel(
 
     step_conversion(k) = reached(k) / reached(k−1) (1 for the first stage); overall_conversion(k) =
     reached(k) / reached(first); drop_off(k) = reached(k−1) − reached(k). Deals whose stage is not
-    in `stages` and who have no history in it count nowhere.
+    in `stages` and who have no history in it count nowhere. `deals` may be furthest_stage output.
     """
     keys = [by] if isinstance(by, str) else list(by or [])
     if not stages:
         return pl.DataFrame(schema=_EMPTY_FUNNEL)
-    reached = furthest_stage(
-        deals,
-        stages=stages,
-        stage_history=stage_history,
-        deal_id=deal_id,
-        stage=stage,
-        status=status,
-    )
+    reached = _reach(deals, stages, stage_history, deal_id=deal_id, stage=stage, status=status)
     if keys:
         reached = reached.with_columns(pl.col(keys).cast(pl.String).fill_null("Unknown"))
     return _funnel_from(reached, stages, keys).collect()
@@ -229,17 +232,33 @@ def deal_summary(
     return row
 
 
+def _stage_durations(history: pl.DataFrame) -> pl.LazyFrame:
+    """history → stage, days: each entry's time until the deal's next entry.
+
+    Rows are put in (deal, time) order by sorting on a 64-bit hash of the deal id and the time —
+    a numeric sort, several times faster than sorting five million string ids. Two deals sharing
+    a hash would show up as neighbours with equal hashes but different ids; that is checked, and
+    then the exact (slower) per-deal window is used instead, so the result never depends on luck.
+    """
+    keyed = history.with_columns(key=pl.col("deal_id").hash(seed=7)).sort("key", "entered_at")
+    same_key = pl.col("key").shift(-1) == pl.col("key")
+    if keyed.select((same_key & (pl.col("deal_id").shift(-1) != pl.col("deal_id"))).any()).item():
+        return (
+            history.lazy().sort("entered_at")
+            .with_columns(days=(pl.col("entered_at").shift(-1).over("deal_id") - pl.col("entered_at")).dt.total_seconds() / 86400)
+            .filter(pl.col("days").is_not_null())
+        )  # fmt: skip
+    return (
+        keyed.lazy()
+        .with_columns(days=pl.when(same_key).then((pl.col("entered_at").shift(-1) - pl.col("entered_at")).dt.total_seconds() / 86400))
+        .filter(pl.col("days").is_not_null())
+    )
+
+
 def time_in_stage(stage_history: Frame, *, stages: Sequence[str]) -> pl.DataFrame:
     """stage_history → stage, deals, median_days, mean_days, p90_days: entered_at of the next
     stage the deal entered − entered_at of this stage (the last stage of a deal has no duration)."""
-    # rows in time order (a numeric sort; sorting by the string deal id is slower), then each
-    # entry's duration = the deal's next entry time − its own
-    durations = (
-        lazy(stage_history)
-        .sort("entered_at")
-        .with_columns(days=(pl.col("entered_at").shift(-1).over("deal_id") - pl.col("entered_at")).dt.total_seconds() / 86400)
-        .filter(pl.col("days").is_not_null())
-    )
+    durations = _stage_durations(lazy(stage_history).select("deal_id", "stage", "entered_at").collect())
     order = pl.LazyFrame(
         {"stage": list(stages), "index": list(range(len(stages)))},
         schema={"stage": pl.String, "index": pl.Int64},
@@ -280,7 +299,7 @@ def stage_win_probability(
 ) -> pl.DataFrame:
     """→ stage, closed, won, probability: of the closed deals that reached each stage, the share
     that was won (the historical probability of winning from that stage)."""
-    reached = furthest_stage(deals, stages=stages, stage_history=stage_history).select("furthest", "status").collect()
+    reached = _reach(deals, stages, stage_history).select("furthest", "status").collect()
     return _win_probability(reached, stages)
 
 
@@ -290,7 +309,7 @@ def pipeline(
     """Open pipeline: open deals, pipeline value (Σ amount of open deals), weighted pipeline
     (Σ amount × historical probability of winning from the deal's current stage) and sales
     velocity per day (open deals × win rate × average deal size / mean cycle length in days)."""
-    reached = furthest_stage(deals, stages=stages, stage_history=stage_history).select("furthest", "status", "amount").collect()
+    reached = _reach(deals, stages, stage_history).select("furthest", "status", "amount").collect()
     probability = _win_probability(reached, stages).with_row_index("furthest").with_columns(pl.col("furthest").cast(pl.Int64))
     row = (
         reached.filter(pl.col("status") == "open")
@@ -351,6 +370,6 @@ def deals_at_stage(
     """The deals behind a funnel bar: those that reached `stage` (exact=True: whose furthest stage
     is `stage`, i.e. that stopped there)."""
     index = list(stages).index(stage)
-    reached = furthest_stage(deals, stages=stages, stage_history=stage_history)
+    reached = _reach(deals, stages, stage_history)
     condition = pl.col("furthest") == index if exact else pl.col("furthest") >= index
     return reached.filter(condition).drop("furthest").collect()

@@ -94,6 +94,8 @@ class Overview:
     period: Period
     comparison: Period
     kpis: list[Kpi] = field(default_factory=list)
+    # churn_status as of the period end, for monthly_series(status=…) to reuse
+    status: pl.DataFrame | None = field(default=None, repr=False)
 
     def get(self, key: str) -> Kpi:
         return next(k for k in self.kpis if k.key == key)
@@ -238,6 +240,7 @@ def overview(
         status_now = churn_status(
             orders, as_of=period.end, churn_window_days=window, customers=customers
         )
+        result.status = status_now
         status_then = churn_status(
             orders, as_of=other.end, churn_window_days=window, customers=customers
         )
@@ -476,9 +479,11 @@ def monthly_series(
     end: dt.date,
     months: int = 12,
     churn_window_days: int = 90,
+    status: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """→ month, revenue, active_customers, new_customers, churn_rate (%): the last `months` calendar
-    months to `end`, for sparklines and trend charts."""
+    months to `end`, for sparklines and trend charts. `status`: churn_status as of `end` (e.g.
+    Overview.status) to reuse."""
     from metrics.retention import monthly_churn
 
     index = end.year * 12 + end.month - 1 - (months - 1)
@@ -494,9 +499,8 @@ def monthly_series(
         .agg(revenue=pl.col("amount").sum())
         .collect()
     )
-    status = churn_status(
-        orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers")
-    )
+    if status is None:
+        status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers"))
     new = status.group_by(month=pl.col("first_purchase").dt.truncate("1mo")).agg(
         new_customers=pl.len().cast(pl.Int64)
     )

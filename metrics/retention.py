@@ -278,15 +278,15 @@ def lifetimes_table(
     churn_window_days: int = 90,
     customers: Frame | None = None,
     by: str | None = None,
+    status: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """→ customer_id, [by,] duration (days), observed: each customer's lifetime for survival
     analysis. It starts at the first purchase; a churned customer's ends at the last purchase (or
     the churn_date when set) and is an observed event; an active customer's is censored at the
-    as-of date."""
+    as-of date. `status`: a churn_status result for the same as-of date and window, to reuse."""
     end = as_date(as_of)
-    status = churn_status(
-        orders, as_of=end, churn_window_days=churn_window_days, customers=customers
-    )
+    if status is None:
+        status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
     ended = (
         pl.when(pl.col("contractual"))
         .then(pl.col("churn_date"))

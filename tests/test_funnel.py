@@ -116,3 +116,26 @@ def test_maven_crm_funnel_and_win_rate(realdata):
     assert (rate.numerator, rate.denominator) == (4_238, 4_238 + 2_473)
     assert rate.value == pytest.approx(4_238 / 6_711)
     assert rate.ci_low < rate.value < rate.ci_high
+
+
+def test_reusing_furthest_stage_gives_the_same_figures():
+    reach = funnel.furthest_stage(DEALS, stages=STAGES, stage_history=HISTORY).collect()
+    assert funnel.stage_funnel(reach, stages=STAGES).equals(funnel.stage_funnel(DEALS, stages=STAGES, stage_history=HISTORY))
+    assert funnel.pipeline(reach, stages=STAGES) == funnel.pipeline(DEALS, stages=STAGES, stage_history=HISTORY)
+
+
+def test_time_in_stage_matches_a_per_deal_walk(sample_tables):
+    """Durations = next entry − this entry per deal, computed here deal by deal in Python."""
+    history = sample_tables["stage_history"]
+    out = funnel.time_in_stage(history, stages=STAGES)
+    per_stage: dict[str, list[float]] = {}
+    for (_,), rows in history.sort("entered_at").group_by(["deal_id"]):
+        rows = rows.sort("entered_at")
+        times, names = rows["entered_at"].to_list(), rows["stage"].to_list()
+        for here, nxt, name in zip(times, times[1:], names, strict=False):
+            per_stage.setdefault(name, []).append((nxt - here).total_seconds() / 86400)
+    import statistics
+
+    for row in out.to_dicts():
+        assert row["deals"] == len(per_stage[row["stage"]])
+        assert row["median_days"] == pytest.approx(statistics.median(per_stage[row["stage"]]))
