@@ -95,10 +95,12 @@ def filter_change(data: Path | None, repeat: int) -> dict:
     from dashboard.store import Dataset
     from metrics.churn import train_churn_model
     from metrics.kpis import Period
+    from metrics.schema import with_categorical_keys
     from metrics.slicing import Slice
     from sample_data import load_tables, sample_settings
 
-    tables = load_tables(data) if data else load_tables()
+    # as dashboard.data loads a dataset: keys cast to Categorical once
+    tables = with_categorical_keys(load_tables(data) if data else load_tables())
     dataset = Dataset("bench", tables, sample_settings())
     as_of = dt.date(2026, 6, 30)
     start, end = default_period(as_of)

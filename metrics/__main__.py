@@ -18,14 +18,14 @@ from pathlib import Path
 import polars as pl
 
 from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
-from metrics.schema import DEFAULT_STAGE_ORDER, TABLES, latest_event
+from metrics.schema import DEFAULT_STAGE_ORDER, TABLES, latest_event, with_categorical_keys
 
 
 def _load(folder: Path) -> dict[str, pl.DataFrame]:
     tables = {n: pl.read_parquet(folder / f"{n}.parquet") for n in TABLES if (folder / f"{n}.parquet").exists()}
     if "customers" not in tables:
         raise SystemExit(f"{folder}: no customers.parquet (one Parquet file per canonical table expected)")
-    return tables
+    return with_categorical_keys(tables)
 
 
 def _show(title: str, frame: pl.DataFrame, as_csv: bool) -> None:

@@ -200,9 +200,11 @@ def _model(seed: int):
 
     categorical = [False] * len(NUMERIC_FEATURES) + [True] * len(CATEGORICAL_FEATURES)
     return HistGradientBoostingClassifier(
-        # shallow trees, many small steps: with a few thousand customers deeper trees overfit
-        # and lose to recency alone on the later cutoff
-        max_iter=300, learning_rate=0.02, max_depth=2, min_samples_leaf=80,
+        # shallow trees: with a few thousand customers deeper trees overfit and lose to recency
+        # alone on the later cutoff. 60 steps of 0.1 validate as well as 300 of 0.02 (sample:
+        # AUC 0.773 both; 1M customers: 0.777 both) and score half a million customers in a
+        # fifth of the time — prediction walks every tree.
+        max_iter=60, learning_rate=0.1, max_depth=2, min_samples_leaf=80,
         categorical_features=categorical, random_state=seed,
     )  # fmt: skip
 

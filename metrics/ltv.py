@@ -55,21 +55,27 @@ def rfm_summary(
     """
     unit_days = _unit_days(unit)
     end = as_date(as_of)
-    # One group-by per customer: the mean day total of the repeat purchase days is their amount
-    # (everything after the first day) over their number (distinct days − 1), so no per-day table
-    # is needed — a day-level group-by over ten million orders took seconds.
-    d = day("order_date")
-    first_day = d.min()
-    return (
+    # The mean day total of the repeat purchase days is their amount (everything after the first
+    # day) over their number (distinct days − 1), so no per-day table is needed: one group-by
+    # per customer for first/last/distinct days, and the orders after each customer's first day
+    # summed through a join (a filter against the group's own minimum inside the aggregation is
+    # three times slower on ten million orders).
+    purchases = (
         canonical(orders, {"customer_id": customer_id, "order_date": order_date, "amount": amount})
         .filter(_ACTIVITY & (day("order_date") <= end))
+        .select("customer_id", "amount", d=day("order_date"))
+    )
+    per_customer = purchases.group_by("customer_id").agg(
+        first=pl.col("d").min(), last=pl.col("d").max(), days=pl.col("d").n_unique()
+    )
+    repeat = (
+        purchases.join(per_customer.select("customer_id", "first"), on="customer_id")
+        .filter(pl.col("d") > pl.col("first"))
         .group_by("customer_id")
-        .agg(
-            first=first_day,
-            last=d.max(),
-            days=d.n_unique(),
-            repeat_amount=pl.col("amount").filter(d > first_day).sum(),
-        )
+        .agg(repeat_amount=pl.col("amount").sum())
+    )
+    return (
+        per_customer.join(repeat, on="customer_id", how="left")
         .select(
             "customer_id",
             frequency=(pl.col("days") - 1).cast(pl.Int64),
@@ -386,18 +392,22 @@ def predict_clv(
     index = pairs.join(distinct, on=["x", "T"], how="left", maintain_order="left").get_column("k").to_numpy()
     ux, uT = distinct.get_column("x").to_numpy(), distinct.get_column("T").to_numpy()
     dropout = 1 + bgnbd._core(x, t_x, big_t)
-    cumulative = [np.zeros(len(x))]
-    for m in range(1, months + 1):
-        cumulative.append(bgnbd.purchase_potential(m * DAYS_PER_MONTH / unit_days, ux, uT)[index] / dropout)
+    # Σ_m discount_m · (potential_m − potential_{m−1}) per distinct pair, then one gather: the
+    # customer's own 1 / dropout factor is common to every month.
+    potential = np.vstack(
+        [np.zeros(len(ux))]
+        + [bgnbd.purchase_potential(m * DAYS_PER_MONTH / unit_days, ux, uT) for m in range(1, months + 1)]
+    )  # (months + 1) × distinct pairs
     discount = np.array([(1 + monthly_discount) ** -m for m in range(1, months + 1)])
-    increments = np.diff(np.vstack(cumulative), axis=0)  # months × customers
-    discounted = (increments * discount[:, None]).sum(axis=0)
+    discounted_potential = discount @ np.diff(potential, axis=0)
+    discounted = discounted_potential[index] / dropout
+    expected_purchases = potential[-1][index] / dropout
     spend = (
         gamma_gamma.conditional_expected_value(x, monetary) if gamma_gamma is not None else monetary
     )
     return summary.with_columns(
         p_alive=pl.Series(bgnbd.p_alive(x, t_x, big_t)),
-        expected_purchases=pl.Series(cumulative[-1]),
+        expected_purchases=pl.Series(expected_purchases),
         expected_value=pl.Series(spend),
         clv=pl.Series(discounted * spend),
     )

@@ -150,6 +150,19 @@ def test_cells_that_start_a_formula_are_reported_and_neutralised_on_export(store
     assert all(v.startswith("'") for v in exported.get_column("name"))
 
 
+def test_formula_cells_in_categorical_ids_are_neutralised_on_export():
+    """The dashboard holds ids as Categorical (with_categorical_keys): they are text to a
+    spreadsheet all the same, so they get the apostrophe too."""
+    from dashboard.export import safe_csv
+    from metrics.schema import with_categorical_keys
+
+    frame = with_categorical_keys({"t": pl.DataFrame({"customer_id": ["=1+1", "C2"], "amount": [-5.0, 3.0]})})["t"]
+    assert frame.schema["customer_id"] == pl.Categorical
+    exported = pl.read_csv(io.BytesIO(safe_csv(frame)))
+    assert exported.get_column("customer_id").to_list() == ["'=1+1", "C2"]
+    assert exported.get_column("amount").to_list() == [-5.0, 3.0]  # a negative number stays a number
+
+
 def test_excel_title_row_above_the_header(store):
     buf = io.BytesIO()
     import xlsxwriter

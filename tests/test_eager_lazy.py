@@ -1,4 +1,6 @@
-"""Every metric gives the same answer for eager and lazy input, and never changes its input."""
+"""Every metric gives the same answer for eager and lazy input, and for string and Categorical ids
+(the dashboard casts its loaded dataset's keys, metrics.schema.with_categorical_keys), and never
+changes its input."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from metrics import funnel, ltv, retention, satisfaction, segments
+from metrics.schema import with_categorical_keys
 
 AS_OF = dt.date(2026, 6, 30)
 STAGES = ["Lead", "Qualified", "Proposal", "Negotiation", "Won"]
@@ -32,8 +35,12 @@ CASES = {
 }
 
 
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_eager_and_lazy_input_agree(sample_tables, name):
+def test_eager_lazy_and_categorical_input_agree(sample_tables, name):
     # a 600-customer slice keeps this quick; the lazy run gets LazyFrames of the same tables
     ids = sample_tables["customers"].head(600).select("customer_id")
     eager = {n: (f.join(ids, on="customer_id", how="semi") if "customer_id" in f.columns and n != "deals" else f)
@@ -43,5 +50,8 @@ def test_eager_and_lazy_input_agree(sample_tables, name):
     out_eager, out_lazy = CASES[name](eager), CASES[name](lazy)
     assert isinstance(out_eager, pl.DataFrame)
     assert_frame_equal(out_eager, out_lazy, rel_tol=1e-9)
+    categorical = with_categorical_keys(eager)
+    assert categorical["orders"].schema["customer_id"] == pl.Categorical
+    assert_frame_equal(out_eager, _as_text(CASES[name](categorical)), rel_tol=1e-9)
     for n, frame in eager.items():  # inputs untouched
         assert frame.equals(before[n]), n
