@@ -1,5 +1,6 @@
 """Overview: the state of the customer base at a glance and what changed."""
 
+import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
@@ -27,10 +28,16 @@ if "revenue" in months.columns:
     download.show(months, "overview-monthly")
 if view["tiers"] is not None and view["tiers"].height:
     st.subheader("By tier, in the period")
-    left, right = st.columns([3, 2])
-    left.plotly_chart(charts.bars(view["tiers"], x="tier", y="revenue", title=f"Revenue by tier ({currency})", colour_by_tier=True))
-    right.dataframe(view["tiers"], hide_index=True, column_config={
-        "revenue": st.column_config.NumberColumn(format="localized"),
-        "share": st.column_config.NumberColumn("revenue share", format="percent"),
-    })  # fmt: skip
+    # two bar charts rather than a table: the Overview then needs no data-grid JavaScript, which
+    # costs a first-time visitor's browser about half a second (benchmarks/pages.py)
+    tiers = view["tiers"].with_columns(
+        revenue_label=pl.Series([f"{share:.1%}" if share == share and share is not None else ""  # NaN: no revenue at all
+                                   for share in view["tiers"].get_column("share")], dtype=pl.String),
+        customers_label=pl.Series([f"{n:,} orders" for n in view["tiers"].get_column("orders")]),
+    )
+    left, right = st.columns(2)
+    left.plotly_chart(charts.bars(tiers, x="tier", y="revenue", title=f"Revenue by tier ({currency}), share of the total",
+                                  colour_by_tier=True, text="revenue_label"))  # fmt: skip
+    right.plotly_chart(charts.bars(tiers, x="tier", y="customers", title="Customers who bought, by tier",
+                                   colour_by_tier=True, text="customers_label"))  # fmt: skip
     download.show(view["tiers"], "overview-tiers")
