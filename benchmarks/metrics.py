@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 
 AS_OF = dt.date(2026, 6, 30)
+PERIOD_START = dt.date(2026, 4, 1)  # the dashboard's default period: the last full quarter
 STAGES = ["Lead", "Qualified", "Proposal", "Negotiation", "Won"]
 
 
 def _families(tables):
-    """Each family: what one dashboard page asks of the metrics module."""
+    """Each family: everything issue 3 lists for it (what its dashboard page asks for, and more)."""
+    import polars as pl
+
     from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
 
     orders, customers = tables["orders"], tables["customers"]
@@ -38,6 +41,8 @@ def _families(tables):
         funnel.stage_funnel(reach, stages=STAGES)
         funnel.stage_funnel(reach, stages=STAGES, by="tier")
         funnel.win_rate(deals)
+        funnel.win_rate_by(deals, by="tier")
+        funnel.deal_summary(deals, start=PERIOD_START, end=AS_OF)  # deal size, cycle, velocity
         funnel.pipeline(reach, stages=STAGES)
         funnel.time_in_stage(history, stages=STAGES)
         funnel.conversion_by_month(deals)
@@ -60,8 +65,13 @@ def _families(tables):
         rfm = ltv.rfm_summary(orders, as_of=AS_OF)
         bg, gg = ltv.fit_bgnbd(rfm), ltv.fit_gamma_gamma(rfm)
         ltv.predict_clv(rfm, bg, gg)
+        ltv.holdout_check(orders, calibration_end=AS_OF - dt.timedelta(days=182), observation_end=AS_OF)
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
+        ltv.ltv_cac(value, customers, by="acquisition_channel")
+        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers)
+        ltv.acquisition_vs_retention_cost(orders, customers, start=PERIOD_START, end=AS_OF, tickets=tables["tickets"],
+                                          interactions=tables["interactions"], cost_per_ticket=25.0, cost_per_interaction=5.0)  # fmt: skip
 
     def satisfaction_family():
         surveys, tickets = tables["surveys"], tables["tickets"]
@@ -79,9 +89,11 @@ def _families(tables):
         segments.segment_summary(rfm)
         segments.clusters(rfm)
         segments.portfolio(orders, as_of=AS_OF, tickets=tables["tickets"], cost_per_ticket=25.0)
+        won = tables["deals"].filter(pl.col("status") == "won")
+        segments.contacts_per_sale(tables["interactions"], sales=won, segments=rfm)
 
     def kpis_family():
-        period = kpis.Period(dt.date(2026, 4, 1), AS_OF)
+        period = kpis.Period(PERIOD_START, AS_OF)
         result = kpis.overview(tables, period=period)
         kpis.monthly_series(tables, end=AS_OF, status=result.status)  # as the page
 

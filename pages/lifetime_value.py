@@ -11,7 +11,7 @@ currency = shell.currency()
 value = view["value"]
 
 cols = st.columns(4)
-cols[0].metric(f"Average historical value ({currency})", shell.money(value.get_column("margin").mean() or 0), border=True,
+cols[0].metric(f"Avg. value to date ({currency})", shell.money(value.get_column("margin").mean() or 0), border=True,
                help="Σ gross margin per customer up to the as-of date (margin = amount × margin rate when not given)")  # fmt: skip
 cols[1].metric("Customers", f"{value.height:,}", border=True)
 costs = view.get("costs")
@@ -42,8 +42,9 @@ if view["model"] is None:
 else:
     bg, gg, clv, check = view["model"], view["gamma_gamma"], view["clv"], view["holdout"]
     cols = st.columns(4)
-    cols[0].metric(f"Predicted 12-month CLV ({currency})", shell.money(clv.get_column("clv").mean()), border=True,
-                   help="expected purchases (BG/NBD) × expected spend (Gamma-Gamma), discounted 1% a month over 12 months")  # fmt: skip
+    cols[0].metric(f"12-month CLV ({currency})", shell.money(clv.get_column("clv").mean()), border=True,
+                   help="mean predicted 12-month customer lifetime value: expected purchases (BG/NBD) × expected spend "
+                   "(Gamma-Gamma), discounted 1% a month over 12 months")  # fmt: skip
     cols[1].metric("Likely still active", f"{100 * clv.get_column('p_alive').mean():.0f}%", border=True,
                    help="mean P(alive) from BG/NBD")  # fmt: skip
     cols[2].metric("Holdout: predicted", f"{check['predicted']:,.0f}", border=True,
@@ -56,12 +57,17 @@ else:
     left, right = st.columns(2)
     holdout = check["by_frequency"].unpivot(index="frequency", on=["predicted", "actual"], variable_name="series", value_name="purchases")
     left.plotly_chart(charts.grouped_bars(holdout.with_columns(pl.col("frequency").cast(pl.String)), x="frequency", y="purchases",
-                                          colour="series", title="Holdout check: mean purchases by calibration-period repeat purchases (7 = 7+)"))  # fmt: skip
+                                          colour="series", title="Holdout: mean purchases by prior repeat purchases (7 = 7+)"))  # fmt: skip
     right.plotly_chart(charts.histogram(clv.get_column("p_alive").to_list(), title="P(alive) across customers", x_title="P(alive)"))
     st.markdown("**Top customers by predicted value**")
-    top = clv.sort("clv", descending=True).head(25).select("customer_id", "tier", "frequency", "p_alive", "expected_purchases", "expected_value", "clv")
-    st.dataframe(top, hide_index=True, column_config={"p_alive": st.column_config.NumberColumn(format="percent"),
-                                                      "clv": st.column_config.NumberColumn(format="localized")})  # fmt: skip
+    top = clv.sort("clv", descending=True).head(25).select("customer_id", "tier", "frequency", "p_alive", "expected_purchases",
+                                                           pl.col("expected_value").round(2), pl.col("clv").round(0))  # fmt: skip
+    st.dataframe(top, hide_index=True, column_config={
+        "p_alive": st.column_config.NumberColumn("P(alive)", format="percent"),
+        "expected_purchases": st.column_config.NumberColumn("expected purchases, 12 months", format="%.1f"),
+        "expected_value": st.column_config.NumberColumn(f"expected spend per purchase ({currency})", format="localized"),
+        "clv": st.column_config.NumberColumn(f"12-month CLV ({currency})", format="localized"),
+    })  # fmt: skip
     download.show(clv, "predicted-clv")
 
 if view.get("ltv_cac"):
@@ -75,5 +81,12 @@ if view.get("ltv_cac"):
                                         title=f"Historical value / acquisition cost by {dim.replace('_', ' ')}"))  # fmt: skip
             table = frame if predicted is None else frame.join(
                 predicted.select(dim, predicted_clv=pl.col("mean_ltv"), clv_cac=pl.col("ltv_cac")), on=dim, how="left")
-            st.dataframe(table, hide_index=True)
+            shown = table.with_columns(pl.col(pl.Float64).round(2))  # the download keeps full precision
+            st.dataframe(shown, hide_index=True, column_config={
+                "mean_ltv": st.column_config.NumberColumn(f"mean historical value ({currency})", format="localized"),
+                "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format="localized"),
+                "ltv_cac": st.column_config.NumberColumn("LTV : CAC", format="%.2f"),
+                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV ({currency})", format="localized"),
+                "clv_cac": st.column_config.NumberColumn("CLV : CAC", format="%.2f"),
+            })  # fmt: skip
             download.show(table, f"ltv-cac-{dim}")
