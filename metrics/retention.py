@@ -89,6 +89,7 @@ def cohort_retention(
         )
     else:
         cohorts = months.filter("bought").group_by("customer_id").agg(cohort_ym=pl.col("ym").min())
+    cohorts = cohorts.collect().lazy()  # read twice below (cells and sizes): computed once
     monthly = (
         months.join(cohorts, on="customer_id", how="inner")
         .filter(pl.col("ym") >= pl.col("cohort_ym"))

@@ -257,16 +257,15 @@ def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> 
         return {"statistic": None, "dof": max(k - 1, 0), "p_value": None, "groups": labels}
     times = np.unique(durations[observed])
     # at risk at time t: duration ≥ t; events at t: duration == t and observed
-    order = np.searchsorted(times, durations, side="left")  # index of the first time ≥ duration
-    n_gt = np.zeros((k, times.size))
-    d_gt = np.zeros((k, times.size))
-    for group in range(k):
-        mask = g == group
-        # a subject is at risk for every event time ≤ its duration: count per end index, reverse-cumsum
-        ends = np.searchsorted(times, durations[mask], side="right")
-        n_gt[group] = np.cumsum(np.bincount(ends, minlength=times.size + 1)[::-1])[::-1][1:]
-        hits = mask & observed
-        d_gt[group] = np.bincount(order[hits], minlength=times.size)[: times.size]
+    # one binary search per subject, then counts per (group, time index) through one bincount each
+    # (a search per group repeated the work k times)
+    m = times.size + 1
+    # a subject is at risk for every event time ≤ its duration: count per end index, reverse-cumsum
+    ends = np.searchsorted(times, durations, side="right")
+    at_end = np.bincount(g * m + ends, minlength=k * m).reshape(k, m)
+    n_gt = np.cumsum(at_end[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(float)
+    # an observed duration is itself an event time: its index is ends − 1
+    d_gt = np.bincount(g[observed] * m + ends[observed] - 1, minlength=k * m).reshape(k, m)[:, : times.size].astype(float)
     n_t = n_gt.sum(axis=0)
     d_t = d_gt.sum(axis=0)
     expected = (n_gt / n_t * d_t).sum(axis=1)
