@@ -1,5 +1,6 @@
-"""The SQL source against a real SQLite file and the running PostgreSQL: filters are pushed into
-the WHERE clause as bound parameters and give exactly the slice a Polars filter gives."""
+"""The SQL source against a real SQLite file, the running PostgreSQL and the running MariaDB:
+filters are pushed into the WHERE clause as bound parameters and give exactly the slice a Polars
+filter gives."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.conftest import require
 
 TABLES = ("customers", "orders", "deals", "stage_history", "tickets")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
 def _write(engine: sa.Engine, schema: str | None, tables: dict[str, pl.DataFrame]) -> dict[str, str]:
@@ -25,7 +27,7 @@ def _write(engine: sa.Engine, schema: str | None, tables: dict[str, pl.DataFrame
     return {name: f"{prefix}{name}" for name in TABLES}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def source(request, tmp_path, sample_tables):
     if request.param == "sqlite":
         engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
@@ -34,22 +36,25 @@ def source(request, tmp_path, sample_tables):
         yield src
         src.close()
         return
-    engine = sa.create_engine(PG_URL)
+    url = PG_URL if request.param == "postgresql" else MARIADB_URL
+    engine = sa.create_engine(url)
     try:
         with engine.connect():
             pass
     except sa.exc.OperationalError:
-        require(False, "PostgreSQL at 127.0.0.1:5432 is not reachable")
+        require(False, f"{request.param} at {engine.url.host}:{engine.url.port} is not reachable")
+    # a schema of its own per test (in MariaDB a schema is a database)
     schema = f"crm_test_{uuid.uuid4().hex[:8]}"
+    quoted = engine.dialect.identifier_preparer.quote(schema)
     with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    src = SqlSource(PG_URL, _write(engine, schema, sample_tables))
+        conn.execute(sa.text(f"CREATE SCHEMA {quoted}"))
+    src = SqlSource(url, _write(engine, schema, sample_tables))
     try:
         yield src
     finally:
         src.close()
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(sa.text(f"DROP SCHEMA {quoted}" + (" CASCADE" if request.param == "postgresql" else "")))
         engine.dispose()
 
 

@@ -50,44 +50,49 @@ class SqlSource:
         self.engine.dispose()
 
     def _source(self, table: str) -> str:
-        """A FROM-clause item for a configured table name or query (admin configuration)."""
+        """A FROM-clause item (to be aliased) for a configured table name or query (admin
+        configuration)."""
         spec = self.tables[table].strip()
         if spec.lower().startswith(("select", "with")):
-            return f"({spec}) AS src_{table}"
+            return f"({spec})"
         quote = self.engine.dialect.identifier_preparer.quote
         return ".".join(quote(part) for part in spec.split("."))
 
     def statement(self, table: str, filters: SqlFilters) -> tuple[sa.TextClause, dict]:
-        """SELECT for one table with the filters as bound parameters."""
+        """SELECT for one table with the filters as bound parameters.
+
+        The tier filter reaches deals and stage_history through a LEFT JOIN on the chosen
+        customers rather than `customer_id IN (…) OR …`: MariaDB cannot turn an IN sub-query under
+        an OR into a semi-join and re-ran it for every row (26 s on the 5,000-customer sample)."""
         conditions: list[str] = []
+        joins = ""
         params: dict = {}
-        tier_customers = f"SELECT customer_id FROM {self._source('customers')} WHERE tier IN :tiers"
+        chosen = f"(SELECT DISTINCT c.customer_id FROM {self._source('customers')} AS c WHERE c.tier IN :tiers)"
         if filters.tiers is not None:
             params["tiers"] = list(filters.tiers)
             if table == "customers":
-                conditions.append("tier IN :tiers")
+                conditions.append("t.tier IN :tiers")
             elif table == "deals":
-                conditions.append(
-                    f"(customer_id IN ({tier_customers}) OR (customer_id IS NULL AND tier IN :tiers))"
-                )
+                joins = f" LEFT JOIN {chosen} AS k ON t.customer_id = k.customer_id"
+                conditions.append("(k.customer_id IS NOT NULL OR (t.customer_id IS NULL AND t.tier IN :tiers))")
             elif table == "stage_history":
-                deals = self._source("deals") if "deals" in self.tables else None
-                if deals:
+                if "deals" in self.tables:
                     conditions.append(
-                        f"deal_id IN (SELECT deal_id FROM {deals} WHERE customer_id IN "
-                        f"({tier_customers}) OR (customer_id IS NULL AND tier IN :tiers))"
+                        f"t.deal_id IN (SELECT d.deal_id FROM {self._source('deals')} AS d LEFT JOIN {chosen} AS k "
+                        "ON d.customer_id = k.customer_id "
+                        "WHERE k.customer_id IS NOT NULL OR (d.customer_id IS NULL AND d.tier IN :tiers))"
                     )
             else:
-                conditions.append(f"customer_id IN ({tier_customers})")
+                conditions.append(f"t.customer_id IN {chosen}")
         date_col = DATE_COLUMN.get(table)
         if date_col and filters.start:
-            conditions.append(f"{date_col} >= :start")
+            conditions.append(f"t.{date_col} >= :start")
             params["start"] = dt.datetime.combine(filters.start, dt.time.min)
         if date_col and filters.end:
-            conditions.append(f"{date_col} < :end")
+            conditions.append(f"t.{date_col} < :end")
             params["end"] = dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time.min)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        stmt = sa.text(f"SELECT * FROM {self._source(table)}{where}")
+        stmt = sa.text(f"SELECT t.* FROM {self._source(table)} AS t{joins}{where}")
         if "tiers" in params:
             stmt = stmt.bindparams(sa.bindparam("tiers", expanding=True))
         return stmt, params
