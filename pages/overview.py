@@ -28,8 +28,8 @@ if "revenue" in months.columns:
     download.show(months, "overview-monthly")
 if view["tiers"] is not None and view["tiers"].height:
     st.subheader("By tier, in the period")
-    # two bar charts rather than a table: the Overview then needs no data-grid JavaScript, which
-    # costs a first-time visitor's browser about half a second (benchmarks/pages.py)
+    # two bar charts rather than a table: the Overview then needs no data-grid JavaScript (1.3 MB
+    # less for a first-time visitor's browser to load and compile, see benchmarks/pages.py)
     tiers = view["tiers"].with_columns(
         revenue_label=pl.Series([f"{share:.1%}" if share == share and share is not None else ""  # NaN: no revenue at all
                                    for share in view["tiers"].get_column("share")], dtype=pl.String),
