@@ -338,9 +338,16 @@ def pipeline(
     return {**row, "win_rate": rate.value, **summary, "velocity_per_day": velocity}
 
 
+MATURE_CLOSED_SHARE = 0.95
+
+
 def conversion_by_month(deals: Frame) -> pl.DataFrame:
-    """→ month (of created_date), created, won, closed, win_rate, ci_low, ci_high: the win rate of
-    each creation-month cohort of deals (open deals excluded from the rate)."""
+    """→ month (of created_date), created, won, closed, win_rate, ci_low, ci_high, mature: the win
+    rate of each creation-month cohort of deals (open deals excluded from the rate).
+
+    mature: at least 95% of the month's deals are closed. A younger month's rate is biased low,
+    not just noisy: deals are lost faster than they are won, so its early closes are mostly losses
+    (sample data: the month before the as-of month is 80% closed and shows 17% against ~33%)."""
     return (
         lazy(deals)
         .filter(pl.col("created_date").is_not_null())
@@ -354,6 +361,7 @@ def conversion_by_month(deals: Frame) -> pl.DataFrame:
             win_rate=pl.when(pl.col("closed") > 0).then(pl.col("won") / pl.col("closed")),
         )
         .with_columns(wilson_exprs("won", "closed"))
+        .with_columns(mature=pl.col("closed") >= MATURE_CLOSED_SHARE * pl.col("created"))
         .sort("month")
         .collect()
     )

@@ -16,24 +16,28 @@ cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:
                help=f"won / (won + lost) among deals closed in the period (open deals do not count): {rate.numerator:,.0f} of {rate.denominator:,.0f}"
                + ("" if rate.ci_low is None else f"; 95% CI {100 * rate.ci_low:.1f}–{100 * rate.ci_high:.1f}%")
                + (" · small sample" if rate.small_sample else ""))  # fmt: skip
-cols[1].metric(f"Average deal size ({currency})", shell.money(summary["average_deal_size"]),
-               help="mean amount of won deals closed in the period", border=True)  # fmt: skip
+cols[1].metric(f"Avg. deal ({currency})", shell.money(summary["average_deal_size"]),
+               help="average deal size: mean amount of won deals closed in the period", border=True)  # fmt: skip
 cols[2].metric("Sales cycle", "—" if summary["cycle_median_days"] is None else f"{summary['cycle_median_days']:.0f} days",
                help="median of closed − created date over won deals closed in the period; mean "
                + ("—" if summary["cycle_mean_days"] is None else f"{summary['cycle_mean_days']:.0f} days"), border=True)  # fmt: skip
 cols[3].metric(f"Open pipeline ({currency})", shell.money(pipe["pipeline_value"] or 0), border=True,
                help=f"{pipe['open_deals']:,} open deals; weighted by the historical chance of winning from their stage: "
                f"{currency} {pipe['weighted_pipeline'] or 0:,.0f}")  # fmt: skip
-cols[4].metric(f"Sales velocity ({currency}/day)", shell.money(pipe["velocity_per_day"]),
-               help="open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
+cols[4].metric(f"Velocity ({currency}/day)", shell.money(pipe["velocity_per_day"]),
+               help="sales velocity: open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
 
 left, right = st.columns([3, 2])
 left.plotly_chart(charts.funnel_chart(view["funnel"], title="All deals: reached each stage"))
-percent = {c: st.column_config.NumberColumn(format="percent") for c in ("step_conversion", "overall_conversion", "ci_low", "ci_high")}
-right.dataframe(view["funnel"], hide_index=True, column_config=percent)
+right.dataframe(view["funnel"], hide_index=True, column_config={
+    "step_conversion": st.column_config.NumberColumn("step", format="percent", help="reached this stage / reached the previous one"),
+    "overall_conversion": st.column_config.NumberColumn("overall", format="percent", help="reached this stage / reached the first"),
+    "ci_low": st.column_config.NumberColumn("step, 95% low", format="percent"),
+    "ci_high": st.column_config.NumberColumn("step, 95% high", format="percent"),
+})  # fmt: skip
 with right:
     st.caption(f"Weighted pipeline {shell.money(pipe['weighted_pipeline'] or 0, currency)} ({pipe['open_deals']:,} open deals). "
-               "ci_low / ci_high: 95% Wilson interval of the step conversion.")  # fmt: skip
+               "The interval is the 95% Wilson interval of the step conversion.")  # fmt: skip
     download.show(view["funnel"], "funnel")
 
 if view["breakdowns"]:
@@ -49,16 +53,16 @@ if view["breakdowns"]:
             download.show(frame, f"funnel-by-{dim}")
 
 left, right = st.columns(2)
-# a creation month is shown once 80% of its deals have closed: younger months look worse than they are
-trend = view["trend"].filter(pl.col("closed") >= 0.8 * pl.col("created"))
+trend = view["trend"].filter("mature")
 left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
                                title="Win rate by month the deal was created"))  # fmt: skip
 with left:
-    st.caption("Months with more than 20% of their deals still open are left out: their win rate is not known yet.")
+    st.caption("Months with more than 5% of their deals still open are left out: lost deals close sooner than won ones, so a young month's rate is biased low.")
     download.show(view["trend"], "funnel-trend")
 if view["time_in_stage"] is not None and view["time_in_stage"].height:
-    right.plotly_chart(charts.bars(view["time_in_stage"], x="stage", y="median_days", title="Time in stage (median days)",
-                                   text="deals"))  # fmt: skip
+    in_stage = view["time_in_stage"].with_columns(label=pl.Series([f"{n:,} deals" for n in view["time_in_stage"].get_column("deals")]))
+    right.plotly_chart(charts.bars(in_stage, x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",
+                                   text="label"))  # fmt: skip
     with right:
         download.show(view["time_in_stage"], "time-in-stage")
 else:

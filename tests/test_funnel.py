@@ -139,3 +139,17 @@ def test_time_in_stage_matches_a_per_deal_walk(sample_tables):
     for row in out.to_dicts():
         assert row["deals"] == len(per_stage[row["stage"]])
         assert row["median_days"] == pytest.approx(statistics.median(per_stage[row["stage"]]))
+
+
+def test_conversion_by_month_marks_months_with_open_deals_as_immature():
+    """January: 20 deals, 19 closed (10 won) → 19/20 = 95% closed, mature; win rate 10/19.
+    February: 10 deals, 9 closed (2 won) → 90% closed, not mature; win rate 2/9 (shown, flagged)."""
+    jan = [dt.datetime(2025, 1, 5)] * 20
+    feb = [dt.datetime(2025, 2, 5)] * 10
+    status = ["won"] * 10 + ["lost"] * 9 + ["open"] + ["won"] * 2 + ["lost"] * 7 + ["open"]
+    deals = pl.DataFrame({"deal_id": [f"D{i}" for i in range(30)], "created_date": jan + feb, "status": status})
+    out = funnel.conversion_by_month(deals)
+    assert out.get_column("created").to_list() == [20, 10]
+    assert out.get_column("closed").to_list() == [19, 9]
+    assert out.get_column("win_rate").to_list() == pytest.approx([10 / 19, 2 / 9])
+    assert out.get_column("mature").to_list() == [True, False]
