@@ -202,7 +202,10 @@ def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, t
                           text=part.get_column(hover).to_list(), hovertemplate="%{text}<br>%{x:,.0f} / %{y:,.0f}<extra></extra>")  # fmt: skip
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title)
-    return _layout(fig, title=title, height=420)
+    fig = _layout(fig, title=title, height=440)
+    if x_title:  # the legend goes below the axis title, not on it
+        fig.update_layout(legend_y=-0.2)
+    return fig
 
 
 def matrix_heatmap(frame: pl.DataFrame, *, rows: str, cols: str, value: str, title: str = "",
