@@ -481,9 +481,11 @@ def monthly_series(
     churn_window_days: int = 90,
     status: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """→ month, revenue, active_customers, new_customers, churn_rate (%): the last `months` calendar
-    months to `end`, for sparklines and trend charts. `status`: churn_status as of `end` (e.g.
-    Overview.status) to reuse."""
+    """→ month, revenue, active_customers, new_customers, churn_rate (%), and where their tables
+    exist win_rate (%), nps (points), csat (%), first_response (median hours): the last `months`
+    calendar months to `end`, for sparklines and trend charts. Each month's figure is the Overview
+    KPI for that month as the period (the last month ends at `end`); a month without data is null.
+    `status`: churn_status as of `end` (e.g. Overview.status) to reuse."""
     from metrics.retention import monthly_churn
 
     index = end.year * 12 + end.month - 1 - (months - 1)
@@ -507,14 +509,66 @@ def monthly_series(
     churn = monthly_churn(
         orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers"), status=status
     ).select("month", "active_at_start", churn_rate=100 * pl.col("churn_rate"))
-    return (
+    series = (
         calendar.join(revenue, on="month", how="left")
         .join(new, on="month", how="left")
         .join(churn, on="month", how="left")
         .with_columns(pl.col("revenue").fill_null(0.0), pl.col("new_customers").fill_null(0))
         .rename({"active_at_start": "active_customers"})
-        .sort("month")
     )
+    for extra in _monthly_service_figures(tables, first=first, end=end):
+        series = series.join(extra, on="month", how="left")
+    return series.sort("month")
+
+
+def _monthly_service_figures(
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame], *, first: dt.date, end: dt.date
+) -> list[pl.DataFrame]:
+    """Win rate, NPS, CSAT and median first response per calendar month, as the KPIs define them."""
+    month = pl.col("_when").dt.truncate("1mo")
+    out = []
+    if "deals" in tables:
+        closed = lazy(tables["deals"]).filter(pl.col("status").is_in(["won", "lost"]))
+        out.append(
+            closed.with_columns(_when=day("closed_date"))
+            .filter(pl.col("_when").is_between(first, end))
+            .group_by(month=month)
+            .agg(win_rate=100 * (pl.col("status") == "won").mean())
+            .collect()
+        )
+    if "surveys" in tables:
+        names = lazy(tables["surveys"]).collect_schema().names()
+        answered = {c: pl.col(c).is_not_null().sum() for c in ("nps", "csat") if c in names}
+        figures = []
+        if "nps" in answered:
+            n = answered["nps"]
+            figures.append(pl.when(n > 0).then(100 * ((pl.col("nps") >= 9).sum().cast(pl.Int64) - (pl.col("nps") <= 6).sum().cast(pl.Int64)) / n).alias("nps"))
+        if "csat" in answered:
+            n = answered["csat"]
+            figures.append(pl.when(n > 0).then(100 * (pl.col("csat") >= 4).sum() / n).alias("csat"))
+        if figures:
+            out.append(
+                lazy(tables["surveys"])
+                .with_columns(_when=day("responded_at"))
+                .filter(pl.col("_when").is_between(first, end))
+                .group_by(month=month)
+                .agg(figures)
+                .collect()
+            )
+    if "tickets" in tables:
+        # the KPI's own computation per month (Kaplan–Meier median, open tickets censored at the
+        # month's end) on the year's tickets, collected once
+        tickets = lazy(tables["tickets"]).filter(day("created_at").is_between(first, end)).collect().lazy()
+        rows = []
+        start = first
+        while start <= end:
+            following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+            stop = min(following - dt.timedelta(days=1), end)
+            median, _ = _response(tickets, Period(start, stop), dt.datetime.combine(stop, dt.time.max))
+            rows.append({"month": start, "first_response": median})
+            start = following
+        out.append(pl.DataFrame(rows, schema={"month": pl.Date, "first_response": pl.Float64}))
+    return out
 
 
 def _format(kpi: Kpi, value: float | None, currency: str) -> str:

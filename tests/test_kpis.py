@@ -97,3 +97,30 @@ def test_command_line_prints_the_same_numbers(sample_tables):
     expected = funnel.stage_funnel(sample_tables["deals"], stages=list(shown["stage"]), stage_history=sample_tables["stage_history"])
     assert shown["reached"].to_list() == expected["reached"].to_list()
     assert main(["segments", "--csv"]) == 0
+
+
+def test_monthly_series_service_figures_equal_the_kpis_of_that_month(sample_tables):
+    """Each month's win rate, NPS, CSAT and median first response in the sparkline series is the
+    Overview KPI with that month as the period (here May 2026, and the partial last month)."""
+    series = kpis.monthly_series(sample_tables, end=dt.date(2026, 6, 20))
+    for start, end in ((dt.date(2026, 5, 1), dt.date(2026, 5, 31)), (dt.date(2026, 6, 1), dt.date(2026, 6, 20))):
+        month = series.filter(pl.col("month") == start).row(0, named=True)
+        result = kpis.overview(sample_tables, period=kpis.Period(start, end))
+        for key in ("win_rate", "nps", "csat", "first_response"):
+            assert month[key] == pytest.approx(result.get(key).value, rel=1e-12), key
+
+
+def test_monthly_nps_can_be_negative():
+    """January: scores 10, 3, 2 → 1 promoter, 2 detractors of 3 → (1 − 2) / 3 × 100 = −33.3.
+    February: no answers → null, never 0. CSAT in January: 5, 4, 1 → 2 of 3 → 66.7%."""
+    surveys = pl.DataFrame({
+        "customer_id": ["C1", "C2", "C3"],
+        "responded_at": [dt.datetime(2025, 1, 10)] * 3,
+        "nps": [10, 3, 2],
+        "csat": [5, 4, 1],
+    })  # fmt: skip
+    orders = pl.DataFrame({"order_id": ["O1"], "customer_id": ["C1"], "order_date": [dt.datetime(2025, 1, 2)], "amount": [10.0]})
+    series = kpis.monthly_series({"orders": orders, "surveys": surveys}, end=dt.date(2025, 2, 28), months=2)
+    assert series.get_column("nps").to_list()[0] == pytest.approx(-100 / 3)
+    assert series.get_column("nps").to_list()[1] is None
+    assert series.get_column("csat").to_list()[0] == pytest.approx(200 / 3)
