@@ -29,8 +29,9 @@ def _layout(fig: go.Figure, *, title: str = "", height: int = 360, **kw) -> go.F
         font={"family": FONT, "size": 12},
         height=height,
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        # the legend sits under the plot, where it cannot collide with the title
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
+        # the legend sits under the plot (and under the x-axis title when there is one), where it
+        # cannot collide with the title
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2 if fig.layout.xaxis.title.text else -0.12, "x": 0},
         hoverlabel={"font_size": 12},
         **kw,
     )
@@ -74,7 +75,10 @@ def grouped_bars(frame: pl.DataFrame, *, x: str, y: str, colour: str, title: str
 
 
 def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool = False, horizontal: bool = False,
-         colour_by_tier: bool = False, error: tuple[str, str] | None = None, text: str | None = None) -> go.Figure:  # fmt: skip
+         colour_by_tier: bool = False, error: tuple[str, str] | None = None, text: str | None = None,
+         text_template: str | None = None) -> go.Figure:  # fmt: skip
+    """Bars, tier-coloured on request; `text` labels each bar with a column, formatted by Plotly's
+    `text_template` (e.g. "%{text:.1%}", "%{text:,} deals") when given."""
     xs, ys = frame.get_column(x).to_list(), frame.get_column(y).to_list()
     colours = [colour_for(str(v), i) for i, v in enumerate(xs)] if colour_by_tier else ACCENT
     kw = {}
@@ -88,6 +92,8 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool 
     if text:
         kw["text"] = frame.get_column(text).to_list()
         kw["textposition"] = "auto"
+        if text_template:
+            kw["texttemplate"] = text_template
     bar = go.Bar(y=xs, x=ys, orientation="h", marker_color=colours, **kw) if horizontal else go.Bar(x=xs, y=ys, marker_color=colours, **kw)
     fig = go.Figure(bar)
     if percent:
@@ -202,10 +208,7 @@ def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, t
                           text=part.get_column(hover).to_list(), hovertemplate="%{text}<br>%{x:,.0f} / %{y:,.0f}<extra></extra>")  # fmt: skip
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title)
-    fig = _layout(fig, title=title, height=440)
-    if x_title:  # the legend goes below the axis title, not on it
-        fig.update_layout(legend_y=-0.2)
-    return fig
+    return _layout(fig, title=title, height=440)
 
 
 def matrix_heatmap(frame: pl.DataFrame, *, rows: str, cols: str, value: str, title: str = "",

@@ -87,7 +87,7 @@ def overview(ctx: Context) -> dict[str, Any]:
             with_tier(in_period, ctx.tables["customers"])
             .group_by("tier")
             .agg(revenue=pl.col("amount").sum(), customers=pl.col("customer_id").n_unique(), orders=pl.len())
-            .with_columns(share=pl.col("revenue") / pl.col("revenue").sum())
+            .with_columns(share=pl.when(pl.col("revenue").sum() != 0).then(pl.col("revenue") / pl.col("revenue").sum()))
         )
         order = {t: i for i, t in enumerate(ctx.tier_order())}
         tiers = tiers.sort(pl.col("tier").replace_strict(order, default=len(order)))
@@ -186,7 +186,8 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
     value = with_tier(value, customers)
     if "acquisition_channel" in customers.columns:
         value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
-    out: dict[str, Any] = {"value": value, "model": None, "model_reason": None}
+    by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
+    out: dict[str, Any] = {"value": value, "value_by_tier": by_tier, "model": None, "model_reason": None}
     summary = ltv.rfm_summary(orders, as_of=as_of)
     repeaters = summary.filter(pl.col("frequency") > 0).height
     if summary.height < 100 or repeaters < 20:

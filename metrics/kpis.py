@@ -22,7 +22,15 @@ import polars as pl
 from metrics import funnel, ltv, satisfaction
 from metrics.retention import churn_status
 from metrics.schema import DatasetSettings
-from metrics.stats import day, difference_p, kaplan_meier, km_quantile, lazy, two_proportion_p
+from metrics.stats import (
+    day,
+    difference_p,
+    kaplan_meier,
+    km_quantile,
+    lazy,
+    month_start,
+    two_proportion_p,
+)
 
 ALPHA = 0.05
 AVERAGE_MONTH_DAYS = 365.25 / 12
@@ -516,57 +524,38 @@ def monthly_series(
         .with_columns(pl.col("revenue").fill_null(0.0), pl.col("new_customers").fill_null(0))
         .rename({"active_at_start": "active_customers"})
     )
-    for extra in _monthly_service_figures(tables, first=first, end=end):
+    for extra in _monthly_service_figures(tables, calendar, end):
         series = series.join(extra, on="month", how="left")
     return series.sort("month")
 
 
 def _monthly_service_figures(
-    tables: Mapping[str, pl.DataFrame | pl.LazyFrame], *, first: dt.date, end: dt.date
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame], calendar: pl.DataFrame, end: dt.date
 ) -> list[pl.DataFrame]:
-    """Win rate, NPS, CSAT and median first response per calendar month, as the KPIs define them."""
-    month = pl.col("_when").dt.truncate("1mo")
+    """Win rate, NPS, CSAT and median first response per calendar month of `calendar`, each
+    through the function its KPI uses."""
+    first = calendar.item(0, "month")
     out = []
     if "deals" in tables:
-        closed = lazy(tables["deals"]).filter(pl.col("status").is_in(["won", "lost"]))
-        out.append(
-            closed.with_columns(_when=day("closed_date"))
-            .filter(pl.col("_when").is_between(first, end))
-            .group_by(month=month)
-            .agg(win_rate=100 * (pl.col("status") == "won").mean())
-            .collect()
-        )
+        closed = lazy(tables["deals"]).filter(day("closed_date").is_between(first, end))
+        by_month = funnel.win_rate_by(closed.with_columns(month=month_start(pl.col("closed_date"))), by="month")
+        out.append(by_month.select(pl.col("month").str.to_date(), win_rate=100 * pl.col("win_rate")))
     if "surveys" in tables:
-        names = lazy(tables["surveys"]).collect_schema().names()
-        answered = {c: pl.col(c).is_not_null().sum() for c in ("nps", "csat") if c in names}
-        figures = []
-        if "nps" in answered:
-            n = answered["nps"]
-            figures.append(pl.when(n > 0).then(100 * ((pl.col("nps") >= 9).sum().cast(pl.Int64) - (pl.col("nps") <= 6).sum().cast(pl.Int64)) / n).alias("nps"))
-        if "csat" in answered:
-            n = answered["csat"]
-            figures.append(pl.when(n > 0).then(100 * (pl.col("csat") >= 4).sum() / n).alias("csat"))
-        if figures:
-            out.append(
-                lazy(tables["surveys"])
-                .with_columns(_when=day("responded_at"))
-                .filter(pl.col("_when").is_between(first, end))
-                .group_by(month=month)
-                .agg(figures)
-                .collect()
-            )
+        surveys = lazy(tables["surveys"]).filter(day("responded_at").is_between(first, end))
+        names = surveys.collect_schema().names()
+        if "nps" in names:
+            out.append(satisfaction.nps_by(surveys, period="1mo").select(month="period", nps="nps"))
+        if "csat" in names:  # satisfaction.csat per month: share of the answers (nulls are none) that are 4 or 5
+            csat = surveys.group_by(month=month_start(pl.col("responded_at"))).agg(csat=100 * (pl.col("csat") >= 4).mean())
+            out.append(csat.collect())
     if "tickets" in tables:
         # the KPI's own computation per month (Kaplan–Meier median, open tickets censored at the
         # month's end) on the year's tickets, collected once
         tickets = lazy(tables["tickets"]).filter(day("created_at").is_between(first, end)).collect().lazy()
         rows = []
-        start = first
-        while start <= end:
-            following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
-            stop = min(following - dt.timedelta(days=1), end)
-            median, _ = _response(tickets, Period(start, stop), dt.datetime.combine(stop, dt.time.max))
-            rows.append({"month": start, "first_response": median})
-            start = following
+        for start, month_end in calendar.select("month", month_end=pl.col("month").dt.month_end()).iter_rows():
+            stop = min(month_end, end)
+            rows.append({"month": start, "first_response": _response(tickets, Period(start, stop), dt.datetime.combine(stop, dt.time.max))[0]})
         out.append(pl.DataFrame(rows, schema={"month": pl.Date, "first_response": pl.Float64}))
     return out
 

@@ -60,9 +60,8 @@ with left:
     st.caption("Months with more than 5% of their deals still open are left out: lost deals close sooner than won ones, so a young month's rate is biased low.")
     download.show(view["trend"], "funnel-trend")
 if view["time_in_stage"] is not None and view["time_in_stage"].height:
-    in_stage = view["time_in_stage"].with_columns(label=pl.Series([f"{n:,} deals" for n in view["time_in_stage"].get_column("deals")]))
-    right.plotly_chart(charts.bars(in_stage, x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",
-                                   text="label"))  # fmt: skip
+    right.plotly_chart(charts.bars(view["time_in_stage"], x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",
+                                   text="deals", text_template="%{text:,} deals"))  # fmt: skip
     with right:
         download.show(view["time_in_stage"], "time-in-stage")
 else:

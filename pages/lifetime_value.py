@@ -30,8 +30,7 @@ if costs and costs["cac"] is not None:
 left, right = st.columns(2)
 left.plotly_chart(charts.histogram(value.filter(pl.col("margin") > 0).get_column("margin").to_list(), log_x=True,
                                    title="Distribution of historical value (log scale)", x_title=f"margin ({currency})"))  # fmt: skip
-by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
-by_tier = shell.sort_tiers(by_tier)
+by_tier = shell.sort_tiers(view["value_by_tier"])
 right.plotly_chart(charts.bars(by_tier, x="tier", y="mean", colour_by_tier=True, title=f"Average historical value by tier ({currency})"))
 with right:
     download.show(by_tier, "ltv-by-tier")
@@ -60,13 +59,12 @@ else:
                                           colour="series", title="Holdout: mean purchases by prior repeat purchases (7 = 7+)"))  # fmt: skip
     right.plotly_chart(charts.histogram(clv.get_column("p_alive").to_list(), title="P(alive) across customers", x_title="P(alive)"))
     st.markdown("**Top customers by predicted value**")
-    top = clv.sort("clv", descending=True).head(25).select("customer_id", "tier", "frequency", "p_alive", "expected_purchases",
-                                                           pl.col("expected_value").round(2), pl.col("clv").round(0))  # fmt: skip
-    st.dataframe(top, hide_index=True, column_config={
+    st.dataframe(clv.sort("clv", descending=True).head(25), hide_index=True, column_order=["customer_id", "tier", "frequency", "p_alive",
+                 "expected_purchases", "expected_value", "clv"], column_config={
         "p_alive": st.column_config.NumberColumn("P(alive)", format="percent"),
         "expected_purchases": st.column_config.NumberColumn("expected purchases, 12 months", format="%.1f"),
-        "expected_value": st.column_config.NumberColumn(f"expected spend per purchase ({currency})", format="localized"),
-        "clv": st.column_config.NumberColumn(f"12-month CLV ({currency})", format="localized"),
+        "expected_value": st.column_config.NumberColumn(f"expected spend per purchase ({currency})", format="accounting"),
+        "clv": st.column_config.NumberColumn(f"12-month CLV ({currency})", format="accounting"),
     })  # fmt: skip
     download.show(clv, "predicted-clv")
 
@@ -81,12 +79,11 @@ if view.get("ltv_cac"):
                                         title=f"Historical value / acquisition cost by {dim.replace('_', ' ')}"))  # fmt: skip
             table = frame if predicted is None else frame.join(
                 predicted.select(dim, predicted_clv=pl.col("mean_ltv"), clv_cac=pl.col("ltv_cac")), on=dim, how="left")
-            shown = table.with_columns(pl.col(pl.Float64).round(2))  # the download keeps full precision
-            st.dataframe(shown, hide_index=True, column_config={
-                "mean_ltv": st.column_config.NumberColumn(f"mean historical value ({currency})", format="localized"),
-                "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format="localized"),
+            st.dataframe(table, hide_index=True, column_config={
+                "mean_ltv": st.column_config.NumberColumn(f"mean historical value ({currency})", format="accounting"),
+                "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format="accounting"),
                 "ltv_cac": st.column_config.NumberColumn("LTV : CAC", format="%.2f"),
-                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV ({currency})", format="localized"),
+                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV ({currency})", format="accounting"),
                 "clv_cac": st.column_config.NumberColumn("CLV : CAC", format="%.2f"),
             })  # fmt: skip
             download.show(table, f"ltv-cac-{dim}")

@@ -9,11 +9,6 @@ import streamlit as st
 from dashboard.shell import money
 from metrics.kpis import LOWER_IS_BETTER, Kpi, Overview
 
-# KPI → its column in metrics.kpis.monthly_series (the last twelve months, the KPI per month)
-SPARKLINES = {"revenue": "revenue", "active_customers": "active_customers", "new_customers": "new_customers",
-              "churn_rate": "churn_rate", "win_rate": "win_rate", "nps": "nps", "csat": "csat",
-              "first_response": "first_response"}  # fmt: skip
-
 
 def format_value(kpi: Kpi, value: float | None, currency: str) -> str:
     if value is None:
@@ -67,16 +62,17 @@ def _help(kpi: Kpi, overview: Overview, currency: str) -> str:
 
 
 def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: int = 4) -> None:
-    # cards with a monthly sparkline first, so every row holds cards of one height (growth,
-    # then sales and service, then the period-level value figures)
-    kpis = sorted(overview.kpis, key=lambda k: SPARKLINES.get(k.key) not in months.columns)
+    # metrics.kpis.monthly_series names its columns after the KPIs: a KPI with a column there gets
+    # a sparkline. Those cards come first, so every row holds cards of one height (growth, then
+    # sales and service, then the period-level value figures).
+    kpis = sorted(overview.kpis, key=lambda k: k.key not in months.columns)
     for start in range(0, len(kpis), per_row):
         columns = st.columns(per_row)
         for column, kpi in zip(columns, kpis[start : start + per_row], strict=False):
             spark = None
-            if kpi.key in SPARKLINES and SPARKLINES[kpi.key] in months.columns:
+            if kpi.key in months.columns:
                 # a month without data is left out, not drawn as 0 (an NPS of 0 is a real score)
-                spark = months.get_column(SPARKLINES[kpi.key]).drop_nulls().to_list() or None
+                spark = months.get_column(kpi.key).drop_nulls().to_list() or None
             with column:
                 label = f"{kpi.label} ({currency})" if kpi.unit == "currency" else kpi.label
                 st.metric(
