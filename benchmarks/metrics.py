@@ -62,16 +62,19 @@ def _families(tables):
         return lambda: (ltv.fit_bgnbd(summary["rfm"]), ltv.fit_gamma_gamma(summary["rfm"]))
 
     def ltv_family():
-        rfm = ltv.rfm_summary(orders, as_of=AS_OF)
+        calibration_end = AS_OF - dt.timedelta(days=182)
+        calibration, rfm = ltv.rfm_summaries(orders, as_of=[calibration_end, AS_OF])  # as the page: one pass
         bg, gg = ltv.fit_bgnbd(rfm), ltv.fit_gamma_gamma(rfm)
         ltv.predict_clv(rfm, bg, gg)
-        ltv.holdout_check(orders, calibration_end=AS_OF - dt.timedelta(days=182), observation_end=AS_OF)
+        ltv.holdout_from_summaries(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")
-        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers)
+        status = retention.churn_status(orders, as_of=AS_OF, customers=customers)  # once for both
+        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers, status=status)
         ltv.acquisition_vs_retention_cost(orders, customers, start=PERIOD_START, end=AS_OF, tickets=tables["tickets"],
-                                          interactions=tables["interactions"], cost_per_ticket=25.0, cost_per_interaction=5.0)  # fmt: skip
+                                          interactions=tables["interactions"], cost_per_ticket=25.0, cost_per_interaction=5.0,
+                                          status=status)  # fmt: skip
 
     def satisfaction_family():
         surveys, tickets = tables["surveys"], tables["tickets"]

@@ -188,7 +188,9 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
         value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
     by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
     out: dict[str, Any] = {"value": value, "value_by_tier": by_tier, "model": None, "model_reason": None}
-    summary = ltv.rfm_summary(orders, as_of=as_of)
+    # the model's summary and the holdout check's calibration summary come from one pass
+    calibration_end = as_of - dt.timedelta(days=182)
+    calibration, summary = ltv.rfm_summaries(orders, as_of=[calibration_end, as_of])
     repeaters = summary.filter(pl.col("frequency") > 0).height
     if summary.height < 100 or repeaters < 20:
         out["model_reason"] = (
@@ -200,8 +202,7 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
             bg = ltv.fit_bgnbd(summary)
             gg = ltv.fit_gamma_gamma(summary)
             clv = ltv.predict_clv(summary, bg, gg)
-            calibration_end = as_of - dt.timedelta(days=182)
-            holdout = ltv.holdout_check(orders, calibration_end=calibration_end, observation_end=as_of)
+            holdout = ltv.holdout_from_summaries(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
             out.update(model=bg, gamma_gamma=gg, clv=with_tier(clv, customers), holdout=holdout, calibration_end=calibration_end)
         except ValueError as exc:  # a degenerate slice: say so instead of failing
             out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"

@@ -12,6 +12,9 @@ alone, are evaluated once per distinct x — that is what makes a million custom
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,39 +56,65 @@ def rfm_summary(
     Units: "D" days, "W" weeks (days / 7, as the published CDNOW summary), "M" months (days /
     30.4375). Refunds (negative amounts) are not purchases and are left out.
     """
+    renames = {"customer_id": customer_id, "order_date": order_date, "amount": amount}
+    return rfm_summaries(canonical(orders, renames), as_of=[as_of], unit=unit)[0]
+
+
+def rfm_summaries(
+    orders: Frame, *, as_of: Sequence[dt.date | dt.datetime | str], unit: str = "W"
+) -> list[pl.DataFrame]:
+    """The RFM summaries (as rfm_summary) at several as-of dates, from one pass over the orders:
+    the holdout check needs them at the end of the calibration and of the observation period.
+
+    One group-by per customer gives the first purchase day and, per as-of date, the last purchase
+    day and the number of distinct purchase days up to it. The mean day total of the repeat
+    purchase days is their amount (everything after the first day) over their number (distinct
+    days − 1), so no per-day table is needed; the orders after each customer's first day are
+    summed through a join (a filter against the group's own minimum inside the aggregation is
+    three times slower on ten million orders).
+    """
     unit_days = _unit_days(unit)
-    end = as_date(as_of)
-    # The mean day total of the repeat purchase days is their amount (everything after the first
-    # day) over their number (distinct days − 1), so no per-day table is needed: one group-by
-    # per customer for first/last/distinct days, and the orders after each customer's first day
-    # summed through a join (a filter against the group's own minimum inside the aggregation is
-    # three times slower on ten million orders).
+    ends = [as_date(value) for value in as_of]
+    if not ends:
+        return []
+    latest = max(ends)
+    d = pl.col("d")
+
+    def upto(i: int, expr: pl.Expr) -> pl.Expr:
+        # rows after an earlier as-of date become null, which min/max/sum skip (the latest date
+        # is the filter's own, so it needs no condition)
+        return expr if ends[i] == latest else pl.when(d <= ends[i]).then(expr)
+
     purchases = (
-        canonical(orders, {"customer_id": customer_id, "order_date": order_date, "amount": amount})
-        .filter(_ACTIVITY & (day("order_date") <= end))
+        lazy(orders)
+        .filter(_ACTIVITY & (day("order_date") <= latest))
         .select("customer_id", "amount", d=day("order_date"))
     )
     per_customer = purchases.group_by("customer_id").agg(
-        first=pl.col("d").min(), last=pl.col("d").max(), days=pl.col("d").n_unique()
+        d.min().alias("first"),
+        *(upto(i, d).max().alias(f"last_{i}") for i in range(len(ends))),
+        *(upto(i, d).drop_nulls().n_unique().alias(f"days_{i}") for i in range(len(ends))),
     )
     repeat = (
         purchases.join(per_customer.select("customer_id", "first"), on="customer_id")
-        .filter(pl.col("d") > pl.col("first"))
+        .filter(d > pl.col("first"))
         .group_by("customer_id")
-        .agg(repeat_amount=pl.col("amount").sum())
+        .agg(*(upto(i, pl.col("amount")).sum().alias(f"repeat_{i}") for i in range(len(ends))))
     )
-    return (
-        per_customer.join(repeat, on="customer_id", how="left")
-        .select(
-            "customer_id",
-            frequency=(pl.col("days") - 1).cast(pl.Int64),
-            recency=((pl.col("last") - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
-            T=((pl.lit(end) - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
-            monetary_value=pl.when(pl.col("days") > 1).then(pl.col("repeat_amount") / (pl.col("days") - 1)),
+    table = per_customer.join(repeat, on="customer_id", how="left").sort("customer_id").collect()
+    summaries = []
+    for i, end in enumerate(ends):
+        days = pl.col(f"days_{i}")
+        summaries.append(
+            table.filter(pl.col("first") <= end).select(
+                "customer_id",
+                frequency=(days - 1).cast(pl.Int64),
+                recency=((pl.col(f"last_{i}") - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
+                T=((pl.lit(end) - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
+                monetary_value=pl.when(days > 1).then(pl.col(f"repeat_{i}") / (days - 1)),
+            )
         )
-        .sort("customer_id")
-        .collect()
-    )
+    return summaries
 
 
 def _columns(summary: Frame, *names: str) -> list[np.ndarray]:
@@ -125,9 +154,11 @@ class BGNBD:
     def expected_purchases(
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
-        """Expected purchases in the next `t` units given (x, t_x, T) (eq. 10)."""
+        """Expected purchases in the next `t` units given (x, t_x, T) (eq. 10). The hypergeometric
+        part depends on (x, T) alone and is evaluated once per distinct pair."""
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
-        return self.purchase_potential(t, x, T) / (1 + self._core(x, t_x, T))
+        (ux, uT), index = _distinct_pairs(x, T)
+        return self.purchase_potential(t, ux, uT)[index] / (1 + self._core(x, t_x, T))
 
     def purchase_potential(self, t: float, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """The numerator of eq. 10, which depends on x and T only (t_x enters through the dropout
@@ -148,26 +179,56 @@ class BGNBD:
         return float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))
 
 
-def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Distinct rows of the given columns and how many customers share each (a hash group-by:
-    np.unique(axis=0) sorts and is ~30× slower at a million rows)."""
-    frame = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
-    grouped = frame.group_by(frame.columns).agg(pl.len().alias("_n")).sort(frame.columns)
-    return [grouped.get_column(c).to_numpy() for c in frame.columns], grouped.get_column("_n").to_numpy().astype(float)
+def _distinct_pairs(x: np.ndarray, big_t: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The distinct (x, T) pairs and each row's index into them: whole purchase days make them
+    far fewer than customers, and the hypergeometric function is the costly part of a prediction."""
+    pairs = pl.DataFrame({"x": x, "T": big_t})
+    distinct = pairs.unique().with_row_index("k")
+    index = pairs.join(distinct, on=["x", "T"], how="left", maintain_order="left").get_column("k").to_numpy()
+    return (distinct.get_column("x").to_numpy(), distinct.get_column("T").to_numpy()), index
 
 
-def _by_value(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct values, their total weight, and each row's index into them."""
-    distinct, inverse = np.unique(values, return_inverse=True)
-    return distinct, np.bincount(inverse, weights=weights), inverse
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values and each row's index into them (a hash join: np.unique's sort
+    takes twice as long at a million rows)."""
+    rows = pl.DataFrame({"v": values})
+    distinct = rows.unique().sort("v").with_row_index("k")
+    index = rows.join(distinct, on="v", how="left", maintain_order="left").get_column("k")
+    return distinct.get_column("v").to_numpy(), index.cast(pl.Int64).to_numpy()
 
 
-def _bgnbd_data(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, w: np.ndarray) -> tuple:
+def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Customers sharing the values of every column are one weighted row of the likelihood.
+
+    → each column's distinct values, each distinct row's index into them, and how many customers
+    share it. The rows are found through one integer key per customer (the column codes in mixed
+    radix), so the result is in key order whatever the order of the customers.
+    """
+    coded = [_codes(c) for c in columns]
+    distincts = [distinct for distinct, _ in coded]
+    if math.prod(len(d) for d in distincts) >= 2**63:  # whole days keep it far smaller; just in case
+        rows = pl.DataFrame({f"c{i}": index for i, (_, index) in enumerate(coded)})
+        grouped = rows.group_by(rows.columns).len().sort(rows.columns)
+        return distincts, [grouped.get_column(c).to_numpy() for c in rows.columns], grouped.get_column("len").to_numpy().astype(float)
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for distinct, index in coded:
+        key = key * len(distinct) + index
+    keys, counts = np.unique(key, return_counts=True)
+    indexes = []
+    for distinct in reversed(distincts):
+        keys, index = np.divmod(keys, len(distinct))
+        indexes.append(index)
+    return distincts, indexes[::-1], counts.astype(float)
+
+
+def _bgnbd_data(
+    xs: np.ndarray, txs: np.ndarray, ts: np.ndarray, x_index: np.ndarray, tx_index: np.ndarray, t_index: np.ndarray,
+    w: np.ndarray,
+) -> tuple:  # fmt: skip
     """Everything of BG/NBD's likelihood that does not depend on the parameters: the distinct
-    values of x, t_x and T (few: whole days) and each row's index into them."""
-    xs, wx, x_index = _by_value(x, w)
-    ts, _, t_index = _by_value(big_t, w)
-    txs, _, tx_index = _by_value(t_x, w)
+    values of x, t_x and T (few: whole days), each row's index into them and x's total weights."""
+    x = xs[x_index]
+    wx = np.bincount(x_index, weights=w, minlength=len(xs))
     return x, w, xs, wx, x_index, ts, t_index, txs, tx_index, x > 0
 
 
@@ -222,8 +283,9 @@ def fit_bgnbd(
     x, t_x, big_t = _columns(summary, frequency, recency, T)
     if x.size == 0:
         raise ValueError("cannot fit BG/NBD: the summary has no customers")
-    (x, t_x, big_t), w = _compress(x, t_x, big_t)
-    best = _maximise(_bgnbd_negll, _bgnbd_data, (x, t_x, big_t), w, start=np.log([0.5, max(float(np.average(big_t, weights=w)), 1.0), 1.0, 2.0]))
+    (xs, txs, ts), rows, w = _compress(x, t_x, big_t)
+    start = np.log([0.5, max(float(big_t.mean()), 1.0), 1.0, 2.0])
+    best = _maximise(_bgnbd_negll, functools.partial(_bgnbd_data, xs, txs, ts), tuple(rows), w, start=start)
     r, alpha, a, b = np.exp(best.x)
     return BGNBD(
         float(r), float(alpha), float(a), float(b), float(best.log_likelihood), int(w.sum()),
@@ -257,7 +319,8 @@ class GammaGamma:
 
 def _gg_data(x: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple:
     """Everything of Gamma-Gamma's likelihood that does not depend on the parameters."""
-    xs, wx, _ = _by_value(x, w)
+    xs, index = _codes(x)
+    wx = np.bincount(index, weights=w, minlength=len(xs))
     return (x * z, w, w * x, float(w @ np.log(z)), float((w * x) @ np.log(z)), xs, wx)
 
 
@@ -297,8 +360,8 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
 
     The objective is the mean log-likelihood per customer (so tolerances mean the same at any
     size). With many distinct rows, a fit on a seeded random subsample gives the starting point
-    and the full data only polish it: the optimum is the full-data MLE, reached in a handful of
-    full evaluations instead of dozens.
+    and its curvature, and the full data only polish it: the optimum is the full-data MLE,
+    reached in a handful of full evaluations instead of dozens.
     """
     total = float(weights.sum())
 
@@ -310,34 +373,59 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
     from scipy import optimize  # imported here: 0.3 s that pages without a model fit should not pay
     from threadpoolctl import threadpool_limits
 
-    def run(cols, w, x0):
-        data = prepare(*cols, w)
-        scale = float(w.sum())
-        objective = lambda theta: tuple(part / scale for part in negll(theta, data))  # noqa: E731
+    def mean_objective(cols, w):
+        data, scale = prepare(*cols, w), float(w.sum())
+        return lambda theta: tuple(part / scale for part in negll(theta, data))
+
+    def run(objective, x0, basis=None) -> _Fit:
+        # With a basis S (S^T H S = I for the Hessian H near x0) the search runs in u, θ = x0 + S u,
+        # where the problem is nearly a round bowl: L-BFGS needs no iterations to learn its shape.
+        basis = np.eye(len(x0)) if basis is None else basis
+        def whitened(u):  # noqa: E306
+            value, gradient = objective(x0 + basis @ u)
+            return value, basis.T @ gradient
         # L-BFGS-B works on 4-vectors through BLAS; a multi-threaded BLAS spends ~1 ms per
         # iteration waking threads for them (5-15× the fit itself on a slice): one thread
         with threadpool_limits(1, user_api="blas"):
-            return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
-                                     options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-9})  # fmt: skip
-
-    def converged(result) -> bool:
+            result = optimize.minimize(whitened, np.zeros(len(x0)), jac=True, method="L-BFGS-B",
+                                       options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-9})  # fmt: skip
+        theta = x0 + basis @ result.x
         # L-BFGS-B also stops "abnormally" in a line search at the floating-point limit; a stop
         # where the gradient of the mean log-likelihood is negligible is an optimum all the same
-        return bool(np.all(np.isfinite(result.x)) and (result.success or np.max(np.abs(result.jac)) < 1e-5))
+        converged = bool(np.all(np.isfinite(theta)) and (result.success or np.max(np.abs(objective(theta)[1])) < 1e-5))
+        return _Fit(theta, -float(result.fun), converged)  # the mean log-likelihood, for now
 
-    x0 = start
+    x0, basis = start, None
     if len(weights) > 2 * warm_rows:
         # customers drawn with probability ∝ weight: a plain random sample of customers
         pick = np.random.default_rng(0).choice(len(weights), size=warm_rows, replace=True, p=weights / total)
-        warm = run(tuple(c[pick] for c in columns), np.ones(warm_rows), start)
-        x0 = warm.x if converged(warm) else start
-    best = run(columns, weights, x0)
-    if not converged(best):  # a second start before giving up
-        other = run(columns, weights, np.zeros_like(start))
-        if other.fun < best.fun or not np.isfinite(best.fun):
+        sample = mean_objective(tuple(c[pick] for c in columns), np.ones(warm_rows))
+        warm = run(sample, start)
+        if warm.success:
+            x0, basis = warm.x, _whitening(sample, warm.x)
+    objective = mean_objective(columns, weights)
+    best = run(objective, x0, basis)
+    if not best.success:  # a second start before giving up
+        other = run(objective, np.zeros_like(start))
+        if other.log_likelihood > best.log_likelihood or not np.isfinite(best.log_likelihood):
             best = other
-    success = converged(best)
-    return _Fit(best.x, -float(best.fun) * total, success)
+    return _Fit(best.x, best.log_likelihood * total, best.success)
+
+
+def _whitening(objective, theta: np.ndarray, step: float = 1e-4) -> np.ndarray | None:
+    """S with S^T H S = I, H the Hessian of `objective` at θ by central differences of its
+    analytic gradient (2k evaluations); None where H is not positive definite."""
+    k = len(theta)
+    columns = []
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = step
+        columns.append((objective(theta + e)[1] - objective(theta - e)[1]) / (2 * step))
+    hessian = np.column_stack(columns)
+    eigenvalues, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    if not (np.all(np.isfinite(eigenvalues)) and eigenvalues.min() > 1e-12 * max(eigenvalues.max(), 1e-300)):
+        return None
+    return vectors / np.sqrt(eigenvalues)
 
 
 def fit_gamma_gamma(
@@ -353,11 +441,12 @@ def fit_gamma_gamma(
         raise ValueError(
             "cannot fit Gamma-Gamma: no customer has a repeat purchase with a positive amount"
         )
-    (x, z), w = _compress(x[usable], z[usable])
-    best = _maximise(_gg_negll, _gg_data, (x, z), w, start=np.log([1.0, 2.0, max(float(np.average(z, weights=w)), 1.0)]))
+    # Spend averages are nearly all distinct: compressing would cost more than it saves
+    x, z = x[usable], z[usable]
+    best = _maximise(_gg_negll, _gg_data, (x, z), np.ones(len(x)), start=np.log([1.0, 2.0, max(float(z.mean()), 1.0)]))
     p, q, v = np.exp(best.x)
     return GammaGamma(
-        float(p), float(q), float(v), float(best.log_likelihood), int(w.sum()), excluded, bool(best.success)
+        float(p), float(q), float(v), float(best.log_likelihood), len(x), excluded, bool(best.success)
     )
 
 
@@ -387,11 +476,8 @@ def predict_clv(
     monetary = summary.get_column("monetary_value").cast(pl.Float64).fill_null(0.0).to_numpy()
     # The hypergeometric part depends on (x, T) only: evaluate it once per distinct pair (far
     # fewer than customers), gather it back, and divide by each customer's own dropout odds.
-    pairs = pl.DataFrame({"x": x, "T": big_t})
-    distinct = pairs.unique().with_row_index("k")
-    index = pairs.join(distinct, on=["x", "T"], how="left", maintain_order="left").get_column("k").to_numpy()
-    ux, uT = distinct.get_column("x").to_numpy(), distinct.get_column("T").to_numpy()
-    dropout = 1 + bgnbd._core(x, t_x, big_t)
+    (ux, uT), index = _distinct_pairs(x, big_t)
+    dropout = 1 + bgnbd._core(x, t_x, big_t)  # 1 / P(alive)
     # Σ_m discount_m · (potential_m − potential_{m−1}) per distinct pair, then one gather: the
     # customer's own 1 / dropout factor is common to every month.
     potential = np.vstack(
@@ -406,7 +492,7 @@ def predict_clv(
         gamma_gamma.conditional_expected_value(x, monetary) if gamma_gamma is not None else monetary
     )
     return summary.with_columns(
-        p_alive=pl.Series(bgnbd.p_alive(x, t_x, big_t)),
+        p_alive=pl.Series(1.0 / dropout),
         expected_purchases=pl.Series(expected_purchases),
         expected_value=pl.Series(spend),
         clv=pl.Series(discounted * spend),
@@ -426,23 +512,35 @@ def holdout_check(
     → {"model": BGNBD, "customers", "predicted", "actual" (totals), "mae" (per customer),
        "by_frequency": frame frequency (calibration, capped at 7), customers, predicted, actual}.
     """
-    cal_end, obs_end = as_date(calibration_end), as_date(observation_end)
-    summary = rfm_summary(orders, as_of=cal_end, unit=unit)
-    model = fit_bgnbd(summary, unit=unit)
-    horizon = (obs_end - cal_end).days / _unit_days(unit)
-    actual = (
-        lazy(orders)
-        .filter(_ACTIVITY & (day("order_date") > cal_end) & (day("order_date") <= obs_end))
-        .group_by("customer_id")
-        .agg(actual=day("order_date").n_unique().cast(pl.Float64))
-        .collect()
+    calibration, observation = rfm_summaries(orders, as_of=[calibration_end, observation_end], unit=unit)
+    return holdout_from_summaries(
+        calibration, observation, calibration_end=calibration_end, observation_end=observation_end, unit=unit
     )
-    x, t_x, big_t = (summary.get_column(c).to_numpy() for c in ("frequency", "recency", "T"))
+
+
+def holdout_from_summaries(
+    calibration: pl.DataFrame,
+    observation: pl.DataFrame,
+    *,
+    calibration_end: dt.date | str,
+    observation_end: dt.date | str,
+    unit: str = "W",
+) -> dict[str, object]:
+    """holdout_check on RFM summaries at the calibration and observation ends (rfm_summaries
+    gives both in one pass; the dashboard's model already needs the second). A customer's actual
+    purchases in between are the difference of their frequencies: purchase days up to the
+    observation end minus those up to the calibration end."""
+    cal_end, obs_end = as_date(calibration_end), as_date(observation_end)
+    if obs_end <= cal_end:
+        raise ValueError(f"the observation end ({obs_end}) must come after the calibration end ({cal_end})")
+    model = fit_bgnbd(calibration, unit=unit)
+    horizon = (obs_end - cal_end).days / _unit_days(unit)
+    x, t_x, big_t = (calibration.get_column(c).to_numpy() for c in ("frequency", "recency", "T"))
     compared = (
-        summary.select("customer_id", "frequency")
+        calibration.select("customer_id", "frequency")
         .with_columns(predicted=pl.Series(model.expected_purchases(horizon, x, t_x, big_t)))
-        .join(actual, on="customer_id", how="left")
-        .with_columns(pl.col("actual").fill_null(0.0))
+        .join(observation.select("customer_id", later="frequency"), on="customer_id", how="left")
+        .with_columns(actual=(pl.col("later") - pl.col("frequency")).cast(pl.Float64))
     )
     by_frequency = (
         compared.group_by(frequency=pl.col("frequency").clip(upper_bound=7))
@@ -577,6 +675,7 @@ def acquisition_vs_retention_cost(
     cost_per_ticket: float | None = None,
     cost_per_interaction: float | None = None,
     churn_window_days: int = 90,
+    status: pl.DataFrame | None = None,
 ) -> dict[str, float | int | str | None]:
     """CAC per new customer vs what keeping a customer costs, in the period [start, end].
 
@@ -584,10 +683,12 @@ def acquisition_vs_retention_cost(
     retention_cost = (tickets × cost per ticket + interactions × cost per interaction) of the
     customers retained through the period (bought before it, not churned by its end) / their
     number. None where the cost data is missing (no acquisition_cost, no cost settings).
+    `status`: retention.churn_status as of `end` when the caller has it (as for simple_ltv).
     """
     from metrics.retention import churn_status
 
-    status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    if status is None:
+        status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
     new = status.filter(pl.col("first_purchase").is_between(start, end)).select("customer_id")
     retained = status.filter((pl.col("first_purchase") < start) & ~pl.col("churned")).select("customer_id")
     frame = lazy(customers)

@@ -7,8 +7,9 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from metrics import ltv
+from metrics import ltv, retention
 
 
 def _cdnow_transactions(realdata) -> pl.DataFrame:
@@ -259,4 +260,53 @@ def test_acquisition_vs_retention_cost_example():
         cost_per_ticket=5.0, churn_window_days=30,
     )  # fmt: skip
     assert (out["cac"], out["new"], out["retained"], out["retention_cost"], out["ratio"]) == (30.0, 1, 1, 10.0, 3.0)
+    # the churn status passed in by a caller that has it gives the same answer
+    status = retention.churn_status(FEB, as_of=dt.date(2024, 2, 29), churn_window_days=30, customers=customers)
+    assert ltv.acquisition_vs_retention_cost(
+        FEB, customers, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), tickets=tickets,
+        cost_per_ticket=5.0, status=status,
+    ) == out  # fmt: skip
     assert ltv.acquisition_vs_retention_cost(FEB, customers, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29))["retention_cost"] is None
+
+
+HOLDOUT = pl.DataFrame(
+    {
+        "customer_id": list("aaaabccccd"),
+        "order_date": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 8), dt.datetime(2024, 2, 5), dt.datetime(2024, 2, 6),
+                       dt.datetime(2024, 1, 10), dt.datetime(2024, 1, 15, 9), dt.datetime(2024, 1, 15, 17),
+                       dt.datetime(2024, 2, 20, 9), dt.datetime(2024, 2, 20, 17), dt.datetime(2024, 2, 10)],
+        "amount": [10.0] * 10,
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_holdout_check_example(lazy):
+    """Calibration to 31 Jan, observation to 29 Feb 2024 (horizon 29 days = 29/7 weeks).
+    Calibration summary: a bought 1 and 8 Jan → frequency 1; b (10 Jan) and c (two orders on
+    15 Jan, one purchase day) → frequency 0; d's first purchase (10 Feb) is after the calibration
+    end, so d is not in the check. Actual purchase days in Feb: a 5 and 6 Feb → 2, b 0, c two
+    orders on 20 Feb → 1: total 3 over 3 customers. By frequency: 0 → (b, c) mean (0 + 1)/2 = 0.5;
+    1 → a, 2. Predicted is eq. 10 of the model fitted on the calibration summary."""
+    frame = HOLDOUT.lazy() if lazy else HOLDOUT
+    check = ltv.holdout_check(frame, calibration_end="2024-01-31", observation_end="2024-02-29")
+    assert (check["customers"], check["actual"]) == (3, 3.0)
+    assert check["by_frequency"].select("frequency", "customers", "actual").rows() == [(0, 2, 0.5), (1, 1, 2.0)]
+    calibration = ltv.rfm_summary(HOLDOUT, as_of="2024-01-31")
+    x, t_x, big_t = (calibration[c].to_numpy() for c in ("frequency", "recency", "T"))
+    predicted = check["model"].expected_purchases(29 / 7, x, t_x, big_t)
+    assert check["predicted"] == pytest.approx(predicted.sum(), rel=1e-12)
+    actual = np.array([2.0, 0.0, 1.0])  # a, b, c (the summary is sorted by customer)
+    assert check["mae"] == pytest.approx(np.abs(predicted - actual).mean(), rel=1e-12)
+    with pytest.raises(ValueError, match="must come after"):
+        ltv.holdout_check(frame, calibration_end="2024-02-29", observation_end="2024-01-31")
+
+
+def test_rfm_summaries_equal_one_summary_per_date(sample_tables):
+    """One pass for several as-of dates gives what rfm_summary gives for each date alone."""
+    dates = [dt.date(2026, 6, 30), dt.date(2025, 12, 31), dt.date(2024, 3, 15)]
+    for date, summary in zip(dates, ltv.rfm_summaries(sample_tables["orders"], as_of=dates, unit="D"), strict=True):
+        expected = ltv.rfm_summary(sample_tables["orders"], as_of=date, unit="D")
+        assert summary.height == expected.height > 0
+        assert_frame_equal(summary, expected)
+    assert ltv.rfm_summaries(sample_tables["orders"], as_of=[]) == []
