@@ -64,9 +64,7 @@ def _families(tables):
     def ltv_family():
         calibration_end = AS_OF - dt.timedelta(days=182)
         calibration, rfm = ltv.rfm_summaries(orders, as_of=[calibration_end, AS_OF])  # as the page: one pass
-        bg, gg = ltv.fit_bgnbd(rfm), ltv.fit_gamma_gamma(rfm)
-        ltv.predict_clv(rfm, bg, gg)
-        ltv.holdout_from_summaries(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)
+        ltv.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")

@@ -199,11 +199,11 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
         )
     else:
         try:
-            bg = ltv.fit_bgnbd(summary)
-            gg = ltv.fit_gamma_gamma(summary)
-            clv = ltv.predict_clv(summary, bg, gg)
-            holdout = ltv.holdout_from_summaries(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
-            out.update(model=bg, gamma_gamma=gg, clv=with_tier(clv, customers), holdout=holdout, calibration_end=calibration_end)
+            model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
+            out.update(
+                model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=with_tier(model["clv"], customers),
+                holdout=model["holdout"], calibration_end=calibration_end,
+            )  # fmt: skip
         except ValueError as exc:  # a degenerate slice: say so instead of failing
             out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"
     if "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len():

@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,8 @@ def rfm_summaries(
         lazy(orders)
         .filter(_ACTIVITY & (day("order_date") <= latest))
         .select("customer_id", "amount", d=day("order_date"))
+        .collect()  # read twice below: materialised once (the plan's cache does not share it)
+        .lazy()
     )
     per_customer = purchases.group_by("customer_id").agg(
         d.min().alias("first"),
@@ -559,6 +562,41 @@ def holdout_from_summaries(
         ),
         "by_frequency": by_frequency,
     }
+
+
+def validated_model(
+    calibration: pl.DataFrame,
+    summary: pl.DataFrame,
+    *,
+    calibration_end: dt.date | str,
+    observation_end: dt.date | str,
+    unit: str = "W",
+    months: int = 12,
+    monthly_discount: float = 0.01,
+) -> dict[str, object]:
+    """The predictive model with its check, as the lifetime-value page shows it: BG/NBD and
+    Gamma-Gamma fitted on `summary` (the RFM summary at `observation_end`), each customer's CLV
+    (predict_clv), and holdout_from_summaries(calibration, summary).
+
+    → {"bgnbd", "gamma_gamma", "clv", "holdout"}. The check's own BG/NBD fit runs in a second
+    thread meanwhile: a fit is NumPy work on one core that releases the GIL, so on two cores the
+    check adds little to the model's time. A ValueError of any fit is raised as from the single
+    calls.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread for both fits, set once here: each fit's own limit, set and restored by two
+    # threads interleaved, could otherwise leave the process at the wrong setting.
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+        check = pool.submit(
+            holdout_from_summaries, calibration, summary, calibration_end=calibration_end,
+            observation_end=observation_end, unit=unit,
+        )  # fmt: skip
+        bgnbd = fit_bgnbd(summary, unit=unit)
+        gamma_gamma = fit_gamma_gamma(summary)
+        clv = predict_clv(summary, bgnbd, gamma_gamma, months=months, monthly_discount=monthly_discount, unit=unit)
+        holdout = check.result()
+    return {"bgnbd": bgnbd, "gamma_gamma": gamma_gamma, "clv": clv, "holdout": holdout}
 
 
 # ---------------------------------------------------------------- historical and simple LTV

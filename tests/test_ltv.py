@@ -310,3 +310,17 @@ def test_rfm_summaries_equal_one_summary_per_date(sample_tables):
         assert summary.height == expected.height > 0
         assert_frame_equal(summary, expected)
     assert ltv.rfm_summaries(sample_tables["orders"], as_of=[]) == []
+
+
+def test_validated_model_equals_the_single_calls(sample_tables):
+    """validated_model fits the holdout's model in a second thread; every number must be what the
+    single calls give one after the other (nothing shared between the two fits)."""
+    orders, calibration_end, as_of = sample_tables["orders"], dt.date(2025, 12, 31), dt.date(2026, 6, 30)
+    calibration, summary = ltv.rfm_summaries(orders, as_of=[calibration_end, as_of])
+    model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
+    bg, gg = ltv.fit_bgnbd(summary), ltv.fit_gamma_gamma(summary)
+    assert (model["bgnbd"], model["gamma_gamma"]) == (bg, gg)
+    assert_frame_equal(model["clv"], ltv.predict_clv(summary, bg, gg))
+    check = ltv.holdout_check(orders, calibration_end=calibration_end, observation_end=as_of)
+    assert model["holdout"]["model"] == check["model"]
+    assert (model["holdout"]["predicted"], model["holdout"]["actual"]) == (check["predicted"], check["actual"])
