@@ -200,7 +200,7 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct.get_column("v").to_numpy(), index.cast(pl.Int64).to_numpy()
 
 
-def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+def _compress(*columns: np.ndarray, key_limit: int = 2**63) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Customers sharing the values of every column are one weighted row of the likelihood.
 
     → each column's distinct values, each distinct row's index into them, and how many customers
@@ -209,7 +209,7 @@ def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray],
     """
     coded = [_codes(c) for c in columns]
     distincts = [distinct for distinct, _ in coded]
-    if math.prod(len(d) for d in distincts) >= 2**63:  # whole days keep it far smaller; just in case
+    if math.prod(len(d) for d in distincts) >= key_limit:  # whole days keep it far below 2^63; just in case
         rows = pl.DataFrame({f"c{i}": index for i, (_, index) in enumerate(coded)})
         grouped = rows.group_by(rows.columns).len().sort(rows.columns)
         return distincts, [grouped.get_column(c).to_numpy() for c in rows.columns], grouped.get_column("len").to_numpy().astype(float)

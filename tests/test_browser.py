@@ -86,9 +86,12 @@ def _open(page, url: str, title: str) -> None:
 
 
 def _settle(page) -> None:
-    """Wait until the script run has finished (the status widget's "Running" disappears)."""
+    """Wait until the script run has finished (the status widget's "Running" disappears) and
+    every lazily loaded element (data grid, download button: a grey "stSkeleton" until its
+    JavaScript arrives) is drawn."""
     page.wait_for_timeout(800)
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")", timeout=60_000)
     page.wait_for_timeout(1200)
 
 
@@ -104,6 +107,24 @@ def test_every_page_renders_in_chromium(server, page, path):
     _no_error_box(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{path or 'overview'}.png"))
+
+
+def _pick(page, multiselect, name: str) -> None:
+    """Choose `name` in a multiselect. A click that lands while the page is still settling can
+    leave the list closed (seen on a loaded two-core machine), so the list is opened again until
+    the option shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    option = page.get_by_role("option", name=name, exact=True)
+    for _ in range(5):
+        multiselect.click()
+        try:
+            option.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:  # the list did not open; try again
+            page.keyboard.press("Escape")
+    option.click()
+    page.keyboard.press("Escape")
 
 
 def _funnel_counts(page, *, differ_from: list[int] | None = None) -> list[int]:
@@ -130,9 +151,7 @@ def test_selecting_a_tier_changes_the_funnel_counts(server, page, sample_tables)
     everyone = _funnel_counts(page)
     assert everyone[0] == sample_tables["deals"].height
     tier = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
-    tier.click()
-    page.get_by_role("option", name="Gold", exact=True).click()
-    page.keyboard.press("Escape")
+    _pick(page, tier, "Gold")
     _settle(page)
     gold = slice_tables(sample_tables, Slice(tiers=("Gold",)))
     expected = stage_funnel(gold["deals"], stages=sample_settings().stage_order, stage_history=gold["stage_history"])

@@ -324,3 +324,15 @@ def test_validated_model_equals_the_single_calls(sample_tables):
     check = ltv.holdout_check(orders, calibration_end=calibration_end, observation_end=as_of)
     assert model["holdout"]["model"] == check["model"]
     assert (model["holdout"]["predicted"], model["holdout"]["actual"]) == (check["predicted"], check["actual"])
+
+
+def test_compress_counts_customers_per_distinct_row():
+    """Rows (x, t_x, T): (1, 2, 5) twice, (0, 0, 5) once, (1, 3, 5) once → three weighted rows, in
+    the order of their codes whatever the customers' order; the group-by fallback for keys that
+    would overflow 64 bits gives the same."""
+    x, t_x, big_t = np.array([1.0, 0.0, 1.0, 1.0]), np.array([2.0, 0.0, 3.0, 2.0]), np.array([5.0, 5.0, 5.0, 5.0])
+    for limit in (2**63, 1):
+        distincts, rows, weights = ltv._compress(x, t_x, big_t, key_limit=limit)
+        values = [tuple(d[i] for d, i in zip(distincts, row, strict=True)) for row in zip(*rows, strict=True)]
+        assert values == [(0.0, 0.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0, 5.0)]
+        assert weights.tolist() == [1.0, 2.0, 1.0]
