@@ -545,8 +545,8 @@ def _monthly_service_figures(
         names = surveys.collect_schema().names()
         if "nps" in names:
             out.append(satisfaction.nps_by(surveys, period="1mo").select(month="period", nps="nps"))
-        if "csat" in names:  # satisfaction.csat per month: share of the answers (nulls are none) that are 4 or 5
-            csat = surveys.group_by(month=month_start(pl.col("responded_at"))).agg(csat=100 * (pl.col("csat") >= 4).mean())
+        if "csat" in names:
+            csat = surveys.group_by(month=month_start(pl.col("responded_at"))).agg(csat=satisfaction.csat_share())
             out.append(csat.collect())
     if "tickets" in tables:
         # the KPI's own computation per month (Kaplan–Meier median, open tickets censored at the

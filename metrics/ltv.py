@@ -160,7 +160,8 @@ class BGNBD:
         """Expected purchases in the next `t` units given (x, t_x, T) (eq. 10). The hypergeometric
         part depends on (x, T) alone and is evaluated once per distinct pair."""
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
-        (ux, uT), index = _distinct_pairs(x, T)
+        # whole purchase days make the distinct (x, T) pairs far fewer than customers
+        (ux, uT), index = _codes(x, T)
         return self.purchase_potential(t, ux, uT)[index] / (1 + self._core(x, t_x, T))
 
     def purchase_potential(self, t: float, x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -182,22 +183,13 @@ class BGNBD:
         return float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))
 
 
-def _distinct_pairs(x: np.ndarray, big_t: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """The distinct (x, T) pairs and each row's index into them: whole purchase days make them
-    far fewer than customers, and the hypergeometric function is the costly part of a prediction."""
-    pairs = pl.DataFrame({"x": x, "T": big_t})
-    distinct = pairs.unique().with_row_index("k")
-    index = pairs.join(distinct, on=["x", "T"], how="left", maintain_order="left").get_column("k").to_numpy()
-    return (distinct.get_column("x").to_numpy(), distinct.get_column("T").to_numpy()), index
-
-
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct values and each row's index into them (a hash join: np.unique's sort
-    takes twice as long at a million rows)."""
-    rows = pl.DataFrame({"v": values})
-    distinct = rows.unique().sort("v").with_row_index("k")
-    index = rows.join(distinct, on="v", how="left", maintain_order="left").get_column("k")
-    return distinct.get_column("v").to_numpy(), index.cast(pl.Int64).to_numpy()
+def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the columns, sorted, and each row's index into them (a hash join:
+    np.unique's sort takes twice as long at a million rows)."""
+    rows = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
+    distinct = rows.unique().sort(rows.columns).with_row_index("k")
+    index = rows.join(distinct, on=rows.columns, how="left", maintain_order="left").get_column("k")
+    return [distinct.get_column(c).to_numpy() for c in rows.columns], index.cast(pl.Int64).to_numpy()
 
 
 def _compress(*columns: np.ndarray, key_limit: int = 2**63) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
@@ -208,13 +200,13 @@ def _compress(*columns: np.ndarray, key_limit: int = 2**63) -> tuple[list[np.nda
     radix), so the result is in key order whatever the order of the customers.
     """
     coded = [_codes(c) for c in columns]
-    distincts = [distinct for distinct, _ in coded]
+    distincts = [distinct for (distinct,), _ in coded]
     if math.prod(len(d) for d in distincts) >= key_limit:  # whole days keep it far below 2^63; just in case
         rows = pl.DataFrame({f"c{i}": index for i, (_, index) in enumerate(coded)})
         grouped = rows.group_by(rows.columns).len().sort(rows.columns)
         return distincts, [grouped.get_column(c).to_numpy() for c in rows.columns], grouped.get_column("len").to_numpy().astype(float)
     key = np.zeros(len(columns[0]), dtype=np.int64)
-    for distinct, index in coded:
+    for (distinct,), index in coded:
         key = key * len(distinct) + index
     keys, counts = np.unique(key, return_counts=True)
     indexes = []
@@ -322,7 +314,7 @@ class GammaGamma:
 
 def _gg_data(x: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple:
     """Everything of Gamma-Gamma's likelihood that does not depend on the parameters."""
-    xs, index = _codes(x)
+    (xs,), index = _codes(x)
     wx = np.bincount(index, weights=w, minlength=len(xs))
     return (x * z, w, w * x, float(w @ np.log(z)), float((w * x) @ np.log(z)), xs, wx)
 
@@ -479,7 +471,7 @@ def predict_clv(
     monetary = summary.get_column("monetary_value").cast(pl.Float64).fill_null(0.0).to_numpy()
     # The hypergeometric part depends on (x, T) only: evaluate it once per distinct pair (far
     # fewer than customers), gather it back, and divide by each customer's own dropout odds.
-    (ux, uT), index = _distinct_pairs(x, big_t)
+    (ux, uT), index = _codes(x, big_t)
     dropout = 1 + bgnbd._core(x, t_x, big_t)  # 1 / P(alive)
     # Σ_m discount_m · (potential_m − potential_{m−1}) per distinct pair, then one gather: the
     # customer's own 1 / dropout factor is common to every month.

@@ -64,11 +64,20 @@ def nps(values: Any, *, column: str = "nps") -> Rate:
     )
 
 
+CSAT_SATISFIED = 4  # a CSAT answer of 4 or 5 (of 1–5) counts as satisfied
+
+
+def csat_share(column: str = "csat") -> pl.Expr:
+    """CSAT in percent as an aggregation (e.g. per month in a group-by): the share of the answers,
+    nulls being none, that are satisfied; the same figure as csat().value."""
+    return 100 * (pl.col(column) >= CSAT_SATISFIED).mean()
+
+
 def csat(values: Any, *, column: str = "csat") -> Rate:
     """CSAT = responses of 4 or 5 / all responses × 100 (1–5 scale), Wilson interval."""
     s = scores(values, column)
     rate = proportion(
-        int((s >= 4).sum()),
+        int((s >= CSAT_SATISFIED).sum()),
         s.len(),
         scale=100.0,
         definition="responses of 4 or 5 / all responses (1–5)",
