@@ -350,15 +350,19 @@ class _Fit:
     success: bool
 
 
-def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.ndarray, warm_rows: int = 50_000) -> _Fit:
+WARM_ROWS = 50_000  # the subsample that finds a fit's starting point and curvature (see _maximise)
+
+
+def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.ndarray) -> _Fit:
     """Maximum likelihood over log-parameters with L-BFGS-B and analytic gradients.
 
     The objective is the mean log-likelihood per customer (so tolerances mean the same at any
     size). With many distinct rows, a fit on a seeded random subsample gives the starting point
-    and its curvature, and the full data only polish it: the optimum is the full-data MLE,
-    reached in a handful of full evaluations instead of dozens.
+    and its curvature, and the full data only polish it with Newton steps (_newton_polish;
+    L-BFGS-B where those do not converge): the optimum is the full-data MLE, reached in 3-4 full
+    evaluations instead of dozens.
     """
-    total = float(weights.sum())
+    total, warm_rows = float(weights.sum()), WARM_ROWS
 
     # Stop when the mean log-likelihood no longer improves by 1e-14 (relative); beyond 100,000
     # distinct rows 1e-12 — the parameters' sampling error there is ~1e-3, a billion times larger,
@@ -399,12 +403,43 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
         if warm.success:
             x0, basis = warm.x, _whitening(sample, warm.x)
     objective = mean_objective(columns, weights)
+    polished = _newton_polish(objective, x0, basis, ftol) if basis is not None else None
+    if polished is not None:
+        return _Fit(polished.x, polished.log_likelihood * total, True)
     best = run(objective, x0, basis)
     if not best.success:  # a second start before giving up
         other = run(objective, np.zeros_like(start))
         if other.log_likelihood > best.log_likelihood or not np.isfinite(best.log_likelihood):
             best = other
     return _Fit(best.x, best.log_likelihood * total, best.success)
+
+
+def _newton_polish(objective, theta: np.ndarray, basis: np.ndarray, ftol: float, max_steps: int = 20) -> _Fit | None:
+    """Newton's method in the whitened coordinates θ = θ0 + S u, where the subsample's Hessian
+    is the identity and the full data's nearly so: the step is −g (g the whitened gradient),
+    halved until the objective does not rise. Near the optimum f − f* ≈ ½|g|², so it stops when
+    that predicted gain is below ftol·max(|f|, 1) — the gain at which L-BFGS-B would stop, seen one
+    step sooner (a fit from the subsample's optimum takes 2-3 full passes instead of 6). None
+    when it does not get there (a poor subsample Hessian): the caller runs L-BFGS-B instead.
+    """
+    u = np.zeros(len(theta))
+    value, gradient = objective(theta)
+    for _ in range(max_steps):
+        g = basis.T @ gradient
+        if not (np.isfinite(value) and np.all(np.isfinite(g))):
+            return None
+        if 0.5 * (g @ g) <= ftol * max(abs(value), 1.0):
+            return _Fit(theta + basis @ u, -float(value), True)
+        step = -g
+        for _ in range(30):  # halve the step until the objective does not rise
+            trial_value, trial_gradient = objective(theta + basis @ (u + step))
+            if np.isfinite(trial_value) and trial_value <= value:
+                break
+            step = step / 2
+        else:
+            return None
+        u, value, gradient = u + step, trial_value, trial_gradient
+    return None
 
 
 def _whitening(objective, theta: np.ndarray, step: float = 1e-4) -> np.ndarray | None:
@@ -570,22 +605,24 @@ def validated_model(
     Gamma-Gamma fitted on `summary` (the RFM summary at `observation_end`), each customer's CLV
     (predict_clv), and holdout_from_summaries(calibration, summary).
 
-    → {"bgnbd", "gamma_gamma", "clv", "holdout"}. The check's own BG/NBD fit runs in a second
-    thread meanwhile: a fit is NumPy work on one core that releases the GIL, so on two cores the
-    check adds little to the model's time. A ValueError of any fit is raised as from the single
-    calls.
+    → {"bgnbd", "gamma_gamma", "clv", "holdout"}. Gamma-Gamma and then the check's own BG/NBD
+    fit run in a second thread while BG/NBD is fitted: a fit is NumPy work on one core that
+    releases the GIL, so on two cores the check adds little to the model's time. A ValueError of
+    any fit is raised as from the single calls.
     """
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread for both fits, set once here: each fit's own limit, set and restored by two
     # threads interleaved, could otherwise leave the process at the wrong setting.
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+        # the short Gamma-Gamma fit first, so that it is ready when BG/NBD is and the CLV can go on
+        spend = pool.submit(fit_gamma_gamma, summary)
         check = pool.submit(
             holdout_from_summaries, calibration, summary, calibration_end=calibration_end,
             observation_end=observation_end, unit=unit,
         )  # fmt: skip
         bgnbd = fit_bgnbd(summary, unit=unit)
-        gamma_gamma = fit_gamma_gamma(summary)
+        gamma_gamma = spend.result()
         clv = predict_clv(summary, bgnbd, gamma_gamma, months=months, monthly_discount=monthly_discount, unit=unit)
         holdout = check.result()
     return {"bgnbd": bgnbd, "gamma_gamma": gamma_gamma, "clv": clv, "holdout": holdout}
