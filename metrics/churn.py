@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from metrics.stats import as_date, day, lazy
+from metrics.stats import as_date, day, lazy, sorted_by_id
 
 MIN_LABELLED = 200
 MIN_CHURNERS = 20
@@ -178,7 +178,7 @@ def churn_features(
             | (pl.col("churn_date").is_not_null() & (pl.col("churn_date") <= horizon_end))
         )
         columns.append("churned")
-    return base.select(columns).sort("customer_id").collect()
+    return sorted_by_id(base.select(columns))
 
 
 def _matrix(frame: pl.DataFrame, vocab: Mapping[str, Sequence[str]]) -> np.ndarray:

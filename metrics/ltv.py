@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from metrics.stats import Frame, as_date, canonical, day, lazy
+from metrics.stats import Frame, as_date, canonical, day, lazy, sorted_by_id
 
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 DAYS_PER_MONTH = 365.25 / 12
@@ -104,7 +104,7 @@ def rfm_summaries(
         .group_by("customer_id")
         .agg(*(upto(i, pl.col("amount")).sum().alias(f"repeat_{i}") for i in range(len(ends))))
     )
-    table = per_customer.join(repeat, on="customer_id", how="left").sort("customer_id").collect()
+    table = sorted_by_id(per_customer.join(repeat, on="customer_id", how="left"))
     summaries = []
     for i, end in enumerate(ends):
         days = pl.col(f"days_{i}")
@@ -644,7 +644,7 @@ def historical_value(
     Margin is gross_margin where present, else amount × margin_rate (DATA_CONTRACT.md)."""
     frame = lazy(orders)
     end = as_date(as_of)
-    return (
+    return sorted_by_id(
         frame.filter(day("order_date") <= end)
         .group_by("customer_id")
         .agg(
@@ -652,8 +652,6 @@ def historical_value(
             margin=_margin(frame, margin_rate).sum(),
             orders=pl.len().cast(pl.Int64),
         )
-        .sort("customer_id")
-        .collect()
     )
 
 

@@ -26,6 +26,7 @@ from metrics.stats import (
     month_start,
     months_between,
     proportion,
+    sorted_by_id,
 )
 
 PURCHASE = pl.col("amount") >= 0
@@ -178,7 +179,7 @@ def churn_status(
     lapsed = pl.col("last_purchase").is_not_null() & (
         (pl.lit(end) - pl.col("last_purchase")).dt.total_days() > churn_window_days
     )
-    return (
+    return sorted_by_id(
         activity.with_columns(
             contractual=pl.col("known_churn").is_not_null(),
             churn_date=pl.when(pl.col("known_churn").is_not_null())
@@ -196,8 +197,6 @@ def churn_status(
             "churned",
             "contractual",
         )
-        .sort("customer_id")
-        .collect()
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.stats import Frame, as_date, canonical, day, lazy
+from metrics.stats import Frame, as_date, canonical, day, lazy, sorted_by_id
 
 # The R × FM grid (FM = F and M scores averaged, rounded half up). Rows R = 5 … 1, columns
 # FM = 1 … 5. It follows the common RFM segment map (Champions bought recently, often and much;
@@ -100,7 +100,7 @@ def rfm_segments(
     amount (refunds net). Scores 1–5 by quintile of rank, recency reversed (recent = 5), ties share
     a score. The segment comes from SEGMENT_GRID on R and FM = round((F + M) / 2).
     """
-    return (
+    return sorted_by_id(
         rfm_table(
             orders, as_of=as_of, customer_id=customer_id, order_date=order_date, amount=amount
         )
@@ -110,8 +110,6 @@ def rfm_segments(
             m_score=_score("monetary"),
         )
         .with_columns(segment=_segment_expr())
-        .sort("customer_id")
-        .collect()
     )
 
 
@@ -249,7 +247,7 @@ def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sa
     return {
         "k": best,
         "silhouette": scores,
-        "assignments": assigned.select("customer_id", "cluster").sort("customer_id"),
+        "assignments": sorted_by_id(assigned.select("customer_id", "cluster")),
         "profiles": profiles,
         "reason": None,
     }
@@ -299,7 +297,7 @@ def portfolio(
     )
     high_value = pl.col("margin") >= pl.col("margin").median()
     high_cost = pl.col("cost_to_serve") > pl.col("cost_to_serve").median()
-    return (
+    return sorted_by_id(
         value.with_columns(
             quadrant=pl.when(high_value & ~high_cost)
             .then(pl.lit("High value, low cost"))
@@ -318,7 +316,6 @@ def portfolio(
             "unprofitable",
             "quadrant",
         )
-        .sort("customer_id")
     )
 
 

@@ -128,6 +128,23 @@ def canonical(frame: Frame, renames: Mapping[str, str]) -> pl.LazyFrame:
     return out.rename(swap) if swap else out
 
 
+def sorted_by_id(frame: Frame, key: str = "customer_id") -> pl.DataFrame:
+    """The frame, collected, in the text order of its id column — as frame.sort(key), faster.
+
+    Why: a Categorical sorts by comparing its strings (0.1 s per million rows, paid by every
+    per-customer table). Where the codes follow the text order of the ids — with_categorical_keys
+    makes them so for a dataset's customers — sorting the codes gives the same rows in the same
+    order in a fifth of the time. That is checked on the result (one pass); any other ids, String
+    or Categorical, get the text sort.
+    """
+    out = lazy(frame).collect()
+    if out.schema[key] == pl.Categorical:
+        by_code = out.sort(pl.col(key).to_physical())
+        if by_code.get_column(key).cast(pl.String).is_sorted():
+            return by_code
+    return out.sort(key)
+
+
 def as_datetime(value: dt.date | dt.datetime | str) -> dt.datetime:
     """An as-of date as the end of that day when a plain date is given (events on it count)."""
     if isinstance(value, str):

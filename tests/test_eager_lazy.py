@@ -5,6 +5,7 @@ changes its input."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import polars as pl
 import pytest
@@ -55,3 +56,29 @@ def test_eager_lazy_and_categorical_input_agree(sample_tables, name):
     assert_frame_equal(out_eager, _as_text(CASES[name](categorical)), rel_tol=1e-9)
     for n, frame in eager.items():  # inputs untouched
         assert frame.equals(before[n]), n
+
+
+def test_customer_ids_get_codes_in_text_order_and_sort_the_same_either_way():
+    """with_categorical_keys gives new customer ids codes in text order, so sorted_by_id can sort
+    the codes; ids whose codes are in another order (seen before, here inserted in reverse)
+    must come out in text order all the same, nulls first as frame.sort puts them."""
+    from metrics.stats import sorted_by_id
+
+    tag = uuid.uuid4().hex  # ids no earlier test has put in Polars' global categories
+    ids = [f"{tag}-{i}" for i in (3, 10, 1, 2)]  # text order: -1, -10, -2, -3
+    customers = pl.DataFrame({"customer_id": ids, "tier": ["a", "b", "c", "d"]})
+    cast = with_categorical_keys({"customers": customers})["customers"]
+    codes = dict(zip(cast.get_column("customer_id").cast(pl.String), cast.get_column("customer_id").to_physical(), strict=True))
+    assert [codes[i] for i in sorted(ids)] == sorted(codes.values())
+    text_sorted = customers.sort("customer_id")
+    assert_frame_equal(_as_text(sorted_by_id(cast.reverse())), text_sorted)
+
+    other = [f"{tag}-x{i}" for i in (2, 1, 0)]
+    reverse_coded = pl.Series(other, dtype=pl.Categorical)  # codes now run against text order
+    frame = pl.DataFrame({"customer_id": [other[0], None, other[2], other[1]], "n": [2, 9, 0, 1]})
+    cast = frame.with_columns(pl.col("customer_id").cast(pl.Categorical))
+    text_order_codes = pl.Series(sorted(other), dtype=pl.Categorical).to_physical().to_list()
+    assert text_order_codes == sorted(text_order_codes, reverse=True)  # sorting by code would be wrong
+    assert sorted_by_id(cast.lazy()).get_column("n").to_list() == [9, 0, 1, 2]
+    assert sorted_by_id(frame).get_column("n").to_list() == [9, 0, 1, 2]
+    del reverse_coded
