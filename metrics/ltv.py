@@ -185,7 +185,30 @@ class BGNBD:
 
 def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """The distinct rows of the columns, sorted, and each row's index into them (a hash join:
-    np.unique's sort takes twice as long at a million rows)."""
+    np.unique's sort takes twice as long at a million rows).
+
+    Several columns are coded one by one and their codes combined in mixed radix; where the
+    product of their distinct counts is small (whole days make it so), a table over all combined
+    keys marks the ones present, and their ranks are the codes: no hashing of rows at all.
+    """
+    if len(columns) > 1:
+        coded = [_codes(c) for c in columns]
+        sizes = [len(distinct) for (distinct,), _ in coded]
+        space = math.prod(sizes)
+        if space <= 4 * len(columns[0]) + 4096:
+            key = np.zeros(len(columns[0]), dtype=np.int64)
+            for size, (_, index) in zip(sizes, coded, strict=True):
+                key = key * size + index
+            present = np.zeros(space, dtype=bool)
+            present[key] = True
+            keys = np.flatnonzero(present)  # sorted: the rows' order
+            rank = np.empty(space, dtype=np.int64)
+            rank[keys] = np.arange(len(keys))
+            distincts = []
+            for size, ((distinct,), _) in zip(reversed(sizes), reversed(coded), strict=True):
+                keys, index = np.divmod(keys, size)
+                distincts.append(distinct[index])
+            return distincts[::-1], rank[key]
     rows = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
     distinct = rows.unique().sort(rows.columns).with_row_index("k")
     index = rows.join(distinct, on=rows.columns, how="left", maintain_order="left").get_column("k")
@@ -221,10 +244,16 @@ def _bgnbd_data(
     w: np.ndarray,
 ) -> tuple:  # fmt: skip
     """Everything of BG/NBD's likelihood that does not depend on the parameters: the distinct
-    values of x, t_x and T (few: whole days), each row's index into them and x's total weights."""
+    values of x, t_x and T (few: whole days), the total weights of each x and each T (the terms
+    linear in a function of T are summed per distinct T), and the rows of repeat buyers with
+    their indexes (only they have a dropout branch)."""
     x = xs[x_index]
     wx = np.bincount(x_index, weights=w, minlength=len(xs))
-    return x, w, xs, wx, x_index, ts, t_index, txs, tx_index, x > 0
+    w_t = np.bincount(t_index, weights=w, minlength=len(ts))
+    wx_t = np.bincount(t_index, weights=w * x, minlength=len(ts))
+    repeat = x > 0
+    rows = (x[repeat], w[repeat], x_index[repeat], t_index[repeat], tx_index[repeat])
+    return xs, wx, ts, w_t, wx_t, txs, rows
 
 
 def _bgnbd_negll(theta: np.ndarray, data: tuple) -> tuple[float, np.ndarray]:
@@ -232,32 +261,34 @@ def _bgnbd_negll(theta: np.ndarray, data: tuple) -> tuple[float, np.ndarray]:
 
     Per customer: ll = A(x) − (r+x) ln(α+T) + ln(1 + e^d), with
     d = ln a − ln(b+x−1) + (r+x) (ln(α+T) − ln(α+t_x)) for x > 0 (e^d = 0 for x = 0) and
-    A(x) = lnΓ(r+x) − lnΓ(r) + r ln α + ln B(a, b+x) − ln B(a, b). Logarithms are taken once per
-    distinct T, t_x and x and gathered; per row only a few multiplications, one exp and one log1p.
+    A(x) = lnΓ(r+x) − lnΓ(r) + r ln α + ln B(a, b+x) − ln B(a, b). A(x) is summed per distinct x
+    and (r+x) ln(α+T) per distinct T; the dropout branch e^d is what remains per row, on the
+    repeat buyers' rows only: a few gathers, one exp and one log1p.
     """
-    x, w, xs, wx, x_index, ts, t_index, txs, tx_index, repeat = data
+    xs, wx, ts, w_t, wx_t, txs, (x, w, x_index, t_index, tx_index) = data
     r, alpha, a, b = np.exp(theta)
     gx = (
         special.gammaln(r + xs) - special.gammaln(r) + r * np.log(alpha)
         + special.gammaln(a + b) + special.gammaln(b + xs) - special.gammaln(b) - special.gammaln(a + b + xs)
     )  # fmt: skip
-    log_at, inv_at = np.log(alpha + ts)[t_index], (1.0 / (alpha + ts))[t_index]
-    log_atx, inv_atx = np.log(alpha + txs)[tx_index], (1.0 / (alpha + txs))[tx_index]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_bx1 = np.log(b + xs - 1)
+    log_at, inv_at = np.log(alpha + ts), 1.0 / (alpha + ts)  # per distinct T
+    log_atx, inv_atx = np.log(alpha + txs), 1.0 / (alpha + txs)  # per distinct t_x
+    with np.errstate(divide="ignore", invalid="ignore"):  # x = 0 with b < 1: never gathered below
+        log_odds = np.log(a) - np.log(b + xs - 1)
         inv_bx1 = 1.0 / (b + xs - 1)
+    weight_t = r * w_t + wx_t  # Σ w (r + x) per distinct T
+    # the repeat buyers' rows
     rx = r + x
-    d = np.where(repeat, np.log(a) - log_bx1[x_index] + rx * (log_at - log_atx), -np.inf)
-    e = np.exp(d)
-    w4 = e / (1.0 + e)  # the weight of the "dropped out after the last purchase" branch
-    ll = float(wx @ gx + w @ (np.log1p(e) - rx * log_at))
+    gap = log_at[t_index] - log_atx[tx_index]
+    e = np.exp(log_odds[x_index] + rx * gap)
+    w4 = w * (e / (1.0 + e))  # weight × P(dropped out after the last purchase | the row)
+    ll = float(wx @ gx + w @ np.log1p(e) - weight_t @ log_at)
 
     psi_r, psi_b, psi_ab = special.digamma(r), special.digamma(b), special.digamma(a + b)
-    d_r = wx @ (special.digamma(r + xs) - psi_r + np.log(alpha)) + w @ (w4 * (log_at - log_atx) - log_at)
-    d_alpha = wx.sum() * r / alpha - w @ (rx * ((1 - w4) * inv_at + w4 * inv_atx))
-    d_a = wx @ (psi_ab - special.digamma(a + b + xs)) + (w @ w4) / a
-    inv_bx1_rows = np.where(repeat, inv_bx1[x_index], 0.0)
-    d_b = wx @ (psi_ab + special.digamma(b + xs) - psi_b - special.digamma(a + b + xs)) - w @ (w4 * inv_bx1_rows)
+    d_r = wx @ (special.digamma(r + xs) - psi_r + np.log(alpha)) + w4 @ gap - w_t @ log_at
+    d_alpha = wx.sum() * r / alpha - weight_t @ inv_at - (w4 * rx) @ (inv_atx[tx_index] - inv_at[t_index])
+    d_a = wx @ (psi_ab - special.digamma(a + b + xs)) + w4.sum() / a
+    d_b = wx @ (psi_ab + special.digamma(b + xs) - psi_b - special.digamma(a + b + xs)) - w4 @ inv_bx1[x_index]
     return -ll, -np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 

@@ -361,3 +361,17 @@ def test_compress_counts_customers_per_distinct_row():
         values = [tuple(d[i] for d, i in zip(distincts, row, strict=True)) for row in zip(*rows, strict=True)]
         assert values == [(0.0, 0.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0, 5.0)]
         assert weights.tolist() == [1.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize("distinct_values", [5, 90])
+def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
+    """_codes of (x, T): the sorted distinct rows and each row's index into them, as np.unique
+    over rows gives. 5 distinct values per column take the dense-table path (5 × 5 keys), 90 the
+    hash join (8,100 keys > 4 × 500 + 4,096)."""
+    rng = np.random.default_rng(distinct_values)
+    x = rng.integers(0, distinct_values, 500).astype(float)
+    big_t = rng.integers(0, distinct_values, 500) / 7.0
+    (ux, ut), index = ltv._codes(x, big_t)
+    rows, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
+    assert np.array_equal(ux, rows[:, 0]) and np.array_equal(ut, rows[:, 1])
+    assert np.array_equal(index, inverse.ravel())
