@@ -184,35 +184,48 @@ class BGNBD:
 
 
 def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The distinct rows of the columns, sorted, and each row's index into them (a hash join:
-    np.unique's sort takes twice as long at a million rows).
+    """The distinct rows of the columns, sorted, and each row's index into them.
 
-    Several columns are coded one by one and their codes combined in mixed radix; where the
-    product of their distinct counts is small (whole days make it so), a table over all combined
-    keys marks the ones present, and their ranks are the codes: no hashing of rows at all.
+    Where the rows map to small non-negative integer keys, a table over all keys marks the ones
+    present and their ranks are the codes (_dense_codes: no hashing, no sorting): a column of
+    whole numbers (a frequency) is its own key, and several columns, each coded first, combine in
+    mixed radix when the product of their distinct counts is small (whole days make it so).
+    Otherwise a hash join (np.unique's sort takes twice as long at a million rows).
     """
-    if len(columns) > 1:
+    n = len(columns[0])
+    limit = 4 * n + 4096  # a table no bigger than a few times the rows
+    if len(columns) == 1:
+        column = columns[0]
+        if n and column.min() >= 0 and column.max() < limit and np.array_equal(column, np.floor(column)):
+            (keys,), index = _dense_codes(column.astype(np.int64), int(column.max()) + 1)
+            return [keys.astype(column.dtype)], index
+    else:
         coded = [_codes(c) for c in columns]
         sizes = [len(distinct) for (distinct,), _ in coded]
-        space = math.prod(sizes)
-        if space <= 4 * len(columns[0]) + 4096:
-            key = np.zeros(len(columns[0]), dtype=np.int64)
+        if math.prod(sizes) <= limit:
+            key = np.zeros(n, dtype=np.int64)
             for size, (_, index) in zip(sizes, coded, strict=True):
                 key = key * size + index
-            present = np.zeros(space, dtype=bool)
-            present[key] = True
-            keys = np.flatnonzero(present)  # sorted: the rows' order
-            rank = np.empty(space, dtype=np.int64)
-            rank[keys] = np.arange(len(keys))
+            (keys,), index = _dense_codes(key, math.prod(sizes))
             distincts = []
             for size, ((distinct,), _) in zip(reversed(sizes), reversed(coded), strict=True):
-                keys, index = np.divmod(keys, size)
-                distincts.append(distinct[index])
-            return distincts[::-1], rank[key]
+                keys, column_index = np.divmod(keys, size)
+                distincts.append(distinct[column_index])
+            return distincts[::-1], index
     rows = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
     distinct = rows.unique().sort(rows.columns).with_row_index("k")
     index = rows.join(distinct, on=rows.columns, how="left", maintain_order="left").get_column("k")
     return [distinct.get_column(c).to_numpy() for c in rows.columns], index.cast(pl.Int64).to_numpy()
+
+
+def _dense_codes(key: np.ndarray, space: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """_codes of integer keys in [0, space): the keys present, sorted, and each row's rank among them."""
+    present = np.zeros(space, dtype=bool)
+    present[key] = True
+    keys = np.flatnonzero(present)
+    rank = np.empty(space, dtype=np.int64)
+    rank[keys] = np.arange(len(keys))
+    return [keys], rank[key]
 
 
 def _compress(*columns: np.ndarray, key_limit: int = 2**63) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:

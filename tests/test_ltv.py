@@ -367,10 +367,15 @@ def test_compress_counts_customers_per_distinct_row():
 def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
     """_codes of (x, T): the sorted distinct rows and each row's index into them, as np.unique
     over rows gives. 5 distinct values per column take the dense-table path (5 × 5 keys), 90 the
-    hash join (8,100 keys > 4 × 500 + 4,096)."""
+    hash join (8,100 keys > 4 × 500 + 4,096). Alone, a column of whole numbers ≥ 0 is coded
+    through a table too, any other column through the hash join."""
     rng = np.random.default_rng(distinct_values)
     x = rng.integers(0, distinct_values, 500).astype(float)
     big_t = rng.integers(0, distinct_values, 500) / 7.0
+    for column in (x, big_t, -x, x + 0.5):
+        (values,), index = ltv._codes(column)
+        expected, inverse = np.unique(column, return_inverse=True)
+        assert np.array_equal(values, expected) and np.array_equal(index, inverse)
     (ux, ut), index = ltv._codes(x, big_t)
     rows, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
     assert np.array_equal(ux, rows[:, 0]) and np.array_equal(ut, rows[:, 1])
