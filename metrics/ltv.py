@@ -463,7 +463,7 @@ def _newton_polish(objective, theta: np.ndarray, basis: np.ndarray, ftol: float,
     is the identity and the full data's nearly so: the step is −g (g the whitened gradient),
     halved until the objective does not rise. Near the optimum f − f* ≈ ½|g|², so it stops when
     that predicted gain is below ftol·max(|f|, 1) — the gain at which L-BFGS-B would stop, seen one
-    step sooner (a fit from the subsample's optimum takes 2-3 full passes instead of 6). None
+    step sooner (a fit from the subsample's optimum takes 3-4 full passes instead of 6-7). None
     when it does not get there (a poor subsample Hessian): the caller runs L-BFGS-B instead.
     """
     u = np.zeros(len(theta))
