@@ -201,17 +201,11 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
             return [keys.astype(column.dtype)], index
     else:
         coded = [_codes(c) for c in columns]
-        sizes = [len(distinct) for (distinct,), _ in coded]
-        if math.prod(sizes) <= limit:
-            key = np.zeros(n, dtype=np.int64)
-            for size, (_, index) in zip(sizes, coded, strict=True):
-                key = key * size + index
-            (keys,), index = _dense_codes(key, math.prod(sizes))
-            distincts = []
-            for size, ((distinct,), _) in zip(reversed(sizes), reversed(coded), strict=True):
-                keys, column_index = np.divmod(keys, size)
-                distincts.append(distinct[column_index])
-            return distincts[::-1], index
+        distincts = [distinct for (distinct,), _ in coded]
+        sizes = [len(distinct) for distinct in distincts]
+        if (space := math.prod(sizes)) <= limit:
+            (keys,), index = _dense_codes(_mixed_radix([index for _, index in coded], sizes), space)
+            return [d[i] for d, i in zip(distincts, _split_radix(keys, sizes), strict=True)], index
     rows = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
     distinct = rows.unique().sort(rows.columns).with_row_index("k")
     index = rows.join(distinct, on=rows.columns, how="left", maintain_order="left").get_column("k")
@@ -228,6 +222,24 @@ def _dense_codes(key: np.ndarray, space: int) -> tuple[list[np.ndarray], np.ndar
     return [keys], rank[key]
 
 
+def _mixed_radix(indexes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One integer key per row from its index into each column's distinct values (digits in
+    mixed radix: the keys sort as the rows do)."""
+    key = np.zeros(len(indexes[0]), dtype=np.int64)
+    for size, index in zip(sizes, indexes, strict=True):
+        key = key * size + index
+    return key
+
+
+def _split_radix(keys: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """_mixed_radix undone: each column's index from the keys."""
+    indexes = []
+    for size in reversed(sizes):
+        keys, index = np.divmod(keys, size)
+        indexes.append(index)
+    return indexes[::-1]
+
+
 def _compress(*columns: np.ndarray, key_limit: int = 2**63) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Customers sharing the values of every column are one weighted row of the likelihood.
 
@@ -237,19 +249,13 @@ def _compress(*columns: np.ndarray, key_limit: int = 2**63) -> tuple[list[np.nda
     """
     coded = [_codes(c) for c in columns]
     distincts = [distinct for (distinct,), _ in coded]
-    if math.prod(len(d) for d in distincts) >= key_limit:  # whole days keep it far below 2^63; just in case
+    sizes = [len(distinct) for distinct in distincts]
+    if math.prod(sizes) >= key_limit:  # whole days keep it far below 2^63; just in case
         rows = pl.DataFrame({f"c{i}": index for i, (_, index) in enumerate(coded)})
         grouped = rows.group_by(rows.columns).len().sort(rows.columns)
         return distincts, [grouped.get_column(c).to_numpy() for c in rows.columns], grouped.get_column("len").to_numpy().astype(float)
-    key = np.zeros(len(columns[0]), dtype=np.int64)
-    for (distinct,), index in coded:
-        key = key * len(distinct) + index
-    keys, counts = np.unique(key, return_counts=True)
-    indexes = []
-    for distinct in reversed(distincts):
-        keys, index = np.divmod(keys, len(distinct))
-        indexes.append(index)
-    return distincts, indexes[::-1], counts.astype(float)
+    keys, counts = np.unique(_mixed_radix([index for _, index in coded], sizes), return_counts=True)
+    return distincts, _split_radix(keys, sizes), counts.astype(float)
 
 
 def _bgnbd_data(
@@ -406,7 +412,7 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
     L-BFGS-B where those do not converge): the optimum is the full-data MLE, reached in 3-4 full
     evaluations instead of dozens.
     """
-    total, warm_rows = float(weights.sum()), WARM_ROWS
+    total = float(weights.sum())
 
     # Stop when the mean log-likelihood no longer improves by 1e-14 (relative); beyond 100,000
     # distinct rows 1e-12 — the parameters' sampling error there is ~1e-3, a billion times larger,
@@ -439,10 +445,10 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
         return _Fit(theta, -float(result.fun), converged)  # the mean log-likelihood, for now
 
     x0, basis = start, None
-    if len(weights) > 2 * warm_rows:
+    if len(weights) > 2 * WARM_ROWS:
         # customers drawn with probability ∝ weight: a plain random sample of customers
-        pick = np.random.default_rng(0).choice(len(weights), size=warm_rows, replace=True, p=weights / total)
-        sample = mean_objective(tuple(c[pick] for c in columns), np.ones(warm_rows))
+        pick = np.random.default_rng(0).choice(len(weights), size=WARM_ROWS, replace=True, p=weights / total)
+        sample = mean_objective(tuple(c[pick] for c in columns), np.ones(WARM_ROWS))
         warm = run(sample, start)
         if warm.success:
             x0, basis = warm.x, _whitening(sample, warm.x)

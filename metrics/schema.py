@@ -294,5 +294,5 @@ def with_categorical_keys(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataF
         if ids.dtype == pl.String:
             in_text_order = ids.unique().drop_nulls().sort().cast(pl.Categorical)
     cast_tables = {name: cast(frame) for name, frame in tables.items()}
-    del in_text_order
+    del in_text_order  # referenced until the tables are cast, on purpose
     return cast_tables
