@@ -33,7 +33,13 @@ EXCEL_SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausible business dates
 SAMPLE = 2_000
 
 CURRENCY_CHARS = "$€£¥₹₽₺₩﷼¢"
-CURRENCY_CODES = r"(?i)\b(USD|EUR|GBP|JPY|INR|IRR|IRT|AED|SAR|CAD|AUD|CHF|SEK|NOK|DKK)\b"
+CURRENCY_WORDS = r"R\$|A\$|C\$|US\$|ریال|تومان"
+CURRENCY_CODES = r"(?i)\b(USD|EUR|GBP|JPY|INR|IRR|IRT|AED|SAR|CAD|AUD|CHF|SEK|NOK|DKK|BRL)\b"
+# Symbols and codes that name one currency; "$" alone is read as USD only when nothing else is found.
+CURRENCY_SIGNS = {
+    "R$": "BRL", "A$": "AUD", "C$": "CAD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY",
+    "₹": "INR", "₽": "RUB", "₺": "TRY", "₩": "KRW", "﷼": "IRR", "ریال": "IRR", "تومان": "IRT",
+}  # fmt: skip
 TRUE_WORDS = {"yes", "y", "true", "t", "1", "churned", "lost", "cancelled", "canceled", "left"}
 FALSE_WORDS = {"no", "n", "false", "f", "0", "active", "retained", "stayed", "current"}
 
@@ -44,6 +50,7 @@ class Parsed:
     bad: pl.Series  # bool: had a value, did not parse
     detail: str = ""  # the format chosen, e.g. "D/M/Y"
     ambiguous: bool = False
+    note: str = ""  # a doubt about the whole column worth a warning
 
 
 def clean_text(s: pl.Series) -> pl.Series:
@@ -52,6 +59,38 @@ def clean_text(s: pl.Series) -> pl.Series:
         s = s.cast(pl.String)
     s = s.str.strip_chars()
     return s.set(s.is_in(["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "-"]), None)
+
+
+def clean_id(s: pl.Series) -> pl.Series:
+    """Ids as text. Spreadsheets and pandas exports write whole-number ids as floats ("17850.0");
+    when every id of a column looks like that, the ".0" goes, so they match the same ids elsewhere."""
+    if s.dtype.is_float():
+        whole = s.is_null() | (s == s.round())
+        if whole.all():
+            return s.cast(pl.Int64).cast(pl.String).alias(s.name)
+    text = clean_text(s)
+    floaty = text.str.contains(r"^-?\d+\.0+$")
+    if text.null_count() < len(text) and floaty.fill_null(True).all():
+        text = text.str.replace(r"\.0+$", "")
+    return text
+
+
+def detect_currency(s: pl.Series) -> set[str]:
+    """The currencies a money column's cells name by symbol or ISO code (empty when none)."""
+    if s.dtype != pl.String:
+        return set()
+    text = s.drop_nulls().head(SAMPLE * 10)
+    found = set()
+    rest = text
+    for sign, code in CURRENCY_SIGNS.items():
+        if rest.str.contains(sign, literal=True).any():
+            found.add(code)
+            rest = rest.str.replace_all(sign, "", literal=True)
+    codes = text.str.extract_all(CURRENCY_CODES).explode().drop_nulls().str.to_uppercase()
+    found |= set(codes.unique().to_list())
+    if not found and rest.str.contains("$", literal=True).any():
+        found.add("USD")
+    return found
 
 
 def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
@@ -133,17 +172,25 @@ def parse_number(s: pl.Series) -> Parsed:
         return Parsed(s.cast(pl.Float64), pl.Series([False] * len(s)), "typed")
     text = clean_text(s)
     present = text.is_not_null()
-    t = text.str.replace_all(CURRENCY_CODES, "").str.replace_all(
+    t = text.str.replace_all(CURRENCY_CODES, "").str.replace_all(CURRENCY_WORDS, "").str.replace_all(
         f"[{CURRENCY_CHARS}\\s\u00a0\u202f']", ""
     )
     negative = t.str.contains(r"^\(.*\)$") | t.str.ends_with("-")
     t = t.str.replace_all(r"^\((.*)\)$", "$1").str.replace(r"-$", "")
-    # Decimal comma (1.234,56 or 12,5) when the column has such values and none like 1,234.56.
-    euro = (
-        t.str.contains(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d{1,2}$").any()
-        and not t.str.contains(r"\d,\d{3}\.\d").any()
-    )
-    if euro:
+    # Decimal comma or point, decided from every value of the column: "12,5" or "1.234,56" say
+    # comma, "5.5" or "1,234.56" say point; "1.250" alone could be either (reported).
+    comma = t.str.contains(r"^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$|\d\.\d{3},\d").any()
+    point = t.str.contains(r"^-?\d+\.\d{1,2}$|^-?\d+\.\d{4,}$|\d,\d{3}\.\d").any()
+    note = ""
+    if comma and point:
+        note = "has both decimal commas and decimal points; read with decimal points"
+    elif not comma and not point and t.str.contains(r"^-?\d{1,3}([.,]\d{3})+$").any():
+        example = text.filter(t.str.contains(r"^-?\d{1,3}([.,]\d{3})+$").fill_null(False))[0]
+        note = (
+            f"values like {example!r} could be thousands or decimals; read with a decimal point "
+            "and comma thousands"
+        )
+    if comma and not point:
         t = t.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
         detail = "decimal comma"
     else:
@@ -154,14 +201,14 @@ def parse_number(s: pl.Series) -> Parsed:
         pl.when(pl.lit(negative)).then(-pl.lit(values)).otherwise(pl.lit(values))
     ).to_series()
     values = values.set(values.is_infinite() | values.is_nan(), None).alias(s.name)
-    return Parsed(values, present & values.is_null(), detail)
+    return Parsed(values, present & values.is_null(), detail, note=note)
 
 
 def parse_integer(s: pl.Series) -> Parsed:
     p = parse_number(s)
     whole = p.values.is_null() | (p.values == p.values.round())
     values = p.values.set(~whole, None)
-    return Parsed(values.cast(pl.Int64), p.bad | ~whole, p.detail)
+    return Parsed(values.cast(pl.Int64), p.bad | ~whole, p.detail, note=p.note)
 
 
 def parse_flag(s: pl.Series) -> Parsed:

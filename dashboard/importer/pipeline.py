@@ -15,9 +15,12 @@ from typing import Any
 import polars as pl
 
 from dashboard.importer import mapping as mp
+from dashboard.importer import recipes, shapes
 from dashboard.importer.parsing import (
     Parsed,
+    clean_id,
     clean_text,
+    detect_currency,
     parse_date,
     parse_datetime,
     parse_flag,
@@ -34,6 +37,7 @@ from metrics.schema import (
     UNASSIGNED_TIER,
     DatasetSettings,
     conform,
+    latest_event,
 )
 
 FILE_COL = "__file"
@@ -56,9 +60,13 @@ class ImportOptions:
     delimiter: str | None = None
     prefer_dmy: bool = False  # how to read dates that could be D/M/Y or M/D/Y
     max_bytes: int | None = None
-    settings: DatasetSettings | None = None
     # per file name: {"table": name or "skip", "mapping": {canonical: source header}}
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # a mapping file (recipes.py); None: recognise the export's shape from its headers
+    recipe: recipes.Recipe | None = None
+    currency: str | None = None  # None: detected from the amounts, else asked
+    margin_rate: float | None = None  # None: not known (margins then equal revenue)
+    lost_after_days: int | None = None  # open deals older than this count as lost
 
 
 @dataclass
@@ -69,7 +77,7 @@ class FilePlan:
     stage_columns: dict[str, str]
     shape: str
     mapping_source: str  # detected / saved / chosen
-    role: str = "table"  # table / lookup / skipped
+    role: str = "table"  # table / lookup / joined / skipped
     lookup: tuple[str, str, str] | None = None  # (table, table column, file column)
 
 
@@ -79,6 +87,7 @@ class ImportPlan:
     tables: dict[str, pl.DataFrame]
     settings: DatasetSettings
     problems: list[Problem]
+    recipe: recipes.Recipe | None = None  # the shape recognised or the mapping file given
 
     @property
     def ok(self) -> bool:
@@ -94,6 +103,15 @@ class ImportPlan:
 
     def row_counts(self) -> dict[str, int]:
         return {t: f.height for t, f in self.tables.items()}
+
+    def mapping_file(self) -> dict[str, Any]:
+        """The mapping this plan used, as a file `--mapping` (and the Data page) accept again."""
+        recipe = self.recipe or recipes.Recipe({}, "mapping file")
+        files = dict(recipe.files)
+        for f in self.files:
+            if f.role == "table" and f.mapping_source != "recipe":
+                files[f.raw.name] = recipes.FileRecipe(f.table, dict(f.mapping))
+        return recipes.Recipe(files, recipe.shape, recipe.open_lost_after_days).to_json()
 
     def mapping_json(self) -> dict[str, Any]:
         return {
@@ -115,7 +133,7 @@ def plan_import(
 ) -> ImportPlan:
     options = options or ImportOptions()
     problems: list[Problem] = []
-    plans: list[FilePlan] = []
+    raws: list[RawFile] = []
     for f in files:
         try:
             raw = read_file(
@@ -129,14 +147,20 @@ def plan_import(
             problems.append(exc.problem)
             continue
         problems.extend(raw.notes)
-        plans.append(_plan_file(raw, options, store))
-    settings = options.settings or DatasetSettings()
+        raws.append(raw)
+    recipe = options.recipe or shapes.recognise(
+        [r for r in raws if r.name not in options.overrides]
+    )
+    plans = _plan_recipe(recipe, raws, problems) if recipe else []
+    consumed = {p.raw.name for p in plans}
+    plans += [_plan_file(raw, options, store) for raw in raws if raw.name not in consumed]
+    settings = DatasetSettings()
     if options.as_of:
         settings.as_of = options.as_of
     if not plans:
         if not problems:
             problems.append(Problem("error", "(no file)", "no files were given"))
-        return ImportPlan([], {}, settings, problems)
+        return ImportPlan([], {}, settings, problems, recipe)
 
     _assign_lookups(plans, problems)
     converted: dict[str, list[pl.DataFrame]] = {}
@@ -148,14 +172,100 @@ def plan_import(
             converted.setdefault(fp.table, []).append(frame)
     tables = {t: pl.concat(frames, how="diagonal_relaxed") for t, frames in converted.items()}
     _apply_lookups(plans, tables, problems)
-    tables = _derive(tables, plans, options, settings, problems)
+    lost_after = options.lost_after_days or (recipe.open_lost_after_days if recipe else None)
+    tables = _derive(tables, plans, options, settings, problems, lost_after)
     _validate(tables, settings, problems)
+    _settle_money(plans, options, settings, problems)
     tables = {
         t: conform(f.drop([c for c in (ROW_COL, FILE_COL) if c in f.columns]), t)
         for t, f in tables.items()
     }
     settings.tier_order = _tier_order(tables)
-    return ImportPlan(plans, tables, settings, problems)
+    _refuse_empty(tables, plans, problems)
+    return ImportPlan(plans, tables, settings, problems, recipe)
+
+
+def _plan_recipe(
+    recipe: recipes.Recipe, raws: list[RawFile], problems: list[Problem]
+) -> list[FilePlan]:
+    """File plans for the files a recipe names (its prepared files and the files it joins)."""
+    by_name = {r.name: r for r in raws}
+    if recipe.shape != "mapping file":
+        problems.append(
+            Problem(
+                "info",
+                ", ".join(recipe.files),
+                f"recognised as {recipe.shape}; the notes that follow say what was derived. The "
+                "mapping can be saved, changed and given back (Download mapping on the Data page, "
+                "--write-mapping and --mapping on the command line)",
+            )
+        )
+    plans = []
+    for p in recipes.apply(recipe, by_name, problems):
+        shape = mp.shape_key(p.raw.columns)
+        plans.append(FilePlan(p.raw, p.table, p.mapping, _stage_columns(p.raw, p.table, p.mapping), shape, "recipe"))
+    for name in recipe.joined_files() | {n for n in recipe.files if n not in {p.raw.name for p in plans}}:
+        if name in by_name:
+            raw = by_name[name]
+            plans.append(FilePlan(raw, None, {}, {}, mp.shape_key(raw.columns), "recipe", role="joined"))
+    return plans
+
+
+def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, problems) -> None:
+    """Currency: given, else detected from symbols or codes in the money columns, else asked.
+    Margin rate: given, else unknown (margins equal revenue until it is set)."""
+    money = {"orders": "amount", "deals": "amount", "customers": "acquisition_cost"}
+    found: set[str] = set()
+    for fp in plans:
+        src = fp.mapping.get(money.get(fp.table or "", ""))
+        if fp.role == "table" and src in fp.raw.frame.columns:
+            found |= detect_currency(fp.raw.frame.get_column(src))
+    if options.currency:
+        settings.currency = options.currency
+    elif len(found) == 1:
+        settings.currency = found.pop()
+        problems.append(
+            Problem("info", "(settings)", f"currency {settings.currency}, from the amounts' symbols")
+        )
+    else:
+        settings.currency = ""
+        problems.append(
+            Problem(
+                "warning",
+                "(settings)",
+                (f"the amounts carry several currencies ({', '.join(sorted(found))}); "
+                 if found else "the amounts carry no currency symbol or code; ")
+                + "amounts are shown without a currency until you set it "
+                "(Currency on the Data page, --currency on the command line)",
+            )
+        )
+    if options.margin_rate is not None:
+        settings.margin_rate = options.margin_rate
+    elif any(fp.table == "orders" and "gross_margin" not in fp.mapping for fp in plans):
+        problems.append(
+            Problem(
+                "warning",
+                "(settings)",
+                "no margin rate given and orders carry no gross margin: margins equal revenue "
+                "(rate 1.00) until you set the rate (Margin rate on the Data page or in Settings, "
+                "--margin-rate on the command line)",
+            )
+        )
+
+
+def _refuse_empty(tables: dict[str, pl.DataFrame], plans: list[FilePlan], problems) -> None:
+    """Never store a dataset without data: it would open every page on nothing."""
+    if any(f.height for f in tables.values()):
+        return
+    left_out = [p.raw.name for p in plans if p.role == "skipped"]
+    problems.append(
+        Problem(
+            "error",
+            ", ".join(left_out) or "(all files)",
+            "nothing to import: no file was recognised as a CRM table with data. Choose each "
+            "file's table on the Data page, or give a mapping file (--mapping)",
+        )
+    )
 
 
 def _plan_file(raw: RawFile, options: ImportOptions, store: Store | None) -> FilePlan:
@@ -276,6 +386,9 @@ def _convert(
         if col in derived_cols:
             parsed = parse_flag(series) if col == "churned" else parse_number(series)
             kind = "yes/no value" if col == "churned" else "number"
+        elif col.endswith("_id"):
+            kind = "text"
+            parsed = Parsed(clean_id(series), pl.Series([False] * len(series)))
         else:
             kind = spec.column(col).kind
             parsed = _parse(series, kind, options.prefer_dmy)
@@ -355,6 +468,10 @@ def _report_parse(fp, col, src, kind, parsed: Parsed, raw, problems) -> None:
                 rows=rows,
                 count=count,
             )
+        )
+    if parsed.note:
+        problems.append(
+            Problem("warning", fp.raw.name, f"column {src!r} {parsed.note}", table=fp.table, column=col)
         )
     if parsed.ambiguous:
         order = "D/M/Y" if parsed.detail == "D/M/Y" else "M/D/Y"
@@ -467,9 +584,11 @@ def _mapping_of(plans: list[FilePlan], table: str) -> dict[str, str]:
     return out
 
 
-def _derive(tables, plans, options, settings, problems) -> dict[str, pl.DataFrame]:
+def _derive(tables, plans, options, settings, problems, lost_after) -> dict[str, pl.DataFrame]:
     if "deals" in tables:
         tables = _derive_deals(tables, settings, problems)
+        if lost_after:
+            tables["deals"] = _close_old_open_deals(tables, settings, lost_after, problems)
     if "customers" in tables:
         tables["customers"] = _derive_customers(tables["customers"], options, problems)
     elif tables:
@@ -513,15 +632,8 @@ def _derive(tables, plans, options, settings, problems) -> dict[str, pl.DataFram
                 )
             )
     if "orders" in tables:
-        o = tables["orders"]
-        if "gross_margin" not in o.columns or o.get_column("gross_margin").is_null().all():
-            tables["orders"] = o.with_columns(
-                (pl.col("amount") * settings.margin_rate).alias("gross_margin")
-            )
-        else:
-            tables["orders"] = o.with_columns(
-                pl.col("gross_margin").fill_null(pl.col("amount") * settings.margin_rate)
-            )
+        # gross_margin stays empty where the file has none: the metrics take amount × the
+        # dataset's margin rate there, so a rate set later in Settings takes effect.
         if "customers" in tables:
             first_order = (
                 tables["orders"]
@@ -705,6 +817,37 @@ def _derive_deals(tables, settings: DatasetSettings, problems) -> dict[str, pl.D
             )
         )
     return tables
+
+
+def _close_old_open_deals(tables, settings: DatasetSettings, days: int, problems) -> pl.DataFrame:
+    """Lead lists say who was won, not who was lost: an open deal older than `days` at the as-of
+    date counts as lost, closed `days` after it was created (so it falls into a period)."""
+    d = tables["deals"]
+    as_of = settings.as_of or latest_event(tables)
+    if as_of is None or "created_date" not in d.columns:
+        return d
+    limit = dt.datetime.combine(as_of, dt.time.max) - dt.timedelta(days=days)
+    old = (pl.col("status") == "open") & (pl.col("created_date") <= limit)
+    count = d.select(old.sum()).item()
+    problems.append(
+        Problem(
+            "info",
+            d.get_column(FILE_COL)[0],
+            f"{count:,} open deals created more than {days} days before {as_of} count as lost, "
+            f"closed {days} days after creation (change the number of days: 'Open deals count "
+            "as lost after' on the Data page, --lost-after on the command line)",
+            table="deals",
+            column="status",
+            count=count,
+        )
+    )
+    return d.with_columns(
+        pl.when(old).then(pl.lit("lost")).otherwise(pl.col("status")).alias("status"),
+        pl.when(old)
+        .then(pl.col("created_date") + pl.duration(days=days))
+        .otherwise(pl.col("closed_date") if "closed_date" in d.columns else pl.lit(None, pl.Datetime("us")))
+        .alias("closed_date"),
+    )
 
 
 # --- validation across tables -----------------------------------------------------------------------

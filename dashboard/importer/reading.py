@@ -30,7 +30,8 @@ ENCODING_NAMES = {
     "cp1252": "Windows-1252",
     "cp1256": "Windows-1256",
 }
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+WHITESPACE = " "  # runs of blanks between fields, as fixed-width logs are (CDNOW)
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", WHITESPACE: "whitespace"}
 HEADER_SCAN_ROWS = 15
 MAX_CELL_CHARS = 10_000
 
@@ -146,7 +147,8 @@ def _records(text: str, delimiter: str, limit: int) -> list[list[str]]:
 
 
 def detect_delimiter(head: str) -> str:
-    """The delimiter giving the most rows with the same number (> 1) of fields."""
+    """The delimiter giving the most rows with the same number (> 1) of fields; runs of blanks
+    when no delimiter splits the rows but blanks do, alike in every row."""
     best, best_score = ",", (0, 0)
     for d in DELIMITERS:
         counts = [len(r) for r in _records(head, d, 50) if r]
@@ -156,6 +158,10 @@ def detect_delimiter(head: str) -> str:
         score = (counts.count(mode) if mode > 1 else 0, mode)
         if score > best_score:
             best, best_score = d, score
+    if best_score[0] == 0:
+        widths = [len(line.split()) for line in head.splitlines() if line.strip()]
+        if widths and min(widths) > 1 and len(set(widths)) == 1:
+            return WHITESPACE
     return best
 
 
@@ -178,7 +184,14 @@ def _read_csv(name: str, data: bytes, *, encoding: str | None, delimiter: str | 
     if any(ch in text[:100_000] for ch in ("\x00", "\x01", "\x02", "\x03")):
         raise fail(name, "this is a binary file, not a CSV text export")
     head = "\n".join(text[:200_000].splitlines()[:60])
+    if delimiter is not None and delimiter not in DELIMITER_NAMES and len(delimiter) != 1:
+        raise fail(name, f"the delimiter must be one character (or a blank for whitespace), not {delimiter!r}")
     sep = delimiter or detect_delimiter(head)
+    if sep == WHITESPACE:
+        text = "\n".join("\t".join(line.split()) for line in text.splitlines())
+        raw = _read_csv(name, text.encode("utf-8"), encoding="utf-8", delimiter="\t")
+        raw.delimiter, raw.encoding = WHITESPACE, enc
+        return raw
     head_records = _records(head, sep, HEADER_SCAN_ROWS)
     header_idx = detect_header(head_records)
     utf8 = text.encode("utf-8") if enc not in ("utf-8", "utf_8") else data
@@ -253,8 +266,11 @@ def _diagnose_csv(name: str, text: str, sep: str, header_idx: int) -> ReadError:
 
 
 def _check_last_record(raw: RawFile, text: str, sep: str) -> None:
-    """A truncated download ends mid-row: the last record has fewer fields than the header."""
-    tail = text.rstrip("\r\n").rsplit("\n", 1)[-1]
+    """A truncated download ends mid-row: the last record has fewer fields than the header.
+    A file that ends with a line break finished its last row (which may span lines in quotes)."""
+    if text.endswith(("\n", "\r")):
+        return
+    tail = text.rsplit("\n", 1)[-1]
     last = _records(tail, sep, 1)
     width = len(raw.columns)
     if width > 1 and last and len(last[0]) < width and raw.frame.height:

@@ -1,0 +1,169 @@
+"""Fixtures in the shapes of public exports that are not in ../shared/realdata, written from their
+published headers and quirks (deterministic, small). Each builder returns {file name: bytes} and
+the facts a test can check against the raw rows, computed here independently of the importer.
+
+- UCI Online Retail (order lines): InvoiceNo, StockCode, Description, Quantity, InvoiceDate
+  (M/D/Y H:MM), UnitPrice, CustomerID written as a float ("17850.0"), Country; cancellations are
+  invoices starting with "C" with negative quantities; about a quarter of lines have no customer.
+- CDNOW master log (transactions without order ids): whitespace-separated text with a header line
+  "customer_id date number_of_cds dollar_value", leading blanks, CRLF, dates YYYYMMDD.
+- Olist marketing funnel: a lead list (mql_id, first_contact_date, landing_page_id, origin) and a
+  closed-deals list (mql_id, …, won_date, business_segment, …).
+- Olist e-commerce (relational, five files with quoted headers): orders, order items (price,
+  freight_value), payments (several per order), reviews (review ids repeated across orders,
+  comments with line breaks), customers (customer_id per order, customer_unique_id per person).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+
+
+def _csv(rows: list[list], *, quote_all: bool = False, encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL, lineterminator="\n")
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def online_retail(seed: int = 1) -> tuple[dict[str, bytes], dict]:
+    rnd = random.Random(seed)
+    header = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+              "CustomerID", "Country"]  # fmt: skip
+    products = [("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 2.55), ("71053", "WHITE METAL LANTERN", 3.39),
+                ("84406B", "CREAM CUPID HEARTS COAT HANGER", 2.75), ("22752", "SET 7 BABUSHKA NESTING BOXES", 7.65),
+                ("21730", "GLASS STAR FROSTED T-LIGHT HOLDER", 4.25), ("POST", "POSTAGE", 18.0)]  # fmt: skip
+    customers = {f"{12346 + i * 7}": rnd.choice(["United Kingdom", "France", "EIRE", "Germany"]) for i in range(12)}
+    rows, facts = [header], {"orders": set(), "revenue": 0.0, "dropped_lines": 0, "refund_orders": set()}
+    start = dt.datetime(2010, 12, 1, 8, 26)
+    for n in range(60):
+        invoice = str(536365 + n)
+        cancel = n % 11 == 5
+        if cancel:
+            invoice = "C" + invoice
+        when = start + dt.timedelta(days=n * 6, minutes=n * 13)
+        customer = None if n % 4 == 3 else rnd.choice(list(customers))
+        for _ in range(rnd.randint(1, 4)):
+            code, desc, price = rnd.choice(products)
+            qty = -rnd.randint(1, 6) if cancel else rnd.randint(1, 24)
+            rows.append([invoice, code, desc, qty, f"{when.month}/{when.day}/{when.year} {when.hour}:{when.minute:02d}",
+                         price, f"{customer}.0" if customer else "", customers.get(customer, "United Kingdom")])  # fmt: skip
+            if customer:
+                facts["orders"].add(invoice)
+                facts["revenue"] += qty * price
+                if cancel:
+                    facts["refund_orders"].add(invoice)
+            else:
+                facts["dropped_lines"] += 1
+    facts["customers"] = len({r[6] for r in rows[1:] if r[6]})
+    facts["countries"] = {f"{c}": country for c, country in customers.items()}
+    # The UCI file is Latin-1 (a "£" in some descriptions); keep that quirk.
+    rows[3][2] = "DOORMAT £ SIGN"
+    return {"OnlineRetail.csv": _csv(rows, encoding="latin-1")}, facts
+
+
+def cdnow_master_like(seed: int = 2) -> tuple[dict[str, bytes], dict]:
+    rnd = random.Random(seed)
+    lines = [" customer_id  date number_of_cds  dollar_value"]
+    facts = {"purchases": 0, "revenue": 0.0, "customers": set()}
+    for cid in range(1, 41):
+        day = dt.date(1997, 1, 1) + dt.timedelta(days=rnd.randint(0, 80))
+        for _ in range(rnd.randint(1, 4)):
+            cds, value = rnd.randint(1, 5), round(rnd.uniform(5, 80), 2)
+            lines.append(f" {cid:05d} {day:%Y%m%d}  {cds}   {value:.2f}")
+            facts["purchases"] += 1
+            facts["revenue"] += value
+            facts["customers"].add(f"{cid:05d}")
+            if rnd.random() < 0.3:  # several purchases on one day, as in the real log
+                continue
+            day += dt.timedelta(days=rnd.randint(1, 200))
+            if day > dt.date(1998, 6, 30):
+                break
+    return {"CDNOW_master.txt": ("\r\n".join(lines) + "\r\n").encode()}, facts
+
+
+def olist_funnel(seed: int = 3) -> tuple[dict[str, bytes], dict]:
+    rnd = random.Random(seed)
+    leads = [["mql_id", "first_contact_date", "landing_page_id", "origin"]]
+    won = [["mql_id", "seller_id", "sdr_id", "sr_id", "won_date", "business_segment", "lead_type",
+            "lead_behaviour_profile", "has_company", "has_gtin", "average_stock", "business_type",
+            "declared_product_catalog_size", "declared_monthly_revenue"]]  # fmt: skip
+    facts = {"leads": 400, "won": 0}
+    for i in range(400):
+        mql = f"{rnd.getrandbits(128):032x}"
+        first = dt.date(2017, 6, 14) + dt.timedelta(days=rnd.randint(0, 350))
+        origin = rnd.choice(["organic_search", "paid_search", "social", "unknown", "direct_traffic", ""])
+        leads.append([mql, first.isoformat(), f"{rnd.getrandbits(128):032x}", origin])
+        if i % 9 == 0:
+            when = dt.datetime.combine(first, dt.time(10)) + dt.timedelta(days=rnd.randint(1, 60), seconds=rnd.randint(0, 80000))
+            won.append([mql, f"{rnd.getrandbits(128):032x}", f"{rnd.getrandbits(128):032x}", f"sr{rnd.randint(1, 5)}",
+                        when.strftime("%Y-%m-%d %H:%M:%S"), rnd.choice(["pet", "home_decor", "car_accessories"]),
+                        rnd.choice(["online_medium", "industry"]), rnd.choice(["cat", "eagle", ""]), "", "", "",
+                        rnd.choice(["reseller", "manufacturer"]), "", "0"])  # fmt: skip
+            facts["won"] += 1
+    return {
+        "olist_marketing_qualified_leads_dataset.csv": _csv(leads),
+        "olist_closed_deals_dataset.csv": _csv(won),
+    }, facts
+
+
+def olist_shop(seed: int = 4) -> tuple[dict[str, bytes], dict]:
+    rnd = random.Random(seed)
+    people = [f"{rnd.getrandbits(128):032x}" for _ in range(30)]
+    customers = [["customer_id", "customer_unique_id", "customer_zip_code_prefix", "customer_city", "customer_state"]]
+    orders = [["order_id", "customer_id", "order_status", "order_purchase_timestamp", "order_approved_at",
+               "order_delivered_carrier_date", "order_delivered_customer_date", "order_estimated_delivery_date"]]  # fmt: skip
+    items = [["order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date", "price", "freight_value"]]
+    payments = [["order_id", "payment_sequential", "payment_type", "payment_installments", "payment_value"]]
+    reviews = [["review_id", "order_id", "review_score", "review_comment_title", "review_comment_message",
+                "review_creation_date", "review_answer_timestamp"]]  # fmt: skip
+    facts = {"orders": 0, "revenue": 0.0, "people": set(), "reviews": set(), "skipped": 0, "csat_4_5": set()}
+    state = {p: rnd.choice(["SP", "RJ", "MG", "RS"]) for p in people}
+    repeated_review = None
+    for n in range(80):
+        person = rnd.choice(people)
+        order_id, cust_id = f"{rnd.getrandbits(128):032x}", f"{rnd.getrandbits(128):032x}"
+        customers.append([cust_id, person, f"{rnd.randint(1000, 99999):05d}", "sao paulo", state[person]])
+        status = "canceled" if n % 20 == 7 else rnd.choice(["delivered", "delivered", "shipped", "invoiced"])
+        when = dt.datetime(2017, 1, 5, 9) + dt.timedelta(days=n * 8, minutes=n * 37)
+        ts = when.strftime("%Y-%m-%d %H:%M:%S")
+        orders.append([order_id, cust_id, status, ts, ts, "", "", (when + dt.timedelta(days=20)).strftime("%Y-%m-%d 00:00:00")])
+        total = 0.0
+        for k in range(rnd.randint(1, 3)):
+            price, freight = round(rnd.uniform(10, 300), 2), round(rnd.uniform(5, 40), 2)
+            items.append([order_id, k + 1, f"p{rnd.randint(1, 50)}", "s1", ts, f"{price:.2f}", f"{freight:.2f}"])
+            total += price + freight
+        # payments split the total: a voucher and a card, as Olist records them
+        voucher = round(min(total, 20.0), 2) if n % 5 == 0 else 0.0
+        if voucher:
+            payments.append([order_id, 2, "voucher", 1, f"{voucher:.2f}"])
+        payments.append([order_id, 1, "credit_card", rnd.randint(1, 8), f"{total - voucher:.2f}"])
+        if status == "canceled":
+            facts["skipped"] += 1
+        else:
+            facts["orders"] += 1
+            facts["revenue"] += round(total - voucher, 2) + voucher
+            facts["people"].add(person)
+        if n % 3 != 2:
+            review_id = f"{rnd.getrandbits(128):032x}"
+            if n == 10:
+                repeated_review = review_id
+            if n == 13 and repeated_review:  # Olist repeats a review id across orders
+                review_id = repeated_review
+            score = rnd.randint(1, 5)
+            comment = "Chegou antes do prazo.\nRecomendo!" if score >= 4 else ""
+            reviews.append([review_id, order_id, score, "", comment, when.strftime("%Y-%m-%d 00:00:00"), ts])
+            if review_id not in facts["reviews"]:
+                facts["reviews"].add(review_id)
+                if score >= 4:
+                    facts["csat_4_5"].add(review_id)
+    return {
+        "olist_customers_dataset.csv": _csv(customers, quote_all=True),
+        "olist_orders_dataset.csv": _csv(orders, quote_all=True),
+        "olist_order_items_dataset.csv": _csv(items, quote_all=True),
+        "olist_order_payments_dataset.csv": _csv(payments, quote_all=True),
+        "olist_order_reviews_dataset.csv": _csv(reviews, quote_all=True),
+    }, facts
