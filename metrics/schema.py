@@ -252,16 +252,25 @@ def conform(frame: pl.DataFrame, table: str | Table) -> pl.DataFrame:
     return frame.select(*canonical, *extras)
 
 
-def latest_event(tables: dict[str, pl.DataFrame]) -> dt.date | None:
-    """The default as-of date: the latest event date in the data (never the wall clock)."""
-    latest: list[dt.date] = []
+def _event_dates(tables: dict[str, pl.DataFrame], pick: str) -> list[dt.date]:
+    found: list[dt.date] = []
     for name, frame in tables.items():
         for col in EVENT_COLUMNS.get(name, ()):
-            if col in frame.columns and frame.height:
-                value = frame.get_column(col).max()
+            if col in frame.columns and frame.height and frame.schema[col].is_temporal():
+                value = getattr(frame.get_column(col), pick)()
                 if value is not None:
-                    latest.append(value.date() if isinstance(value, dt.datetime) else value)
-    return max(latest) if latest else None
+                    found.append(value.date() if isinstance(value, dt.datetime) else value)
+    return found
+
+
+def latest_event(tables: dict[str, pl.DataFrame]) -> dt.date | None:
+    """The default as-of date: the latest event date in the data (never the wall clock)."""
+    return max(_event_dates(tables, "max"), default=None)
+
+
+def earliest_event(tables: dict[str, pl.DataFrame]) -> dt.date | None:
+    """The first event date in the data: no as-of date can be earlier."""
+    return min(_event_dates(tables, "min"), default=None)
 
 
 KEY_COLUMNS = ("customer_id", "deal_id")

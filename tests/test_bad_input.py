@@ -192,3 +192,164 @@ def test_missing_required_column(active):
     errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", body)],
                       overrides={"orders.csv": {"table": "orders"}})
     assert any("orders.csv" in e and "order_date" in e and "not found" in e for e in errors)
+
+
+# --- issue 11, item 3: bad input that used to get through or end in a traceback ---------------------
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    return buf.getvalue()
+
+
+def test_decimal_points_are_decided_from_the_whole_column(store):
+    """'1.250' alone could be thousands; beside '5.5' and '10.75' it is one and a quarter."""
+    plan = plan_import(_orders(b"O1,C1,2024-01-05,1.250\nO2,C2,2024-02-03,5.5\nO3,C2,2024-02-04,10.75\n"),
+                       store=store)
+    assert plan.tables["orders"].get_column("amount").to_list() == [1.25, 5.5, 10.75]
+    assert not any("could be thousands" in str(p) for p in plan.problems)
+
+
+def test_an_ambiguous_thousands_column_is_reported(store):
+    plan = plan_import(_orders(b"O1,C1,2024-01-05,1.250\nO2,C2,2024-02-03,2.000\n"), store=store)
+    warning = next(str(p) for p in plan.warnings if "could be thousands" in str(p))
+    assert "orders.csv" in warning and "'amount'" in warning and "'1.250'" in warning
+
+
+def test_mixed_decimal_commas_and_points_are_refused(active):
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,\"12,5\"\nO2,C2,2024-02-03,5.5\n"))
+    assert any("orders.amount" in e and "'12,5'" in e and "row 2" in e for e in errors)
+
+
+def test_negative_acquisition_cost_is_a_report_not_a_traceback(active):
+    customers = b"customer_id,tier,acquisition_cost\nC1,Gold,-5\nC2,Gold,10\n"
+    errors = _attempt(active, [SourceFile("customers.csv", customers)])
+    assert any("customers.acquisition_cost" in e and "at least 0" in e and "row 2" in e for e in errors)
+
+
+def test_negative_tenure_is_a_report(active):
+    import datetime as dt
+
+    telco = b"customerID,tenure,Churn\nC1,-3,No\nC2,12,Yes\n"
+    errors = _attempt(active, [SourceFile("telco.csv", telco)], as_of=dt.date(2024, 6, 30))
+    assert any("telco.csv → customers.tenure_months" in e and "negative" in e and "row 2" in e for e in errors)
+
+
+def test_nested_parquet_columns_are_refused_in_words(active):
+    nested_id = pl.DataFrame({"customer_id": [["C1"], ["C2"]], "tier": ["Gold", "Gold"]})
+    errors = _attempt(active, [SourceFile("customers.parquet", _parquet(nested_id))])
+    assert any("customers.parquet" in e and "'customer_id'" in e and "nested" in e for e in errors)
+    nested_extra = pl.DataFrame({"customer_id": ["C1"], "tier": ["Gold"], "tags": [{"a": 1}]})
+    errors = _attempt(active, [SourceFile("customers.parquet", _parquet(nested_extra))])
+    assert any("'tags'" in e and "nested" in e for e in errors)
+
+
+def test_a_column_named_like_the_importers_own_is_renamed(store):
+    plan = plan_import([SourceFile("customers.csv", b"customer_id,tier,__row\nC1,Gold,x\nC2,Gold,y\n")], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["customers"].get_column("row").to_list() == ["x", "y"]
+    assert any("reserved" in str(p) for p in plan.problems)
+
+
+def test_a_delimiter_of_two_characters_is_refused(active):
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,10\n"), delimiter="ab")
+    assert any("orders.csv" in e and "one character" in e for e in errors)
+
+
+def test_an_empty_optional_date_column_does_not_block_the_import(store):
+    customers = pl.DataFrame({"customer_id": ["C1", "C2"], "tier": ["Gold", "Gold"],
+                              "churn_date": pl.Series([None, None], dtype=pl.Null)})  # fmt: skip
+    plan = plan_import([SourceFile("customers.parquet", _parquet(customers))], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    csv_empty = plan_import([SourceFile("customers.csv", b"customer_id,tier,churn_date\nC1,Gold,\nC2,Gold,\n")],
+                            store=store)
+    assert csv_empty.ok
+
+
+def test_times_with_offsets_become_utc_whatever_the_format(store):
+    """22:00 EST on 31 January is 03:00 UTC on 1 February, from text and from Parquet alike."""
+    import datetime as dt
+
+    text = plan_import(_orders(b"O1,C1,2024-01-31 22:00:00-05:00,10\n"), store=store)
+    aware = pl.DataFrame({"order_id": ["O1"], "customer_id": ["C1"], "amount": [10.0],
+                          "order_date": [dt.datetime(2024, 1, 31, 22)]}).with_columns(
+        pl.col("order_date").dt.replace_time_zone("America/New_York"))  # fmt: skip
+    parquet = plan_import([SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.parquet", _parquet(aware))],
+                          store=store)
+    expected = [dt.datetime(2024, 2, 1, 3, 0)]
+    assert text.tables["orders"].get_column("order_date").to_list() == expected
+    assert parquet.tables["orders"].get_column("order_date").to_list() == expected
+    assert any("converted to UTC" in str(p) for p in text.problems)
+
+
+def test_absurd_values_in_any_money_column(active):
+    body = b"order_id,customer_id,order_date,amount,gross_margin\nO1,C1,2024-01-05,10,1e308\n"
+    errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", body)])
+    assert any("orders.gross_margin" in e and "absurd" in e and "row 2" in e for e in errors)
+
+
+@pytest.mark.parametrize("as_of, words", [("9999-12-31", "after 2100-12-31"), ("2020-01-01", "before the data")])
+def test_an_as_of_date_outside_the_data_is_refused(active, as_of, words):
+    import datetime as dt
+
+    errors = _attempt(active, _orders(b"O1,C1,2024-01-05,10\n"), as_of=dt.date.fromisoformat(as_of))
+    assert any(words in e for e in errors)
+
+
+def test_repeated_headers_are_reported(store):
+    plan = plan_import([SourceFile("customers.csv", b"customer_id,tier,tier\nC1,Gold,Silver\n")], store=store)
+    assert plan.tables["customers"].get_column("tier").to_list() == ["Gold"]
+    warning = next(str(p) for p in plan.warnings if "2 times" in str(p))
+    assert "customers.csv" in warning and "'tier'" in warning
+
+
+def test_too_many_columns_are_refused_before_reading(active):
+    from dashboard.importer.reading import MAX_COLUMNS
+
+    header = ",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode()
+    errors = _attempt(active, [SourceFile("wide.csv", header + b"\n" + b"1," * MAX_COLUMNS + b"1\n")])
+    assert any("wide.csv" in e and f"{MAX_COLUMNS + 1:,} columns" in e for e in errors)
+
+
+def test_an_xlsx_that_unpacks_to_too_much_is_refused_before_reading(active, monkeypatch):
+    """A zip bomb in miniature: the limit is lowered so the test file stays small; the check reads
+    only the zip's directory."""
+    import xlsxwriter
+
+    from dashboard.importer import reading
+
+    buf = io.BytesIO()
+    with xlsxwriter.Workbook(buf) as wb:
+        ws = wb.add_worksheet()
+        for r in range(2000):
+            ws.write_row(r, 0, ["C%d" % r, "Gold", "x" * 50])
+    monkeypatch.setattr(reading, "MAX_XLSX_PART", 100_000)
+    errors = _attempt(active, [SourceFile("customers.xlsx", buf.getvalue())])
+    assert any("customers.xlsx" in e and "unpacks to" in e for e in errors)
+
+
+def test_mixed_line_endings_read_as_lines(store):
+    body = b"order_id,customer_id,order_date,amount\r\nO1,C1,2024-01-05,10\rO2,C2,2024-02-03,20\n"
+    plan = plan_import([SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.csv", body)], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["orders"].height == 2
+
+
+def test_an_unclosed_quote_is_reported_on_its_row(active):
+    body = b'O1,C1,2024-01-05,10\nO2,"C2,2024-02-01,5\nO3,C1,2024-02-02,7\nO4,C1,2024-02-03,8\n'
+    errors = _attempt(active, _orders(body))
+    assert any("orders.csv" in e and "row 3" in e and "quote" in e for e in errors)
+
+
+def test_a_utf16_mark_before_utf8_text_is_read_as_utf8(store):
+    data = b"\xff\xfe" + CUSTOMERS
+    plan = plan_import([SourceFile("customers.csv", data)], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["customers"].height == 2
+
+
+def test_a_blank_header_cell_is_no_title_row(store):
+    plan = plan_import([SourceFile("customers.csv", b"customer_id,tier,,segment\nC1,Gold,x,Retail\nC2,Gold,y,Retail\n")],
+                       store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["customers"].get_column("customer_id").to_list() == ["C1", "C2"]
+    assert any("column 3 has no header" in str(p) for p in plan.problems)

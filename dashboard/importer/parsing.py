@@ -28,6 +28,9 @@ _TIME_SUFFIXES = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p"]
 DMY_FORMATS = [f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in _TIME_SUFFIXES] + ["%d/%m/%y"]
 MDY_FORMATS = [f"%m{s}%d{s}%Y{t}" for s in "/.-" for t in _TIME_SUFFIXES] + ["%m/%d/%y"]
 TEXT_FORMATS = ["%d %b %Y", "%b %d, %Y", "%d %B %Y", "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y"]
+# A time followed by a UTC offset or Z ("10:00:00+03:30", "22:00-05:00", "08:26Z"): only after a
+# time, so the year of "31-01-2024" is never taken for an offset.
+TIME_OFFSET = r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}:?\d{2})$"
 EXCEL_EPOCH = pl.datetime(1899, 12, 30)
 EXCEL_SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausible business dates only
 SAMPLE = 2_000
@@ -51,6 +54,7 @@ class Parsed:
     detail: str = ""  # the format chosen, e.g. "D/M/Y"
     ambiguous: bool = False
     note: str = ""  # a doubt about the whole column worth a warning
+    info: str = ""  # a conversion worth telling
 
 
 def clean_text(s: pl.Series) -> pl.Series:
@@ -95,13 +99,15 @@ def detect_currency(s: pl.Series) -> set[str]:
 
 def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
     if s.dtype.is_temporal():
+        if isinstance(s.dtype, pl.Datetime) and s.dtype.time_zone:  # an instant: to UTC
+            s = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         values = s.cast(pl.Datetime("us"))
         return Parsed(values, pl.Series([False] * len(s)), "typed")
     text = clean_text(s)
     present = text.is_not_null()
     uniques = text.drop_nulls().unique()
-    if uniques.len() == 0:
-        return Parsed(pl.Series(s.name, [None] * len(s), pl.Datetime("us")), ~present)
+    if uniques.len() == 0:  # an empty column: nothing to read, nothing wrong
+        return Parsed(pl.Series(s.name, [None] * len(s), pl.Datetime("us")), present)
     numeric = uniques.cast(pl.Float64, strict=False)
     lo, hi = EXCEL_SERIAL_RANGE
     if numeric.is_not_null().all() and numeric.min() >= lo and numeric.max() <= hi:
@@ -118,7 +124,7 @@ def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
         return Parsed(values, present & values.is_null(), "Excel serial numbers")
 
     sample = uniques.head(SAMPLE)
-    tz_free = sample.str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "")
+    tz_free = sample.str.replace(TIME_OFFSET, "$1")
 
     def score(fmt: str) -> int:
         return tz_free.str.to_datetime(fmt, strict=False).is_not_null().sum()
@@ -146,7 +152,7 @@ def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
         reverse=True,
     )
     chosen_formats += others[:3]
-    full = text.str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "")
+    full = text.str.replace(TIME_OFFSET, "$1")
     values = (
         pl.select(
             pl.coalesce(
@@ -159,12 +165,34 @@ def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
         .to_series()
         .alias(s.name)
     )
-    return Parsed(values, present & values.is_null(), family, ambiguous)
+    bad = present & values.is_null()
+    offsets = _offset_minutes(text)
+    info = ""
+    if offsets.is_not_null().any():
+        # A time with a UTC offset is an instant: it becomes UTC, whatever the file format, as a
+        # time-zone-aware Parquet or SQL column does.
+        values = pl.select(
+            pl.lit(values) - pl.duration(minutes=pl.lit(offsets).fill_null(0))
+        ).to_series().alias(s.name)
+        info = f"{offsets.is_not_null().sum():,} times with a UTC offset were converted to UTC"
+    return Parsed(values, bad, family, ambiguous, info=info)
+
+
+def _offset_minutes(text: pl.Series) -> pl.Series:
+    """Minutes east of UTC of each cell that ends in a time with an offset (Z = 0), else null."""
+    parts = text.str.extract_groups(TIME_OFFSET)
+    zone = parts.struct.field("2")
+    sign = pl.select(pl.when(pl.lit(zone).str.starts_with("-")).then(-1).otherwise(1)).to_series()
+    digits = zone.str.replace_all(r"[^0-9]", "")
+    hours = digits.str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0)
+    minutes = digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
+    total = sign * (hours * 60 + minutes)
+    return total.set(zone.is_null(), None)
 
 
 def parse_date(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
     p = parse_datetime(s, prefer_dmy=prefer_dmy)
-    return Parsed(p.values.dt.date(), p.bad, p.detail, p.ambiguous)
+    return Parsed(p.values.dt.date(), p.bad, p.detail, p.ambiguous, info=p.info)
 
 
 def parse_number(s: pl.Series) -> Parsed:

@@ -37,6 +37,7 @@ from metrics.schema import (
     UNASSIGNED_TIER,
     DatasetSettings,
     conform,
+    earliest_event,
     latest_event,
 )
 
@@ -175,6 +176,7 @@ def plan_import(
     lost_after = options.lost_after_days or (recipe.open_lost_after_days if recipe else None)
     tables = _derive(tables, plans, options, settings, problems, lost_after)
     _validate(tables, settings, problems)
+    _check_as_of(tables, settings, problems)
     _settle_money(plans, options, settings, problems)
     tables = {
         t: conform(f.drop([c for c in (ROW_COL, FILE_COL) if c in f.columns]), t)
@@ -209,6 +211,29 @@ def _plan_recipe(
             raw = by_name[name]
             plans.append(FilePlan(raw, None, {}, {}, mp.shape_key(raw.columns), "recipe", role="joined"))
     return plans
+
+
+LATEST_AS_OF = dt.date(2100, 12, 31)
+
+
+def _check_as_of(tables: dict[str, pl.DataFrame], settings: DatasetSettings, problems) -> None:
+    """An as-of date before all the data, or beyond any business date, leaves nothing to compute."""
+    if settings.as_of is None:
+        return
+    first = earliest_event(tables)
+    if settings.as_of > LATEST_AS_OF:
+        problems.append(
+            Problem("error", "(settings)", f"the as-of date {settings.as_of} is after {LATEST_AS_OF}: a typo?")
+        )
+    elif first is not None and settings.as_of < first:
+        problems.append(
+            Problem(
+                "error",
+                "(settings)",
+                f"the as-of date {settings.as_of} is before the data's first date {first}: "
+                "nothing would be known on it",
+            )
+        )
 
 
 def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, problems) -> None:
@@ -255,7 +280,7 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
 
 def _refuse_empty(tables: dict[str, pl.DataFrame], plans: list[FilePlan], problems) -> None:
     """Never store a dataset without data: it would open every page on nothing."""
-    if any(f.height for f in tables.values()):
+    if any(f.height for f in tables.values()) or any(p.severity == "error" for p in problems):
         return
     left_out = [p.raw.name for p in plans if p.role == "skipped"]
     problems.append(
@@ -468,6 +493,10 @@ def _report_parse(fp, col, src, kind, parsed: Parsed, raw, problems) -> None:
                 rows=rows,
                 count=count,
             )
+        )
+    if parsed.info:
+        problems.append(
+            Problem("info", fp.raw.name, f"column {src!r}: {parsed.info}", table=fp.table, column=col)
         )
     if parsed.note:
         problems.append(
@@ -691,6 +720,14 @@ def _derive_customers(c: pl.DataFrame, options: ImportOptions, problems) -> pl.D
             else churn.alias("churn_date")
         ]
         if "tenure_months" in c.columns:
+            negative = (pl.col("tenure_months") < 0).fill_null(False)
+            if c.select(negative.any()).item():
+                rows, count = rows_of(c, negative)
+                problems.append(
+                    Problem("error", c.get_column(FILE_COL)[0], "negative tenures (months as a customer)",
+                            table="customers", column="tenure_months", rows=rows, count=count)  # fmt: skip
+                )
+                return c
             signup = pl.lit(as_of).dt.offset_by(
                 pl.format("-{}mo", pl.col("tenure_months").round().cast(pl.Int64))
             )
@@ -909,8 +946,7 @@ def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, proble
                         out.fill_null(False),
                         name,
                         col.name,
-                        f"values outside {col.minimum:g}–{col.maximum:g}, e.g. "
-                        + ", ".join(str(e) for e in examples),
+                        f"values outside {_range(col)}, e.g. " + ", ".join(str(e) for e in examples),
                     )
             if col.allowed:
                 bad = ~s.is_in(list(col.allowed)) & s.is_not_null()
@@ -924,8 +960,10 @@ def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, proble
                         col.name,
                         f"values other than {', '.join(col.allowed)}",
                     )
-        if "amount" in frame.columns:
-            absurd = frame.get_column("amount").abs() >= ABSURD_AMOUNT
+        for col in (c.name for c in spec.columns if c.dtype == pl.Float64):
+            if col not in frame.columns or not frame.schema[col].is_numeric():
+                continue
+            absurd = frame.get_column(col).abs() >= ABSURD_AMOUNT
             if absurd.any():
                 _per_file(
                     problems,
@@ -933,8 +971,8 @@ def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, proble
                     frame,
                     absurd.fill_null(False),
                     name,
-                    "amount",
-                    f"absurd amounts (≥ {ABSURD_AMOUNT:,.0f})",
+                    col,
+                    f"absurd values (≥ {ABSURD_AMOUNT:,.0f} in size)",
                 )
         _check_dates(name, frame, settings, problems)
     _check_references(tables, problems)
@@ -943,6 +981,8 @@ def _validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, proble
 def _range(col) -> str:
     if col.maximum is None:
         return f"the allowed range (at least {col.minimum:g})"
+    if col.minimum is None:
+        return f"the allowed range (at most {col.maximum:g})"
     return f"{col.minimum:g}–{col.maximum:g}"
 
 

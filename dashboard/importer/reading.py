@@ -10,6 +10,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -34,6 +36,14 @@ WHITESPACE = " "  # runs of blanks between fields, as fixed-width logs are (CDNO
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", WHITESPACE: "whitespace"}
 HEADER_SCAN_ROWS = 15
 MAX_CELL_CHARS = 10_000
+# Checked before a file is parsed, so an absurd file is refused in words instead of taking the
+# server's memory: a CRM export has tens of columns (HubSpot's widest, a few hundred), and the
+# upload limit holds about four million orders.
+MAX_COLUMNS = 1_000
+MAX_ROWS = 20_000_000
+MAX_UNPACKED_XLSX = 1_000 * 2**20  # an .xlsx is a zip: what its parts unpack to
+MAX_XLSX_PART = 400 * 2**20  # one part (a sheet, the shared strings)
+NESTED = (pl.List, pl.Array, pl.Struct, pl.Object)
 
 
 class ReadError(Exception):
@@ -106,7 +116,9 @@ def detect_encoding(name: str, data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+        # A UTF-16 text has a zero byte beside every ASCII character; without any, the mark is
+        # wrong (some tools write it before UTF-8 text).
+        return "utf-16" if data[2:4096].count(0) else "utf-8-after-utf-16-mark"
     sample = data[:8192]
     zeros = sample.count(0)
     if zeros:
@@ -166,21 +178,29 @@ def detect_delimiter(head: str) -> str:
 
 
 def detect_header(records: list[list[str]]) -> int:
-    """Index of the header among the first records: the first row as wide as the table."""
+    """Index of the header among the first records: the first row that fills most of the table's
+    width (a title row above it fills one or two cells; a header may have a blank cell or two)."""
     widths = [sum(1 for cell in r if cell.strip()) for r in records[:HEADER_SCAN_ROWS]]
     if not widths:
         return 0
     widest = max(widths)
-    return next(i for i, w in enumerate(widths) if w >= 0.8 * widest)
+    return next(i for i, w in enumerate(widths) if w >= max(min(widest, 3), 0.6 * widest))
 
 
 def _read_csv(name: str, data: bytes, *, encoding: str | None, delimiter: str | None) -> RawFile:
     enc = encoding or detect_encoding(name, data)
+    if enc == "utf-8-after-utf-16-mark":
+        data, enc = data[2:], "utf-8"
+    if data.count(b"\n") > MAX_ROWS:
+        raise fail(name, f"the file has more than {MAX_ROWS:,} rows, over what one import takes")
     try:
         text = data.decode(enc)
     except (UnicodeDecodeError, LookupError) as exc:
         raise fail(name, f"the file cannot be read as {enc}: {exc}") from None
     text = text.removeprefix("\ufeff")
+    mixed_ends = re.search("\r(?!\n)", text) is not None
+    if mixed_ends:  # old-Mac CR, or CR mixed with LF: one kind of line end from here on
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if any(ch in text[:100_000] for ch in ("\x00", "\x01", "\x02", "\x03")):
         raise fail(name, "this is a binary file, not a CSV text export")
     head = "\n".join(text[:200_000].splitlines()[:60])
@@ -194,7 +214,13 @@ def _read_csv(name: str, data: bytes, *, encoding: str | None, delimiter: str | 
         return raw
     head_records = _records(head, sep, HEADER_SCAN_ROWS)
     header_idx = detect_header(head_records)
-    utf8 = text.encode("utf-8") if enc not in ("utf-8", "utf_8") else data
+    if head_records and len(head_records[header_idx]) > MAX_COLUMNS:
+        raise fail(
+            name,
+            f"the header has {len(head_records[header_idx]):,} columns, more than the {MAX_COLUMNS:,} "
+            "an import takes: export only the columns you need",
+        )
+    utf8 = text.encode("utf-8") if enc not in ("utf-8", "utf_8") or mixed_ends else data
     if utf8.startswith(codecs.BOM_UTF8):
         utf8 = utf8[len(codecs.BOM_UTF8) :]
     try:
@@ -208,10 +234,19 @@ def _read_csv(name: str, data: bytes, *, encoding: str | None, delimiter: str | 
     except pl.exceptions.PolarsError:
         raise _diagnose_csv(name, text, sep, header_idx) from None
     header_row = header_idx + 1
-    raw = RawFile(name, _with_rows(frame, header_row), "csv", enc, sep, header_row)
+    notes: list[Problem] = []
+    header = [_original_name(c, head_records[header_idx] if head_records else []) for c in frame.columns]
+    raw = RawFile(name, _with_rows(frame, header_row, notes, name, header), "csv", enc, sep, header_row, notes)
     _check_last_record(raw, text, sep)
     _note_title_rows(raw, header_idx)
     return raw
+
+
+def _original_name(column: str, header: list[str]) -> str:
+    """Polars renames a repeated header "x" to "x_duplicated_0"; back to "x", so that the
+    repeat is reported once, in words (_with_rows)."""
+    base = column.split("_duplicated_")[0]
+    return base if "_duplicated_" in column and base in header else column
 
 
 def _note_title_rows(raw: RawFile, header_idx: int) -> None:
@@ -228,8 +263,43 @@ def _note_title_rows(raw: RawFile, header_idx: int) -> None:
         )
 
 
-def _with_rows(frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
-    frame = frame.rename({c: c.strip() for c in frame.columns})
+def _with_rows(
+    frame: pl.DataFrame,
+    header_row: int,
+    notes: list[Problem],
+    name: str,
+    header: list[str] | None = None,
+) -> pl.DataFrame:
+    """The frame with clean header names (from `header` where the reader renamed repeats) and
+    its spreadsheet row numbers (ROW_COL)."""
+    names = []
+    for i, c in enumerate(header or frame.columns):
+        clean = c.strip().lstrip("_") if c.strip().startswith("__") else c.strip()
+        if not clean:
+            clean = f"column_{i + 1}"
+            notes.append(Problem("info", name, f"column {i + 1} has no header: called {clean!r}"))
+        elif clean != c.strip():
+            notes.append(Problem("info", name, f"column {c!r}: names starting with __ are reserved; called {clean!r}"))
+        names.append(clean)
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    for n in duplicated:
+        notes.append(
+            Problem(
+                "warning",
+                name,
+                f"the header names {n!r} {names.count(n)} times: the first is used, the others "
+                f"are kept as {n!r} with a number",
+                column=n,
+            )
+        )
+    frame.columns = _unique(names)
+    for c, dtype in frame.schema.items():
+        if isinstance(dtype, NESTED):
+            raise fail(
+                name,
+                f"column {c!r} holds nested values ({dtype}), not single values: "
+                "flatten it before exporting, or leave it out",
+            )
     return frame.with_row_index(ROW_COL, offset=header_row + 1).with_columns(
         pl.col(ROW_COL).cast(pl.Int64)
     )
@@ -237,6 +307,14 @@ def _with_rows(frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
 
 def _diagnose_csv(name: str, text: str, sep: str, header_idx: int) -> ReadError:
     """Polars refused the file: find the rows that break it with the csv module (slow path)."""
+    opened = _unclosed_quote_row(text)
+    if opened is not None:
+        return fail(
+            name,
+            f"a quote opened on row {opened} is never closed: everything after it reads as one "
+            "cell (a stray \" in that row?)",
+            [opened],
+        )
     reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
     expected, bad = None, []
     try:
@@ -265,6 +343,16 @@ def _diagnose_csv(name: str, text: str, sep: str, header_idx: int) -> ReadError:
     return fail(name, "the CSV cannot be parsed (check the delimiter, quoting and encoding)")
 
 
+def _unclosed_quote_row(text: str) -> int | None:
+    """The line on which a quote opens that no later quote closes, if any."""
+    inside, opened = False, None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.count('"') % 2:
+            inside = not inside
+            opened = number if inside else None
+    return opened if inside else None
+
+
 def _check_last_record(raw: RawFile, text: str, sep: str) -> None:
     """A truncated download ends mid-row: the last record has fewer fields than the header.
     A file that ends with a line break finished its last row (which may span lines in quotes)."""
@@ -285,7 +373,28 @@ def _check_last_record(raw: RawFile, text: str, sep: str) -> None:
 
 
 # --- Excel and Parquet ---------------------------------------------------------------------------
+def _check_unpacked_size(name: str, data: bytes) -> None:
+    """An .xlsx is a zip: refuse one whose parts unpack to more than an import can hold, before
+    the reader unpacks anything (a small file can unpack to gigabytes)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except zipfile.BadZipFile:
+        raise fail(name, "the Excel file cannot be read: it is not a valid .xlsx (zip) file") from None
+    total = sum(p.file_size for p in parts)
+    largest = max(parts, key=lambda p: p.file_size, default=None)
+    if total > MAX_UNPACKED_XLSX or (largest and largest.file_size > MAX_XLSX_PART):
+        raise fail(
+            name,
+            f"the Excel file unpacks to {total / 2**20:,.0f} MB ({largest.filename}: "
+            f"{largest.file_size / 2**20:,.0f} MB), more than an import takes "
+            f"({MAX_UNPACKED_XLSX / 2**20:,.0f} MB in all, {MAX_XLSX_PART / 2**20:,.0f} MB a part): "
+            "save it as CSV, or split it",
+        )
+
+
 def _read_excel(name: str, data: bytes) -> RawFile:
+    _check_unpacked_size(name, data)
     try:
         import fastexcel
 
@@ -303,15 +412,18 @@ def _read_excel(name: str, data: bytes) -> RawFile:
         if records
         else []
     )
+    if len(header) > MAX_COLUMNS:
+        raise fail(name, f"the sheet has {len(header):,} columns, more than the {MAX_COLUMNS:,} an import takes")
     body = grid.slice(header_idx + 1)
     body.columns = _unique(header)
-    body = _with_rows(body, header_idx + 1)
+    notes: list[Problem] = []
+    body = _with_rows(body, header_idx + 1, notes, name, header)
     data_cols = [c for c in body.columns if c != ROW_COL]
     empty_unnamed = [
         c for c in data_cols if c.startswith("column_") and body[c].null_count() == body.height
     ]
     body = body.drop(empty_unnamed).filter(~pl.all_horizontal(pl.exclude(ROW_COL).is_null()))
-    raw = RawFile(name, body, "excel", header_row=header_idx + 1)
+    raw = RawFile(name, body, "excel", header_row=header_idx + 1, notes=notes)
     _note_title_rows(raw, header_idx)
     return raw
 
@@ -330,4 +442,7 @@ def _read_parquet(name: str, data: bytes) -> RawFile:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001
         raise fail(name, f"the Parquet file cannot be read: {exc}") from None
-    return RawFile(name, _with_rows(frame, 1), "parquet")
+    if frame.width > MAX_COLUMNS:
+        raise fail(name, f"the file has {frame.width:,} columns, more than the {MAX_COLUMNS:,} an import takes")
+    notes: list[Problem] = []
+    return RawFile(name, _with_rows(frame, 1, notes, name), "parquet", notes=notes)

@@ -55,7 +55,7 @@ class Join:
 @dataclass
 class FileRecipe:
     table: str
-    columns: dict[str, Any]  # canonical (or extra) column → source spec
+    columns: dict[str, Any] = field(default_factory=dict)  # canonical (or extra) column → source
     joins: list[Join] = field(default_factory=list)
     group_by: str | None = None  # canonical column whose equal values make one row
     require: list[str] = field(default_factory=list)  # rows without these are dropped, counted

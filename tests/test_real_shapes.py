@@ -1,0 +1,235 @@
+"""Real export shapes import as downloaded (issue 11): order lines, transactions without order ids,
+a lead list with a closed-deals list, a relational shop export. Each imported table is checked
+against facts computed from the raw rows by the fixture builder (tests/realshapes.py), not by the
+importer."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import realshapes
+from dashboard.__main__ import main
+from dashboard.importer import ImportOptions, SourceFile, plan_import
+from dashboard.importer.recipes import Recipe
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _plan(files: dict[str, bytes], **options):
+    plan = plan_import([SourceFile(n, b) for n, b in files.items()], options=ImportOptions(**options))
+    assert plan.ok, [str(p) for p in plan.errors]
+    return plan
+
+
+def _messages(plan) -> str:
+    return "\n".join(str(p) for p in plan.problems)
+
+
+def test_online_retail_order_lines_become_orders_refunds_and_customers():
+    files, facts = realshapes.online_retail()
+    plan = _plan(files)
+    orders, customers = plan.tables["orders"], plan.tables["customers"]
+    assert set(orders.get_column("order_id")) == facts["orders"]
+    assert orders.get_column("amount").sum() == pytest.approx(facts["revenue"])
+    refunds = set(orders.filter(pl.col("amount") < 0).get_column("order_id"))
+    assert refunds == facts["refund_orders"] and all(r.startswith("C") for r in refunds)
+    assert customers.height == facts["customers"]
+    # "17850.0" in the file is customer 17850, as it is everywhere else
+    assert not customers.get_column("customer_id").str.contains(r"\.").any()
+    regions = dict(customers.select("customer_id", "region").iter_rows())
+    assert regions == {c: facts["countries"][c] for c in regions}
+    text = _messages(plan)
+    assert f"{facts['dropped_lines']} of" in text and "no customer_id and were left out" in text
+    assert "recognised as order lines" in text and "grouped into" in text
+
+
+def test_cdnow_like_log_without_order_ids():
+    files, facts = realshapes.cdnow_master_like()
+    plan = _plan(files)
+    orders = plan.tables["orders"]
+    assert orders.height == facts["purchases"]
+    assert orders.get_column("order_id").is_unique().all()
+    assert orders.get_column("amount").sum() == pytest.approx(facts["revenue"])
+    assert set(plan.tables["customers"].get_column("customer_id")) == facts["customers"]
+    assert plan.files[0].raw.describe().startswith("CSV, UTF-8, whitespace-separated")
+
+
+def test_full_cdnow_master_log_as_lifetimes_ships_it():
+    """69,659 purchases of 23,570 customers (Fader, Hardie & Lee's CDNOW data), 1997-01-01 to
+    1998-06-30, totalling $2,500,315.63 (sum of the file's dollar_value column)."""
+    data = gzip.decompress((FIXTURES / "cdnow_master" / "CDNOW_master.txt.gz").read_bytes())
+    plan = _plan({"CDNOW_master.txt": data})
+    orders = plan.tables["orders"]
+    assert orders.height == 69_659
+    assert plan.tables["customers"].height == 23_570
+    assert orders.get_column("order_date").min().date().isoformat() == "1997-01-01"
+    assert orders.get_column("order_date").max().date().isoformat() == "1998-06-30"
+    dollars = sum(float(line.split()[-1]) for line in data.decode().splitlines()[1:] if line.strip())
+    assert dollars == pytest.approx(2_500_315.63)
+    assert orders.get_column("amount").sum() == pytest.approx(dollars)
+
+
+def test_olist_leads_and_closed_deals_become_a_funnel():
+    files, facts = realshapes.olist_funnel()
+    plan = _plan(files)
+    deals = plan.tables["deals"]
+    assert deals.height == facts["leads"]
+    won = deals.filter(pl.col("status") == "won")
+    assert won.height == facts["won"]
+    assert set(won.get_column("stage")) == {"Won"}
+    assert won.get_column("closed_date").is_not_null().all()
+    lost = deals.filter(pl.col("status") == "lost")
+    # Every lost lead carries a close date (created + the rule's days), so it falls into a period.
+    assert lost.height > 0 and lost.get_column("closed_date").is_not_null().all()
+    assert (lost.get_column("closed_date") - lost.get_column("created_date")).dt.total_days().unique().to_list() == [90]
+    assert "count as lost" in _messages(plan) and "--lost-after" in _messages(plan)
+    # The rule can be changed: with a year, fewer leads are old enough to count as lost.
+    longer = _plan(files, lost_after_days=365).tables["deals"]
+    assert longer.filter(pl.col("status") == "lost").height < lost.height
+    assert longer.filter(pl.col("status") == "won").height == facts["won"]
+
+
+def test_olist_lead_list_alone_imports_its_leads():
+    files, facts = realshapes.olist_funnel()
+    name = "olist_marketing_qualified_leads_dataset.csv"
+    plan = _plan({name: files[name]})
+    assert plan.tables["deals"].height == facts["leads"]
+    assert set(plan.tables["deals"].get_column("status")) <= {"open", "lost"}
+
+
+def test_olist_relational_shop_export():
+    files, facts = realshapes.olist_shop()
+    plan = _plan(files, currency="BRL")
+    orders, customers, surveys = plan.tables["orders"], plan.tables["customers"], plan.tables["surveys"]
+    assert orders.height == facts["orders"]
+    assert orders.get_column("amount").sum() == pytest.approx(facts["revenue"], abs=0.01)
+    # customers are people (customer_unique_id), not the per-order customer_id
+    assert set(customers.get_column("customer_id")) >= facts["people"]
+    assert set(orders.get_column("customer_id")) <= set(customers.get_column("customer_id"))
+    assert set(surveys.get_column("response_id")) == facts["reviews"]
+    assert set(surveys.filter(pl.col("csat") >= 4).get_column("response_id")) == facts["csat_4_5"]
+    assert surveys.get_column("customer_id").is_in(customers.get_column("customer_id").implode()).all()
+    text = _messages(plan)
+    assert "1 row repeats a response_id" in text
+    assert f"{facts['skipped']} rows with order_status" in text
+    assert "100.0%" in text  # the match rate of each join is reported
+    assert plan.settings.currency == "BRL"
+
+
+def test_the_mapping_used_round_trips_as_a_file():
+    files, _ = realshapes.olist_shop()
+    first = _plan(files, currency="BRL")
+    recipe = Recipe.from_json(json.loads(json.dumps(first.mapping_file())))
+    again = _plan(files, currency="BRL", recipe=recipe)
+    for table, frame in first.tables.items():
+        assert again.tables[table].equals(frame), table
+
+
+# --- the recipe language, feature by feature ---------------------------------------------------------
+def test_recipe_constant_product_sum_coalesce_if_present_and_row_key():
+    """Two lines of one invoice: 2 × 3.5 + 1 × 10 = 17; a third without a customer is dropped."""
+    text = ("inv,cust,when,qty,price,fee,won\n"
+            "A1,c1,2024-01-02,2,3.5,,x\nA1,c1,2024-01-02,1,10,1,\nA2,,2024-01-03,1,1,,\n")  # fmt: skip
+    recipe = Recipe.from_json({"files": {"lines.csv": {
+        "table": "orders",
+        "columns": {"order_id": "inv", "customer_id": "cust", "order_date": "when",
+                    "amount": {"product": ["qty", "price"]},
+                    "gross_margin": {"coalesce": ["fee", {"sum": ["qty", "price"]}]},
+                    "product": {"if_present": "won", "then": "flagged", "else": "plain"},
+                    "channel": {"const": "web"}},
+        "group_by": "order_id", "require": ["customer_id"]}}})  # fmt: skip
+    plan = _plan({"lines.csv": text.encode()}, recipe=recipe, margin_rate=0.5)
+    orders = plan.tables["orders"]
+    assert orders.select("order_id", "customer_id", "amount").rows() == [("A1", "c1", 17.0)]
+    # gross margin: first line has no fee → qty + price = 5.5; second has fee 1 → 5.5 + 1 = 6.5
+    assert orders.get_column("gross_margin").to_list() == [6.5]
+    assert orders.get_column("product").to_list() == ["flagged"]
+    assert orders.get_column("lines").to_list() == [2]
+
+
+def test_recipe_row_key_numbers_repeats():
+    text = b"who,day,value\nc1,19970101,5\nc1,19970101,6\nc2,19970101,7\n"
+    recipe = Recipe.from_json({"files": {"t.csv": {"table": "orders", "columns": {
+        "order_id": {"row_key": ["who", "day"]}, "customer_id": "who", "order_date": "day", "amount": "value"}}}})  # fmt: skip
+    orders = _plan({"t.csv": text}, recipe=recipe).tables["orders"]
+    assert orders.get_column("order_id").to_list() == ["c1-19970101-1", "c1-19970101-2", "c2-19970101-1"]
+
+
+def test_recipe_naming_a_missing_column_or_file_is_an_error_in_words():
+    text = b"id,when,value\n1,2024-01-01,5\n"
+    bad_column = Recipe.from_json({"files": {"t.csv": {"table": "orders", "columns": {
+        "order_id": "id", "customer_id": "client", "order_date": "when", "amount": "value"}}}})  # fmt: skip
+    plan = plan_import([SourceFile("t.csv", text)], options=ImportOptions(recipe=bad_column))
+    assert not plan.ok
+    assert any("t.csv" in str(p) and "'client'" in str(p) for p in plan.errors)
+    missing_file = Recipe.from_json({"files": {"t.csv": {"table": "orders", "columns": {},
+        "joins": [{"file": "people.csv", "on": "id", "other_on": "id"}]}}})  # fmt: skip
+    plan = plan_import([SourceFile("t.csv", text)], options=ImportOptions(recipe=missing_file))
+    assert [str(p) for p in plan.errors] == ["people.csv: the mapping names this file, but it was not uploaded"]
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"files": []}, '"files" object'),
+        ({"files": {"a.csv": {"table": "sales"}}}, "table 'sales' is not one of"),
+        ({"files": {"a.csv": {"table": "orders", "colums": {}}}}, "unknown keys colums"),
+        ({"files": {"a.csv": {"table": "orders", "joins": [{"file": "b"}]}}}, "a join"),
+    ],
+)
+def test_malformed_mapping_files_are_refused_in_words(spec, words):
+    with pytest.raises(ValueError, match=words):
+        Recipe.from_json(spec)
+
+
+# --- the command line ----------------------------------------------------------------------------------
+def _write(tmp_path: Path, files: dict[str, bytes]) -> list[str]:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return [str(tmp_path / n) for n in files]
+
+
+def test_cli_imports_cdnow_alone_and_round_trips_its_mapping(tmp_path, store, capsys):
+    files, facts = realshapes.cdnow_master_like()
+    paths = _write(tmp_path, files)
+    mapping = tmp_path / "mapping.json"
+    url = str(store.engine.url)
+    assert main(["import", *paths, "--dataset", "cdnow", "--store", url, "--write-mapping", str(mapping),
+                 "--currency", "USD"]) == 0  # fmt: skip
+    first = store.load("cdnow")
+    assert first.tables["orders"].height == facts["purchases"]
+    assert first.settings.currency == "USD"
+    assert main(["import", *paths, "--dataset", "again", "--store", url, "--mapping", str(mapping)]) == 0
+    assert store.load("again").tables["orders"].equals(first.tables["orders"])
+
+
+def test_cli_refuses_files_with_nothing_to_import_and_keeps_the_default(tmp_path, store, capsys):
+    files, _ = realshapes.cdnow_master_like()
+    url = str(store.engine.url)
+    assert main(["import", *_write(tmp_path, files), "--dataset", "good", "--store", url]) == 0
+    odd = _write(tmp_path, {"notes.csv": b"colour,size\nred,3\nblue,4\n"})
+    assert main(["import", *odd, "--dataset", "empty", "--store", url]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to import" in err and "notes.csv" in err
+    assert "empty" not in [d.name for d in store.list()]
+    assert store.active_name() == "good"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--margin-rate", "1.5"], "--margin-rate"),
+        (["--lost-after", "0"], "--lost-after"),
+        (["--mapping", "/nonexistent/m.json"], "cannot be used"),
+    ],
+)
+def test_cli_refuses_bad_options_in_words(tmp_path, store, capsys, args, words):
+    paths = _write(tmp_path, realshapes.cdnow_master_like()[0])
+    assert main(["import", *paths, "--dataset", "x", "--store", str(store.engine.url), *args]) == 2
+    assert words in capsys.readouterr().err
+    assert store.list() == []
