@@ -321,7 +321,7 @@ def test_an_xlsx_that_unpacks_to_too_much_is_refused_before_reading(active, monk
     with xlsxwriter.Workbook(buf) as wb:
         ws = wb.add_worksheet()
         for r in range(2000):
-            ws.write_row(r, 0, ["C%d" % r, "Gold", "x" * 50])
+            ws.write_row(r, 0, [f"C{r}", "Gold", "x" * 50])
     monkeypatch.setattr(reading, "MAX_XLSX_PART", 100_000)
     errors = _attempt(active, [SourceFile("customers.xlsx", buf.getvalue())])
     assert any("customers.xlsx" in e and "unpacks to" in e for e in errors)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 import realshapes
+
 from dashboard.__main__ import main
 from dashboard.importer import ImportOptions, SourceFile, plan_import
 from dashboard.importer.recipes import Recipe
