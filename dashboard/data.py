@@ -45,7 +45,8 @@ def _load(name: str, stamp: str) -> Dataset:
     elif name == SQL:
         from dashboard.sources.sql import from_config
 
-        dataset = Dataset(SQL, from_config(config.sql_source_config()).load())
+        tables, problems = from_config(config.sql_source_config()).load_checked()
+        dataset = Dataset(SQL, tables, report=[p.to_json() for p in problems])
     else:
         dataset = store().load(name)
     # every page groups and joins by customer: integer-coded ids make that several times faster

@@ -104,3 +104,38 @@ def test_a_configured_query_is_wrapped_as_a_subquery(tmp_path, sample_tables):
     loaded = src.load(SqlFilters(tiers=("Platinum",)))["customers"]
     src.close()
     assert loaded.height == sample_tables["customers"].filter(pl.col("tier") == "Platinum").height
+
+
+def test_the_app_path_reads_through_arrow_and_validates(source, sample_tables):
+    """What the dashboard loads (load_checked) equals the tables, read through connectorx; the
+    same rules as for an upload report a duplicate id by table, column and row."""
+    assert source._arrow_uri() is not None
+    tables, problems = source.load_checked()
+    assert [p for p in problems if p.severity == "error"] == []
+    assert tables["customers"].height == sample_tables["customers"].height
+
+
+def test_sql_rows_are_validated_like_an_upload(tmp_path, sample_tables):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'bad.sqlite'}")
+    customers = sample_tables["customers"].head(3)
+    customers = pl.concat([customers, customers.head(1)])  # a repeated customer id
+    orders = sample_tables["orders"].filter(pl.col("customer_id").is_in(customers["customer_id"].implode()))
+    orders = pl.concat([orders, orders.head(1).with_columns(pl.lit("NOBODY").alias("customer_id"),
+                                                            pl.lit("X1").alias("order_id"))])  # fmt: skip
+    customers.write_database("customers", engine)
+    orders.write_database("orders", engine)
+    src = SqlSource(str(engine.url), {"customers": "customers", "orders": "orders"})
+    tables, problems = src.load_checked()
+    text = [str(p) for p in problems]
+    assert any("SQL customers → customers.customer_id" in t and "duplicate" in t and "rows 1, 4" in t for t in text)
+    assert any("SQL orders → orders.customer_id" in t and "'NOBODY'" in t for t in text)
+    assert "NOBODY" not in tables["orders"].get_column("customer_id").to_list()
+    src.close()
+    engine.dispose()
+
+
+def test_a_connection_failure_never_shows_the_password():
+    src = SqlSource("postgresql+psycopg://reader:s3cret-pw@127.0.0.1:1/crm", {"customers": "customers"})
+    with pytest.raises(Exception) as info:
+        src.load()
+    assert "s3cret-pw" not in str(info.value)

@@ -18,8 +18,9 @@ url = "postgresql+psycopg://user:password@host:5432/crm"
 customers = "crm.customers"
 orders = "SELECT id AS order_id, customer_id, created AS order_date, total AS amount FROM sales"
 ```
-Each table is a table name or a query returning the canonical column names. Tier and date filters
-are sent to the database as parameters of the WHERE clause.
+Each table is a table name or a query returning the canonical column names. The dashboard reads
+each table whole (every five minutes at most), through Arrow where the database is PostgreSQL,
+MySQL/MariaDB or SQLite, checks it by the same rules as an uploaded file, and filters in memory.
 """
 
 

@@ -1129,9 +1129,11 @@ def _tier_order(tables: dict[str, pl.DataFrame]) -> list[str]:
 
 
 def validate_tables(
-    tables: dict[str, pl.DataFrame], settings: DatasetSettings, source: str
-) -> list[Problem]:
-    """Validate frames that arrive already typed (the SQL source) by the same rules as uploads."""
+    tables: dict[str, pl.DataFrame], settings: DatasetSettings | None = None, *, source: str
+) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
+    """Validate frames that arrive already typed (the SQL source) by the same rules as uploads:
+    the tables as they pass them (rows of unknown customers dropped, as for a file) and the
+    problems, each naming `source` and the table."""
     problems: list[Problem] = []
     marked = {
         name: frame.with_row_index(ROW_COL, offset=1).with_columns(
@@ -1139,8 +1141,8 @@ def validate_tables(
         )
         for name, frame in tables.items()
     }
-    _validate(marked, settings, problems)
-    return problems
+    _validate(marked, settings or DatasetSettings(), problems)
+    return {name: frame.drop(ROW_COL, FILE_COL) for name, frame in marked.items()}, problems
 
 
 # --- committing ---------------------------------------------------------------------------------------

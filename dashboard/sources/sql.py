@@ -1,20 +1,27 @@
 """A SQL database as a source: one SQLAlchemy URL, and per canonical table a table name or a query.
 
 Configured in .streamlit/secrets.toml ([sql_source]) or by CRM_SQL_URL, never typed into a page.
-Tier and date filters are pushed into the WHERE clause as bound parameters, so the database only
-sends the slice asked for; configured queries are wrapped as sub-queries, never concatenated with
-user input.
+The dashboard loads each configured table whole (`load_checked`: every comparison period and
+point-in-time figure needs the history around the filtered slice), through Arrow with connectorx
+for PostgreSQL, MySQL/MariaDB and SQLite, and validates it by the same rules as an uploaded file.
+`load(SqlFilters(...))` pushes tier and date filters into the WHERE clause as bound parameters,
+for scripts that want only a slice; configured queries are wrapped as sub-queries, never
+concatenated with user input.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
 
 from metrics.schema import TABLES, conform
+
+# SQLAlchemy backends connectorx reads into Arrow, and the scheme it knows each by.
+ARROW_SCHEMES = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 
 # The date each table is filtered on.
 DATE_COLUMN = {
@@ -98,23 +105,56 @@ class SqlSource:
         return stmt, params
 
     def load(self, filters: SqlFilters = SqlFilters()) -> dict[str, pl.DataFrame]:
+        """Each configured table in the canonical schema; a filter's values are bound parameters.
+        Unfiltered reads go through Arrow (connectorx) where the database kind allows it."""
         frames: dict[str, pl.DataFrame] = {}
+        uri = self._arrow_uri()
         with self.engine.connect() as conn:
             for table in self.tables:
                 stmt, params = self.statement(table, filters)
-                result = conn.execute(stmt, params)
-                columns = list(result.keys())
-                rows = result.fetchall()
-                frame = pl.DataFrame(
-                    [tuple(r) for r in rows], schema=columns, orient="row", infer_schema_length=None
-                )
+                if uri and not params:
+                    frame = self._read_arrow(str(stmt), uri)
+                else:
+                    frame = pl.read_database(
+                        stmt, conn, execute_options={"parameters": params}, infer_schema_length=None
+                    )
                 frames[table] = conform(_normalise_types(frame, table), table)
         return frames
+
+    def load_checked(self) -> tuple[dict[str, pl.DataFrame], list]:
+        """Every table, validated as an uploaded file is (duplicate ids, ranges, unknown
+        customers …): the tables as they pass the rules, and the problems in words."""
+        from dashboard.importer.pipeline import validate_tables
+
+        return validate_tables(self.load(), source="SQL")
+
+    def _arrow_uri(self) -> str | None:
+        url = self.engine.url
+        scheme = ARROW_SCHEMES.get(url.get_backend_name())
+        if scheme is None:
+            return None
+        if scheme == "sqlite":
+            if not url.database or url.database == ":memory:":
+                return None
+            url = url.set(database=str(Path(url.database).resolve()))
+        return url.set(drivername=scheme).render_as_string(hide_password=False)
+
+    def _read_arrow(self, query: str, uri: str) -> pl.DataFrame:
+        try:
+            return pl.read_database_uri(query, uri, engine="connectorx")
+        except Exception as exc:  # noqa: BLE001 - connectorx raises its own types
+            # its messages can quote the connection string: never pass the password on
+            password = self.engine.url.password
+            text = str(exc).replace(password, "***") if password else str(exc)
+            raise RuntimeError(f"reading the SQL source failed: {text}") from None
 
 
 def _normalise_types(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     """Drivers disagree on types: NUMERIC arrives as Decimal, SQLite returns dates as text."""
     frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+    # Arrow readers give the database's integer widths; ids are text in the contract
+    ids = [c for c in frame.columns if c.endswith("_id") and frame.schema[c] != pl.String]
+    frame = frame.with_columns(pl.col(ids).cast(pl.String)) if ids else frame
     fixes = []
     for col in TABLES[table].columns:
         if col.name in frame.columns and frame.schema[col.name] == pl.String:
