@@ -3,6 +3,8 @@ which slice is shown, and the empty state when a page cannot be computed."""
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from dashboard import data
@@ -40,8 +42,14 @@ def page(name: str, title: str) -> tuple[Filters, dict]:
         raise  # unreachable: st.stop() ends the run
 
 
+CURRENCY_FORM = re.compile(r"[A-Za-z€£$¥₹₽₺₩﷼]{1,8}")
+
+
 def currency() -> str:
-    return data.active_dataset().settings.currency
+    """The dataset's currency for labels; said plainly when it is not set (an import whose amounts
+    name none) or is not a currency code or symbol (nothing else reaches a label)."""
+    code = data.active_dataset().settings.currency
+    return code if CURRENCY_FORM.fullmatch(code or "") else "currency not set"
 
 
 def tier_order() -> list[str]:

@@ -13,6 +13,8 @@ from dashboard.store import Store
 from sample_data import load_tables
 
 ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+DATA_PAGE = "../pages/data.py"  # relative to the main script
 REALDATA = ROOT.parent / "shared" / "realdata"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -39,3 +41,19 @@ def store(tmp_path) -> Store:
 @pytest.fixture(scope="session")
 def sample_tables() -> dict[str, pl.DataFrame]:
     return load_tables()
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    """The app in AppTest on its Data page, with a store and secrets of its own."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CRM_STORE_URL", f"sqlite:///{tmp_path / 'store.sqlite'}")
+    monkeypatch.setenv("CRM_SECRETS_FILE", str(tmp_path / "none.toml"))
+    from dashboard import data
+
+    data.store.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(DATA_PAGE).run()
+    return at

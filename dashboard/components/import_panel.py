@@ -4,32 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import polars as pl
 import streamlit as st
 
 from dashboard import config, data
+from dashboard.components import mapping_editor
 from dashboard.importer import ImportOptions, SourceFile, commit_import, plan_import
-from dashboard.importer.mapping import DERIVED
 from dashboard.importer.pipeline import ImportPlan
-from metrics.schema import TABLES
+from dashboard.importer.recipes import Recipe, RecipeError
+from dashboard.text import plain
 
-NOT_MAPPED = "— not in file —"
-OVERRIDES_KEY = "import_overrides"
+RECIPE_KEY = "import_recipe"  # (file names, the mapping edited on this page as JSON)
 DONE_KEY = "import_done"
 
 
 def show() -> None:
     done = st.session_state.pop(DONE_KEY, None)
     if done:
-        st.success(done)
+        st.success(plain(done))
     limit = config.max_upload_mb()
+    # No type filter: a file of another kind is refused by the reader in words, naming the file,
+    # where the uploader would only show an icon.
     files = st.file_uploader(
-        "CRM exports: CSV, Excel (.xlsx) or Parquet — one file per table, several at once",
-        type=["csv", "txt", "tsv", "xlsx", "parquet"],
+        "CRM exports: CSV or text, Excel (.xlsx) or Parquet — several files at once",
         accept_multiple_files=True,
         max_upload_size=limit,
         key="import_files",
+    )
+    st.caption(
+        f"Files up to {limit} MB each. Nothing is stored until you press Import; a failed "
+        "import leaves every stored dataset as it was."
     )
     left, mid, right = st.columns(3)
     name = left.text_input("Dataset name", value="My CRM", key="import_name", max_chars=100)
@@ -37,7 +43,8 @@ def show() -> None:
         "Snapshot / as-of date (optional)",
         value=None,
         key="import_as_of",
-        max_value=dt.date.today(),
+        min_value=dt.date(1900, 1, 1),
+        max_value=dt.date(2100, 12, 31),
         help="For exports without dates (a churn flag, a tenure), the date "
         "the export was taken. Also the dataset's as-of date.",
     )
@@ -47,19 +54,43 @@ def show() -> None:
         horizontal=True,
         key="import_date_order",
     )
+    left, mid, right = st.columns(3)
+    currency = left.text_input(
+        "Currency of the amounts", key="import_currency", max_chars=8,
+        placeholder="detected from symbols or codes", help="An ISO code such as GBP, EUR, BRL, IRR.",
+    )  # fmt: skip
+    margin = mid.number_input(
+        "Margin rate (gross margin ÷ revenue)", min_value=0.0, max_value=1.0, value=None, step=0.05,
+        key="import_margin", placeholder="not known", help="Used where orders carry no gross margin; "
+        "until it is set, margins equal revenue.",
+    )  # fmt: skip
+    lost_after = right.number_input(
+        "Open deals count as lost after (days)", min_value=1, max_value=3650, value=None, step=30,
+        key="import_lost_after", placeholder="never (lead lists: 90)",
+        help="Lead lists say who was won, not who was lost: an open deal older than this at the "
+        "as-of date counts as lost.",
+    )  # fmt: skip
+    mapping_file = st.file_uploader(
+        "Mapping file (optional): the JSON the Download mapping button below gives, or "
+        "--write-mapping on the command line",
+        type=["json"],
+        key="import_mapping_file",
+    )
     if not files:
-        st.caption(
-            f"Files up to {limit} MB. Nothing is stored until you press Import; a failed "
-            "import leaves every stored dataset as it was."
-        )
         return
     sources = []
     for f in files:
         f.seek(0)
         sources.append(SourceFile(f.name, f.getvalue()))
-    overrides = st.session_state.setdefault(OVERRIDES_KEY, {})
+    recipe = _recipe(sources, mapping_file)
     options = ImportOptions(
-        as_of=snapshot, prefer_dmy=order == "D/M/Y", max_bytes=limit * 2**20, overrides=overrides
+        as_of=snapshot,
+        prefer_dmy=order == "D/M/Y",
+        max_bytes=limit * 2**20,
+        recipe=recipe,
+        currency=currency.strip().upper() or None,
+        margin_rate=margin,
+        lost_after_days=int(lost_after) if lost_after else None,
     )
     plan = _plan(sources, options)
     _show_plan(plan)
@@ -69,15 +100,31 @@ def show() -> None:
         st.error("Fix the errors above (or correct the mapping) to import; nothing was stored.")
 
 
+def _recipe(sources: list[SourceFile], mapping_file) -> Recipe | None:
+    """The mapping in force for these files: the one edited on this page, else an uploaded
+    mapping file, else None (the importer recognises the shape or guesses)."""
+    names = tuple(sorted(s.name for s in sources))
+    state = st.session_state.get(RECIPE_KEY)
+    if state is None or state[0] != names:
+        state = (names, None)
+        if mapping_file is not None:
+            try:
+                state = (names, Recipe.from_json(json.loads(mapping_file.getvalue())).to_json())
+            except (ValueError, RecipeError) as exc:
+                st.error(f"The mapping file {mapping_file.name} cannot be used: {exc}", icon="⚠️")
+        st.session_state[RECIPE_KEY] = state
+    return Recipe.from_json(state[1]) if state[1] else None
+
+
 def _commit(plan: ImportPlan, name: str) -> None:
     """Runs before the next script run (a button callback), so it may switch the dataset picker
     to the new dataset, which a widget already drawn in this run could not."""
     existed = name in data.dataset_names()
     commit_import(plan, data.store(), name)
     st.session_state[data.DATASET_KEY] = name
-    st.session_state.pop(OVERRIDES_KEY, None)
+    st.session_state.pop(RECIPE_KEY, None)
     st.session_state[DONE_KEY] = (
-        f"{'Replaced' if existed else 'Imported'} dataset **{name}**: "
+        f"{'Replaced' if existed else 'Imported'} dataset {name}: "
         + ", ".join(f"{t} {n:,}" for t, n in plan.row_counts().items())
     )
 
@@ -89,7 +136,8 @@ def _plan(sources: list[SourceFile], options: ImportOptions) -> ImportPlan:
         digest.update(s.name.encode() + hashlib.sha256(s.data).digest())
     digest.update(
         repr(
-            (options.as_of, options.prefer_dmy, sorted(options.overrides.items(), key=str))
+            (options.as_of, options.prefer_dmy, options.currency, options.margin_rate,
+             options.lost_after_days, options.recipe.to_json() if options.recipe else None)
         ).encode()
     )
     key = digest.hexdigest()
@@ -105,15 +153,33 @@ def _plan(sources: list[SourceFile], options: ImportOptions) -> ImportPlan:
 def _show_plan(plan: ImportPlan) -> None:
     counts = plan.row_counts()
     if counts:
-        st.markdown("**Would import:** " + ", ".join(f"{t} {n:,} rows" for t, n in counts.items()))
+        st.text("Would import: " + ", ".join(f"{t} {n:,} rows" for t, n in counts.items()))
+    recipe = plan.mapping_file()
     for fp in plan.files:
         label = fp.table if fp.role == "table" else fp.role
+        source = plan.sources.get(fp.raw.name, fp.raw)
         with st.expander(
-            f"{fp.raw.name} → {label} · {fp.raw.describe()} · {fp.raw.frame.height:,} rows",
+            f"{plain(fp.raw.name)} → {label} · {source.describe()} · {source.frame.height:,} rows",
             expanded=fp.role == "table" and not plan.ok,
         ):
-            _mapping_editor(fp)
-            st.dataframe(fp.raw.frame.drop("__row").head(5), hide_index=True, width="stretch")
+            for p in plan.problems:
+                if p.file == fp.raw.name and p.severity == "info":
+                    st.text(p.message)
+            if fp.raw.name in plan.sources:
+                changed = mapping_editor.show(plan, fp.raw.name, recipe)
+                if changed is not None:
+                    names = tuple(sorted(plan.sources))
+                    st.session_state[RECIPE_KEY] = (names, changed)
+                    st.rerun()
+            st.dataframe(source.frame.drop("__row").head(5), hide_index=True, width="stretch")
+    st.download_button(
+        "Download mapping (JSON)",
+        json.dumps(recipe, indent=2, ensure_ascii=False),
+        file_name="crm-mapping.json",
+        mime="application/json",
+        key="import_mapping_download",
+        help="Give it back here or to the command line (--mapping) to import the same way.",
+    )
     problems = [p for p in plan.problems]
     if problems:
         report = pl.DataFrame(
@@ -127,47 +193,4 @@ def _show_plan(plan: ImportPlan) -> None:
             hide_index=True,
             width="stretch",
             column_config={"problem": st.column_config.TextColumn(width="large")},
-        )
-
-
-def _mapping_editor(fp) -> None:
-    overrides = st.session_state[OVERRIDES_KEY]
-    choices = list(TABLES) + ["skip"]
-    current = fp.table if fp.role == "table" and fp.table else "skip"
-    table = st.selectbox(
-        "Table",
-        choices,
-        index=choices.index(current),
-        key=f"table::{fp.raw.name}",
-        help=f"Mapping {fp.mapping_source}.",
-    )
-    if table != current:
-        overrides[fp.raw.name] = {"table": table}
-        st.rerun()
-    if table == "skip":
-        return
-    headers = [NOT_MAPPED] + fp.raw.columns
-    columns = list(TABLES[table].names) + list(DERIVED.get(table, {}))
-    mapping = dict(fp.mapping)
-    cols = st.columns(4)
-    for i, col in enumerate(columns):
-        required = col in TABLES[table].names and TABLES[table].column(col).required
-        value = mapping.get(col, NOT_MAPPED)
-        chosen = cols[i % 4].selectbox(
-            f"{col}{' *' if required else ''}",
-            headers,
-            index=headers.index(value) if value in headers else 0,
-            key=f"map::{fp.raw.name}::{table}::{col}",
-        )
-        if chosen != value:
-            if chosen == NOT_MAPPED:
-                mapping.pop(col, None)
-            else:
-                mapping[col] = chosen
-            overrides[fp.raw.name] = {"table": table, "mapping": mapping}
-            st.rerun()
-    if fp.stage_columns:
-        st.caption(
-            "Stage-date columns turned into stage history: "
-            + ", ".join(f"{src} → {stage}" for src, stage in fp.stage_columns.items())
         )

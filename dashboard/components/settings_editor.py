@@ -10,8 +10,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from dashboard.shell import CURRENCY_FORM
 from dashboard.store import Dataset
-from metrics.schema import UNASSIGNED_TIER, DatasetSettings, latest_event
+from metrics.schema import UNASSIGNED_TIER, DatasetSettings, earliest_event, latest_event
 from metrics.slicing import dimension_values
 
 
@@ -22,6 +23,8 @@ def _order(text: str) -> list[str]:
 def validate(settings: DatasetSettings, dataset: Dataset) -> list[str]:
     """Problems that would make the settings wrong for this dataset, in words."""
     problems = []
+    if settings.currency and not CURRENCY_FORM.fullmatch(settings.currency):
+        problems.append("The currency is a code such as GBP or a symbol such as £ (letters only, up to 8).")
     if not 0 <= settings.margin_rate <= 1:
         problems.append("The margin rate must be between 0 and 1 (e.g. 0.35 for 35%).")
     if not 1 <= settings.churn_window_days <= 3650:
@@ -34,6 +37,9 @@ def validate(settings: DatasetSettings, dataset: Dataset) -> list[str]:
         problems.append("The stage order needs at least two different stages.")
     if any(v is not None and v < 0 for v in (settings.cost_per_ticket, settings.cost_per_interaction)):
         problems.append("Costs cannot be negative.")
+    first = earliest_event(dataset.tables)
+    if settings.as_of is not None and first is not None and settings.as_of < first:
+        problems.append(f"The as-of date is before the data's first date ({first}): nothing would be known on it.")
     if any(h <= 0 for h in settings.sla_hours.values()):
         problems.append("SLA targets must be positive hours.")
     return problems
@@ -44,7 +50,11 @@ def show(dataset: Dataset) -> None:
     editable = dataset.name not in (data.SAMPLE, data.SQL)
     if not editable:
         st.caption("The bundled sample and the SQL source use these settings as they are; import your data to set your own.")
-    latest = latest_event(dataset.tables)
+    latest, first = latest_event(dataset.tables), earliest_event(dataset.tables)
+    # Bounds from the data itself: Streamlit's default bounds (ten years around today) refuse a
+    # dataset from the 1990s or 2010s with an error instead of a page.
+    low = min(first or dt.date(1900, 1, 1), s.as_of or dt.date.max)
+    high = max(latest or dt.date(2100, 12, 31), s.as_of or dt.date.min)
     with st.form("dataset_settings", border=False):
         c1, c2, c3 = st.columns(3)
         currency = c1.text_input("Currency", s.currency, max_chars=8, disabled=not editable)
@@ -56,7 +66,7 @@ def show(dataset: Dataset) -> None:
                               key="settings_tiers")  # fmt: skip
         stages = st.text_input("Stage order (separate with >)", " > ".join(s.stage_order), disabled=not editable)
         c1, c2, c3 = st.columns(3)
-        as_of = c1.date_input("As-of date (empty: latest event in the data)", s.as_of, max_value=latest or dt.date.today(),
+        as_of = c1.date_input("As-of date (empty: latest event in the data)", s.as_of, min_value=low, max_value=high,
                               disabled=not editable)  # fmt: skip
         per_ticket = c2.number_input("Cost per support ticket", 0.0, None, s.cost_per_ticket, disabled=not editable,
                                      help="Used for cost to serve and retention cost; empty: unknown")  # fmt: skip
@@ -70,7 +80,7 @@ def show(dataset: Dataset) -> None:
         return
     sla_rows = sla.drop_nulls().rows() if isinstance(sla, pl.DataFrame) else []
     new = DatasetSettings(
-        currency=currency.strip() or "USD", margin_rate=float(margin), tier_order=_order(tiers), stage_order=_order(stages),
+        currency=currency.strip().upper(), margin_rate=float(margin), tier_order=_order(tiers), stage_order=_order(stages),
         churn_window_days=int(window), sla_hours={str(p).strip().lower(): float(h) for p, h in sla_rows},
         as_of=as_of, cost_per_ticket=per_ticket, cost_per_interaction=per_contact,
     )  # fmt: skip

@@ -89,6 +89,7 @@ class ImportPlan:
     settings: DatasetSettings
     problems: list[Problem]
     recipe: recipes.Recipe | None = None  # the shape recognised or the mapping file given
+    sources: dict[str, RawFile] = field(default_factory=dict)  # each file as read, by name
 
     @property
     def ok(self) -> bool:
@@ -112,7 +113,8 @@ class ImportPlan:
         for f in self.files:
             if f.role == "table" and f.mapping_source != "recipe":
                 files[f.raw.name] = recipes.FileRecipe(f.table, dict(f.mapping))
-        return recipes.Recipe(files, recipe.shape, recipe.open_lost_after_days).to_json()
+        skipped = [f.raw.name for f in self.files if f.role == "skipped"]
+        return recipes.Recipe(files, recipe.shape, recipe.open_lost_after_days, skipped).to_json()
 
     def mapping_json(self) -> dict[str, Any]:
         return {
@@ -154,14 +156,20 @@ def plan_import(
     )
     plans = _plan_recipe(recipe, raws, problems) if recipe else []
     consumed = {p.raw.name for p in plans}
-    plans += [_plan_file(raw, options, store) for raw in raws if raw.name not in consumed]
+    for raw in raws:
+        if raw.name in consumed:
+            continue
+        if recipe and raw.name in recipe.skip:
+            plans.append(FilePlan(raw, None, {}, {}, mp.shape_key(raw.columns), "chosen", role="skipped"))
+        else:
+            plans.append(_plan_file(raw, options, store))
     settings = DatasetSettings()
     if options.as_of:
         settings.as_of = options.as_of
     if not plans:
         if not problems:
             problems.append(Problem("error", "(no file)", "no files were given"))
-        return ImportPlan([], {}, settings, problems, recipe)
+        return ImportPlan([], {}, settings, problems, recipe, {r.name: r for r in raws})
 
     _assign_lookups(plans, problems)
     converted: dict[str, list[pl.DataFrame]] = {}
@@ -184,7 +192,7 @@ def plan_import(
     }
     settings.tier_order = _tier_order(tables)
     _refuse_empty(tables, plans, problems)
-    return ImportPlan(plans, tables, settings, problems, recipe)
+    return ImportPlan(plans, tables, settings, problems, recipe, {r.name: r for r in raws})
 
 
 def _plan_recipe(

@@ -106,7 +106,12 @@ class Recipe:
         days = data.get("open_lost_after_days")
         if days is not None and (not isinstance(days, int) or days < 1):
             raise RecipeError("open_lost_after_days must be a whole number of days ≥ 1")
-        return cls(files, data.get("shape", "mapping file"), days)
+        skip = data.get("skip", [])
+        if not isinstance(skip, list) or not all(isinstance(n, str) for n in skip):
+            raise RecipeError('"skip" is a list of file names')
+        return cls(files, data.get("shape", "mapping file"), days, skip)
+
+    skip: list[str] = field(default_factory=list)  # files left out on purpose
 
     def joined_files(self) -> set[str]:
         """Files that only lend columns to others (not tables themselves)."""
@@ -283,8 +288,7 @@ def _join(
     right = right.rename(renamed)
     left = frame.with_columns(clean_id(frame.get_column(j.on)).alias(key))
     joined = left.join(right, on=key, how="left", maintain_order="left")
-    matched = joined.get_column(key).is_in(right.get_column(key).implode()).fill_null(False)
-    n, hits = frame.height, int(matched.sum())
+    hits, n = match_rate(frame.get_column(j.on), right.get_column(key))
     share = hits / n if n else 0.0
     text = (
         f"{hits:,} of {n:,} rows ({share:.1%}) matched {j.file} by {j.on} = {j.other_on}; "
@@ -295,6 +299,25 @@ def _join(
         Problem("info" if hits else "warning", name, text + ("" if hits else ": is the key right?"))
     )
     return joined.drop(key)
+
+
+def match_rate(keys: pl.Series, other_keys: pl.Series) -> tuple[int, int]:
+    """How many of `keys` (rows of this file) find a row with the same id among `other_keys`,
+    out of how many: the preview a join is judged by before it is made."""
+    found = clean_id(keys).is_in(clean_id(other_keys).drop_nulls().implode()).fill_null(False)
+    return int(found.sum()), len(keys)
+
+
+def columns_after_joins(name: str, fr: FileRecipe, raws: dict[str, RawFile]) -> list[str]:
+    """The headers a recipe's column sources can name: the file's own, then each join's."""
+    columns = list(raws[name].columns)
+    for j in fr.joins:
+        other = raws.get(j.file)
+        if other is None:
+            continue
+        take = j.take or [c for c in other.columns if c != j.other_on]
+        columns += [c if c not in columns else f"{c} ({j.file})" for c in take]
+    return columns
 
 
 def _headers_of(specs: list[Any]) -> set[str]:

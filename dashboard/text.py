@@ -1,0 +1,13 @@
+"""Strings from users, links and data, made safe to put where Streamlit renders Markdown (labels,
+expander titles, messages): every Markdown and HTML character is escaped, so they show as text."""
+
+from __future__ import annotations
+
+import re
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def plain(text: object) -> str:
+    """`text` as literal characters in a Markdown context ("[x](http://…)" shows as typed)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
