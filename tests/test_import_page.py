@@ -119,3 +119,15 @@ def test_uploading_a_file_of_another_kind_is_refused_in_words(app):
     shown = " ".join(str(df.value.to_dict()) for df in app.dataframe)
     assert "photo.png" in shown and "binary" in shown
     assert app.button(key="import_commit").disabled
+
+
+@pytest.mark.parametrize(
+    "build, table",
+    [(realshapes.cdnow_master_like, "orders"), (realshapes.olist_funnel, "deals")],
+    ids=["transactions without order ids", "lead list and closed deals"],
+)
+def test_the_other_shapes_import_from_the_page_too(app, build, table):
+    files, _ = build()
+    _upload(app, files)
+    assert "recognised as" in _texts(app)
+    assert _import(app, "shape").tables[table].height > 0

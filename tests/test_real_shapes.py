@@ -14,7 +14,7 @@ import pytest
 import realshapes
 
 from dashboard.__main__ import main
-from dashboard.importer import ImportOptions, SourceFile, plan_import
+from dashboard.importer import ImportOptions, SourceFile, commit_import, plan_import
 from dashboard.importer.recipes import Recipe
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -233,3 +233,63 @@ def test_cli_refuses_bad_options_in_words(tmp_path, store, capsys, args, words):
     assert main(["import", *paths, "--dataset", "x", "--store", str(store.engine.url), *args]) == 2
     assert words in capsys.readouterr().err
     assert store.list() == []
+
+
+def test_a_mapping_given_once_is_saved_for_files_of_that_shape(store):
+    """The German receipt lines of the page test, mapped once by a mapping file; the next upload of
+    the same shape (other rows) is mapped the same way without it."""
+    recipe = Recipe.from_json({"files": {"verkauf.csv": {"table": "orders", "columns": {
+        "order_id": "Beleg", "customer_id": "Kunde", "order_date": "Datum",
+        "amount": {"product": ["Menge", "Preis"]}}, "group_by": "order_id"}}})  # fmt: skip
+    first = b"Beleg;Kunde;Datum;Menge;Preis\nB1;K1;2024-03-01;2;5\nB1;K1;2024-03-01;1;3\n"
+    plan = plan_import([SourceFile("verkauf.csv", first)], options=ImportOptions(recipe=recipe), store=store)
+    commit_import(plan, store, "first")
+    later = b"Beleg;Kunde;Datum;Menge;Preis\nB7;K2;2024-04-01;3;4\nB7;K2;2024-04-01;1;1\n"
+    again = plan_import([SourceFile("verkauf_april.csv", later)], store=store)
+    assert again.ok, [str(p) for p in again.errors]
+    assert again.tables["orders"].select("order_id", "amount").rows() == [("B7", 13.0)]
+    assert any("mapped as saved" in str(p) for p in again.problems)
+
+
+SHAPES = {
+    "order lines": (realshapes.online_retail, "orders"),
+    "transactions without order ids": (realshapes.cdnow_master_like, "orders"),
+    "lead list and closed deals": (realshapes.olist_funnel, "deals"),
+    "relational shop export": (realshapes.olist_shop, "orders"),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_shape_imports_from_the_command_line(shape, tmp_path, store, capsys):
+    build, table = SHAPES[shape]
+    files, _ = build()
+    expected = _plan(files).tables[table].height
+    assert main(["import", *_write(tmp_path, files), "--dataset", shape, "--store", str(store.engine.url)]) == 0
+    assert f"recognised as {shape}" in capsys.readouterr().out
+    assert store.load(shape).tables[table].height == expected > 0
+    assert store.active_name() == shape
+
+
+@pytest.mark.parametrize(
+    "cells, currencies",
+    [
+        (["£12.50", "£3"], {"GBP"}),
+        (["R$ 10,50", "R$ 3,00"], {"BRL"}),
+        (["12 ﷼", "3 ﷼"], {"IRR"}),
+        (["12.00 EUR", "3 eur"], {"EUR"}),
+        (["$5", "$7"], {"USD"}),
+        (["€5", "£7"], {"EUR", "GBP"}),
+        (["5", "7"], set()),
+    ],
+)
+def test_currency_detected_from_symbols_and_codes(cells, currencies):
+    from dashboard.importer.parsing import detect_currency
+
+    assert detect_currency(pl.Series(cells)) == currencies
+
+
+def test_several_currencies_are_not_guessed_between():
+    body = "order_id,customer_id,order_date,amount\nO1,C1,2024-01-05,€10\nO2,C1,2024-01-06,£20\n"
+    plan = _plan({"orders.csv": body.encode()})
+    assert plan.settings.currency == ""
+    assert any("several currencies (EUR, GBP)" in str(p) for p in plan.warnings)

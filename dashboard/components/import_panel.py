@@ -18,6 +18,7 @@ from dashboard.text import plain
 
 RECIPE_KEY = "import_recipe"  # (file names, the mapping edited on this page as JSON)
 DONE_KEY = "import_done"
+PLAN_KEY = "import_plan"  # (digest of files and choices, the dry run made of them)
 
 
 def show() -> None:
@@ -77,6 +78,9 @@ def show() -> None:
         key="import_mapping_file",
     )
     if not files:
+        # the last dry run (every file's text and tables) goes with the files it was made of
+        st.session_state.pop(PLAN_KEY, None)
+        st.session_state.pop(RECIPE_KEY, None)
         return
     sources = []
     for f in files:
@@ -123,6 +127,7 @@ def _commit(plan: ImportPlan, name: str) -> None:
     commit_import(plan, data.store(), name)
     st.session_state[data.DATASET_KEY] = name
     st.session_state.pop(RECIPE_KEY, None)
+    st.session_state.pop(PLAN_KEY, None)
     st.session_state[DONE_KEY] = (
         f"{'Replaced' if existed else 'Imported'} dataset {name}: "
         + ", ".join(f"{t} {n:,}" for t, n in plan.row_counts().items())
@@ -141,12 +146,12 @@ def _plan(sources: list[SourceFile], options: ImportOptions) -> ImportPlan:
         ).encode()
     )
     key = digest.hexdigest()
-    memo = st.session_state.get("import_plan")
+    memo = st.session_state.get(PLAN_KEY)
     if memo and memo[0] == key:
         return memo[1]
     with st.spinner("Reading and checking the files…"):
         plan = plan_import(sources, options=options, store=data.store())
-    st.session_state["import_plan"] = (key, plan)
+    st.session_state[PLAN_KEY] = (key, plan)
     return plan
 
 

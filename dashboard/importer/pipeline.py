@@ -7,6 +7,7 @@ without errors atomically. The Data page and `python -m dashboard import` both c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ class ImportPlan:
     problems: list[Problem]
     recipe: recipes.Recipe | None = None  # the shape recognised or the mapping file given
     sources: dict[str, RawFile] = field(default_factory=dict)  # each file as read, by name
+    recipe_given: bool = False  # the recipe came from the user (a file, the page), not recognition
 
     @property
     def ok(self) -> bool:
@@ -151,8 +153,10 @@ def plan_import(
             continue
         problems.extend(raw.notes)
         raws.append(raw)
-    recipe = options.recipe or shapes.recognise(
-        [r for r in raws if r.name not in options.overrides]
+    recipe = (
+        options.recipe
+        or _saved_recipe(raws, store)
+        or shapes.recognise([r for r in raws if r.name not in options.overrides])
     )
     plans = _plan_recipe(recipe, raws, problems) if recipe else []
     consumed = {p.raw.name for p in plans}
@@ -192,7 +196,27 @@ def plan_import(
     }
     settings.tier_order = _tier_order(tables)
     _refuse_empty(tables, plans, problems)
-    return ImportPlan(plans, tables, settings, problems, recipe, {r.name: r for r in raws})
+    given = options.recipe is not None
+    return ImportPlan(plans, tables, settings, problems, recipe, {r.name: r for r in raws}, given)
+
+
+RECIPE_SHAPE = "recipe:"  # saved mappings of a recipe, apart from plain header mappings
+
+
+def _saved_recipe(raws: list[RawFile], store: Store | None) -> recipes.Recipe | None:
+    """The recipes saved for these files' shapes, when every file they join is uploaded too."""
+    if store is None:
+        return None
+    files: dict[str, recipes.FileRecipe] = {}
+    for raw in raws:
+        saved = store.saved_mapping(RECIPE_SHAPE + mp.shape_key(raw.columns))
+        if saved:
+            fr = recipes.Recipe.from_json({"files": {raw.name: saved[1]["recipe"]}}).files[raw.name]
+            files[raw.name] = fr
+    names = {r.name for r in raws}
+    if not files or any(j.file not in names for fr in files.values() for j in fr.joins):
+        return None
+    return recipes.Recipe(files, "saved mapping")
 
 
 def _plan_recipe(
@@ -200,7 +224,11 @@ def _plan_recipe(
 ) -> list[FilePlan]:
     """File plans for the files a recipe names (its prepared files and the files it joins)."""
     by_name = {r.name: r for r in raws}
-    if recipe.shape != "mapping file":
+    if recipe.shape == "saved mapping":
+        problems.append(
+            Problem("info", ", ".join(recipe.files), "mapped as saved the last time files of this shape were imported")
+        )
+    elif recipe.shape != "mapping file":
         problems.append(
             Problem(
                 "info",
@@ -1162,8 +1190,14 @@ def commit_import(plan: ImportPlan, store: Store, name: str, *, activate: bool =
     dataset = Dataset(name, plan.tables, plan.settings, kept, plan.mapping_json())
     store.save(dataset)
     for fp in plan.files:
-        if fp.role == "table" and fp.table:
+        if fp.role == "table" and fp.table and fp.mapping_source != "recipe":
             store.save_mapping(fp.shape, fp.table, fp.mapping)
+    if plan.recipe is not None and plan.recipe_given:
+        # A mapping the user gave or edited is kept per file shape, as a plain one is.
+        for file, fr in plan.recipe.files.items():
+            if file in plan.sources:
+                shape = RECIPE_SHAPE + mp.shape_key(plan.sources[file].columns)
+                store.save_mapping(shape, fr.table, {"file": file, "recipe": dataclasses.asdict(fr)})
     if activate:
         store.set_active(name)
     return dataset
