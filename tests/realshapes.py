@@ -167,3 +167,27 @@ def olist_shop(seed: int = 4) -> tuple[dict[str, bytes], dict]:
         "olist_order_payments_dataset.csv": _csv(payments, quote_all=True),
         "olist_order_reviews_dataset.csv": _csv(reviews, quote_all=True),
     }, facts
+
+
+def online_retail_xlsx(seed: int = 1) -> tuple[dict[str, bytes], dict]:
+    """The same lines as the UCI original is published: an .xlsx with numeric invoice numbers
+    (text for cancellations), real date cells and CustomerID as a number."""
+    import xlsxwriter
+
+    files, facts = online_retail(seed)
+    rows = list(csv.reader(io.StringIO(files["OnlineRetail.csv"].decode("latin-1"))))
+    buf = io.BytesIO()
+    with xlsxwriter.Workbook(buf) as wb:
+        ws = wb.add_worksheet("Online Retail")
+        when = wb.add_format({"num_format": "m/d/yy h:mm"})
+        ws.write_row(0, 0, rows[0])
+        for i, r in enumerate(rows[1:], start=1):
+            ws.write(i, 0, int(r[0]) if r[0].isdigit() else r[0])
+            ws.write_row(i, 1, r[1:3])
+            ws.write_number(i, 3, int(r[3]))
+            ws.write_datetime(i, 4, dt.datetime.strptime(r[4], "%m/%d/%Y %H:%M"), when)
+            ws.write_number(i, 5, float(r[5]))
+            if r[6]:
+                ws.write_number(i, 6, float(r[6]))
+            ws.write(i, 7, r[7])
+    return {"Online Retail.xlsx": buf.getvalue()}, facts

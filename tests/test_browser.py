@@ -175,6 +175,6 @@ def test_a_gold_link_opens_with_gold_selected(server, page, path):
 def test_import_tab_shows_the_uploader(server, page):
     _open(page, f"{server}/data", "Data")
     page.get_by_role("tab", name="Import files").click()
-    page.get_by_text("CRM exports: CSV, Excel").wait_for(timeout=30_000)
+    page.get_by_text("CRM exports: CSV or text, Excel").wait_for(timeout=30_000)
     _no_error_box(page)
     page.screenshot(path=str(SHOTS / "data-import.png"))

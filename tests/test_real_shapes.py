@@ -30,8 +30,9 @@ def _messages(plan) -> str:
     return "\n".join(str(p) for p in plan.problems)
 
 
-def test_online_retail_order_lines_become_orders_refunds_and_customers():
-    files, facts = realshapes.online_retail()
+@pytest.mark.parametrize("build", [realshapes.online_retail, realshapes.online_retail_xlsx], ids=["csv", "xlsx"])
+def test_online_retail_order_lines_become_orders_refunds_and_customers(build):
+    files, facts = build()
     plan = _plan(files)
     orders, customers = plan.tables["orders"], plan.tables["customers"]
     assert set(orders.get_column("order_id")) == facts["orders"]
