@@ -295,6 +295,9 @@ def segments_page(ctx: Context) -> dict[str, Any]:
 # ---------------------------------------------------------------- Churn risk
 
 
+AT_RISK_ROWS = 50
+
+
 def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
     """The model is trained once per dataset on every customer (see data.churn_model); the
     slice only chooses whose scores are shown."""
@@ -309,7 +312,9 @@ def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
     )
     if "name" in ctx.tables["customers"].columns:
         scores = scores.join(ctx.tables["customers"].select("customer_id", "name"), on="customer_id", how="left")
-    return {"model": model, "scores": scores}
+    # the rows shown are chosen by value at risk, and their drivers computed for exactly them
+    at_risk = churn.explain(model, scores.sort("value_at_risk", descending=True, nulls_last=True).head(AT_RISK_ROWS))
+    return {"model": model, "scores": scores, "at_risk": at_risk}
 
 
 # page name → function, for dashboard.data.view()

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -58,6 +59,9 @@ class ChurnModel:
     scores: pl.DataFrame | None = None
     importance: pl.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)  # the features the model uses
+    predictor: Any = None  # the fitted model that scored `scores`, for `explain`
+    vocab: dict[str, list[str]] = field(default_factory=dict)  # categories of each categorical
 
     @property
     def beats_baseline(self) -> bool:
@@ -181,24 +185,39 @@ def churn_features(
     return sorted_by_id(base.select(columns))
 
 
-def _matrix(frame: pl.DataFrame, vocab: Mapping[str, Sequence[str]]) -> np.ndarray:
-    numeric = frame.select(NUMERIC_FEATURES).to_numpy().astype(float)
-    codes = [
+def _informative(frame: pl.DataFrame) -> list[str]:
+    """The features that vary in `frame` (numeric first, then categorical). A feature with no
+    values (no surveys, no tickets, no segments) or a single value teaches the model nothing, and
+    scikit-learn's binning refuses an all-empty column."""
+    varying = []
+    for c in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES):
+        values = frame.get_column(c).drop_nulls()
+        values = values.drop_nans() if values.dtype.is_float() else values
+        if values.n_unique() > 1:
+            varying.append(c)
+    return varying
+
+
+def _matrix(frame: pl.DataFrame, vocab: Mapping[str, Sequence[str]], features: Sequence[str]) -> np.ndarray:
+    numeric = [c for c in features if c in NUMERIC_FEATURES]
+    columns = [frame.select(numeric).to_numpy().astype(float)] if numeric else []
+    columns += [
         frame.get_column(c)
         .replace_strict(
             {v: i for i, v in enumerate(vocab[c])}, default=None, return_dtype=pl.Float64
         )
         .to_numpy()
         .astype(float)
-        for c in CATEGORICAL_FEATURES
+        for c in features
+        if c in CATEGORICAL_FEATURES
     ]
-    return np.column_stack([numeric, *codes])
+    return np.column_stack(columns)
 
 
-def _model(seed: int):
+def _model(seed: int, features: Sequence[str]):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    categorical = [False] * len(NUMERIC_FEATURES) + [True] * len(CATEGORICAL_FEATURES)
+    categorical = [c in CATEGORICAL_FEATURES for c in features]
     return HistGradientBoostingClassifier(
         # shallow trees: with a few thousand customers deeper trees overfit and lose to recency
         # alone on the later cutoff. 60 steps of 0.1 validate as well as 300 of 0.02 (sample:
@@ -285,9 +304,17 @@ def train_churn_model(
         c: sorted(set(train.get_column(c).drop_nulls()) | set(valid.get_column(c).drop_nulls()))
         for c in CATEGORICAL_FEATURES
     }
-    model = _model(seed).fit(_matrix(train, vocab), train.get_column("churned").to_numpy())
+    features = [c for c in _informative(train) if c in _informative(valid)]
+    left_out = [FEATURE_LABELS[c] for c in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES) if c not in features]
+    if left_out:
+        result.notes.append("Left out, as they have no values or one value only in this data: " + ", ".join(left_out) + ".")
+    result.features = features
+    if not features:
+        result.refused = "No customer feature varies in this data, so there is nothing to learn from."
+        return result
+    model = _model(seed, features).fit(_matrix(train, vocab, features), train.get_column("churned").to_numpy())
     y = valid.get_column("churned").to_numpy().astype(int)
-    predicted = model.predict_proba(_matrix(valid, vocab))[:, 1]
+    predicted = model.predict_proba(_matrix(valid, vocab, features))[:, 1]
     recency = valid.get_column("recency_days").to_numpy()
     result.auc = float(roc_auc_score(y, predicted))
     result.baseline_auc = float(roc_auc_score(y, recency))
@@ -296,7 +323,7 @@ def train_churn_model(
     result.base_rate = float(y.mean())
 
     # Refit on the latest labelled cutoff and score who is active now.
-    final = _model(seed).fit(_matrix(valid, vocab), y)
+    final = _model(seed, features).fit(_matrix(valid, vocab, features), y)
     current = churn_features(tables, cutoff=end, label=False, **kw)
     if current.is_empty():
         result.notes.append("No customer is active at the as-of date, so there is nobody to score.")
@@ -304,26 +331,49 @@ def train_churn_model(
             risk=pl.lit(None, pl.Float64), drivers=pl.lit(None, pl.String)
         )
         return result
-    x_now = _matrix(current, vocab)
+    x_now = _matrix(current, vocab, features)
     risk = final.predict_proba(x_now)[:, 1]
     scores = current.with_columns(risk=pl.Series(risk))
-    drivers, importance = _drivers(final, x_now, risk, explain_top)
+    # the drivers of the riskiest customers, and what drives risk among them on average
+    chosen = np.argsort(-risk, kind="stable")[:explain_top]
+    texts, lift = _drivers(final, x_now[chosen], risk[chosen], features, x_now)
+    drivers: list[str | None] = [None] * len(risk)
+    for row, index in enumerate(chosen):
+        drivers[index] = texts[row]
+    importance = pl.DataFrame({
+        "feature": [FEATURE_LABELS[n] for n in features],
+        "mean_risk_added": lift.clip(min=0).mean(axis=0),
+    }).sort("mean_risk_added", descending=True)  # fmt: skip
     result.scores = scores.with_columns(drivers=pl.Series(drivers, dtype=pl.String)).sort(
         "risk", descending=True
     )
     result.importance = importance
+    result.predictor, result.vocab = final, vocab
     return result
 
 
+def explain(model: ChurnModel, rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` of `model.scores` (any selection: the most valuable at risk, one tier) with the
+    drivers of exactly those rows: the three features whose replacement by a typical value of all
+    scored customers lowers each one's risk most."""
+    if rows.is_empty() or model.predictor is None:
+        return rows
+    everyone = _matrix(model.scores, model.vocab, model.features)
+    chosen = _matrix(rows, model.vocab, model.features)
+    risk = model.predictor.predict_proba(chosen)[:, 1]
+    texts, _ = _drivers(model.predictor, chosen, risk, model.features, everyone)
+    return rows.with_columns(drivers=pl.Series(texts, dtype=pl.String))
+
+
 def _drivers(
-    model, x: np.ndarray, risk: np.ndarray, top: int
-) -> tuple[list[str | None], pl.DataFrame]:
-    """For the `top` riskiest customers: how much each feature raises the risk above what it would
-    be with that feature at a typical value (median; most common category), largest three named."""
-    names = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+    model, x: np.ndarray, risk: np.ndarray, names: Sequence[str], reference: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """For each row of `x` (its risk in `risk`): how much each feature raises the risk above what
+    it would be with that feature at a typical value of `reference` (median; most common
+    category); the largest three named, and the lifts themselves (rows × features)."""
     typical = []
     for j, name in enumerate(names):
-        column = x[:, j]
+        column = reference[:, j]
         finite = column[np.isfinite(column)]
         if finite.size == 0:
             typical.append(np.nan)
@@ -332,20 +382,14 @@ def _drivers(
             typical.append(values[np.argmax(counts)])
         else:
             typical.append(float(np.median(finite)))
-    chosen = np.argsort(-risk, kind="stable")[:top]
-    sub = x[chosen]
     # every (customer, feature) swap in one prediction call: one pass through the trees
-    swapped = np.repeat(sub[np.newaxis, :, :], len(names), axis=0)
+    swapped = np.repeat(x[np.newaxis, :, :], len(names), axis=0)
     for j in range(len(names)):
         swapped[j, :, j] = typical[j]
-    without = model.predict_proba(swapped.reshape(-1, x.shape[1]))[:, 1].reshape(len(names), len(chosen))
-    lift = (risk[chosen][np.newaxis, :] - without).T
-    texts: list[str | None] = [None] * len(risk)
-    for row, index in enumerate(chosen):
+    without = model.predict_proba(swapped.reshape(-1, x.shape[1]))[:, 1].reshape(len(names), len(x))
+    lift = (risk[np.newaxis, :] - without).T
+    texts = []
+    for row in range(len(x)):
         best = [j for j in np.argsort(-lift[row])[:3] if lift[row, j] > 0.005]
-        texts[index] = ", ".join(FEATURE_LABELS[names[j]] for j in best) or "no single driver"
-    importance = pl.DataFrame({
-        "feature": [FEATURE_LABELS[n] for n in names],
-        "mean_risk_added": lift.clip(min=0).mean(axis=0),
-    }).sort("mean_risk_added", descending=True)  # fmt: skip
-    return texts, importance
+        texts.append(", ".join(FEATURE_LABELS[names[j]] for j in best) or "no single driver")
+    return texts, lift

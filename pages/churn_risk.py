@@ -1,6 +1,5 @@
 """Churn risk: which valuable customers are likely to leave, and why."""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
@@ -26,6 +25,8 @@ cols[3].metric(f"Margin at risk ({currency})", shell.money(scores.get_column("va
                help="Σ risk × historical margin of the active customers in the slice")  # fmt: skip
 if not model.beats_baseline:
     st.warning("On this dataset the model does not beat ranking by recency alone: use recency.")
+for note in model.notes:
+    st.caption(note)
 
 left, right = st.columns(2)
 left.plotly_chart(charts.histogram(scores.get_column("risk").to_list(), title="Risk of churning in the next 90 days", x_title="risk"))
@@ -33,7 +34,7 @@ right.plotly_chart(charts.bars(model.importance.head(8), x="feature", y="mean_ri
                                title="What drives risk (mean risk added, riskiest customers)"))  # fmt: skip
 
 st.subheader("High-value customers most at risk")
-top = scores.filter(pl.col("drivers").is_not_null()).sort("value_at_risk", descending=True).head(50)
+top = view["at_risk"]
 show = [c for c in ("customer_id", "name", "tier", "risk", "drivers", "margin", "value_at_risk", "recency_days", "segment") if c in top.columns]
 st.dataframe(top.select(show), hide_index=True, column_config={
     "risk": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),

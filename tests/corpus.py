@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import realshapes
+
 from dashboard.importer import ImportOptions, SourceFile, commit_import, plan_import
 from dashboard.store import Store
 

@@ -51,3 +51,37 @@ def test_features_use_only_events_up_to_the_cutoff(sample_tables):
     # tickets created before the cutoff but answered after it: response time unknown at the cutoff
     # (sums may differ in the last bit: Polars adds in no fixed order)
     assert_frame_equal(full.drop("median_response_h"), cut.drop("median_response_h"), rel_tol=1e-12)
+
+
+def test_features_without_values_are_left_out_and_said(sample_tables):
+    """Orders and customers only (no tickets, surveys or segments), as a shop export gives: the
+    empty features are left out by name instead of breaking scikit-learn's binning."""
+    customers = sample_tables["customers"].with_columns(pl.lit(None, pl.String).alias("segment"), pl.lit("Unassigned").alias("tier"))
+    model = churn.train_churn_model({"customers": customers, "orders": sample_tables["orders"]}, as_of=dt.date(2026, 6, 30))
+    assert model.refused is None
+    for gone in ("segment", "tier", "latest_nps", "tickets_180d", "median_response_h"):
+        assert gone not in model.features
+    assert "recency_days" in model.features
+    assert any("latest NPS answer" in n and "segment" in n for n in model.notes)
+
+
+def test_value_at_risk_rows_are_chosen_by_value_and_explained_themselves(sample_tables):
+    """The table of the most valuable customers at risk holds the 50 largest values at risk of
+    all scored customers, each with its drivers (not only the 1,000 riskiest ones)."""
+    from dashboard import views
+    from dashboard.filters import Filters
+    from dashboard.store import Dataset
+    from metrics.kpis import Period
+    from metrics.slicing import Slice
+    from sample_data import sample_settings
+
+    as_of = dt.date(2026, 6, 30)
+    model = churn.train_churn_model(sample_tables, as_of=as_of, explain_top=10)
+    filters = Filters(Slice(), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    ctx = views.context(Dataset("sample", sample_tables, sample_settings()), filters)
+    view = views.churn_page(ctx, model)
+    expected = view["scores"].sort("value_at_risk", descending=True).head(views.AT_RISK_ROWS)
+    assert view["at_risk"].get_column("customer_id").to_list() == expected.get_column("customer_id").to_list()
+    assert view["at_risk"].get_column("drivers").null_count() == 0
+    # with drivers for only the 10 riskiest, most of these 50 would have had none
+    assert expected.get_column("drivers").null_count() > 25
