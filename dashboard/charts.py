@@ -116,6 +116,11 @@ def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[s
                     line={"color": colour, "width": 2}, name=name or y)  # fmt: skip
     if percent:
         fig.update_yaxes(tickformat=".0%")
+    if frame.schema.get(x, pl.Null).is_temporal():
+        # months are labelled as months: with a few points Plotly would tick in milliseconds
+        monthly = frame.height and frame.get_column(x).dt.day().max() == 1
+        fig.update_xaxes(type="date", tickformat="%b %Y" if monthly else "%d %b %Y",
+                         dtick="M1" if monthly and frame.height <= 12 else None)  # fmt: skip
     return _layout(fig, title=title)
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard.store import Dataset
 from metrics.kpis import Period
-from metrics.schema import latest_event
+from metrics.schema import earliest_event, latest_event
 from metrics.slicing import Slice, dimension_values
 
 COMPARISONS = {"previous": "Previous period", "year": "Same period last year"}
@@ -46,17 +46,23 @@ def dataset_as_of(dataset: Dataset) -> dt.date:
     return dataset.settings.as_of or latest_event(dataset.tables) or dt.date.today()
 
 
-def default_period(as_of: dt.date) -> tuple[dt.date, dt.date]:
-    """The last three calendar months up to the as-of date."""
-    index = as_of.year * 12 + as_of.month - 1 - 2
-    return dt.date(index // 12, index % 12 + 1, 1), as_of
+def default_period(as_of: dt.date, earliest: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The last three complete calendar months up to the as-of date: a month the data ends in the
+    middle of is thin, and would look like a fall. Shorter when the data begin later; the days
+    there are when they hold less than a month."""
+    end = as_of if (as_of + dt.timedelta(days=1)).day == 1 else as_of.replace(day=1) - dt.timedelta(days=1)
+    index = end.year * 12 + end.month - 1 - 2
+    start = dt.date(index // 12, index % 12 + 1, 1)
+    if earliest is not None:
+        if end < earliest:  # less than one complete month of data
+            return earliest, as_of
+        start = max(start, earliest)
+    return start, end
 
 
 def _earliest(dataset: Dataset, as_of: dt.date) -> dt.date:
-    orders = dataset.tables.get("orders")
-    if orders is not None and orders.height:
-        return min(orders.get_column("order_date").min().date(), as_of)
-    return as_of - dt.timedelta(days=3 * 365)
+    first = earliest_event(dataset.tables)
+    return min(first, as_of) if first else as_of - dt.timedelta(days=3 * 365)
 
 
 def _reset(defaults: dict[str, object]) -> None:
@@ -102,8 +108,7 @@ def show(dataset: Dataset) -> Filters:
         )  # fmt: skip
         chosen[field] = tuple(values)
     earliest = _earliest(dataset, as_of)
-    start_default, end_default = default_period(as_of)
-    start_default = max(start_default, earliest)
+    start_default, end_default = default_period(as_of, earliest)
     period = sidebar.date_input(
         "Period", value=(start_default, end_default), min_value=earliest, max_value=as_of,
         key=PERIOD_KEY, bind="query-params", format="YYYY-MM-DD",

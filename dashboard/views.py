@@ -117,18 +117,23 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
             region=pl.coalesce("c_region", "region"),
         ).drop("c_tier", "c_segment", "c_region")
     p = ctx.filters.period
+    # lost deals without a close date are dated by their last stage or creation (and counted)
+    deals = funnel.with_close_dates(deals, stage_history=history)
     # every funnel figure needs each deal's furthest stage: join the history once, reuse it
     reach = funnel.furthest_stage(deals, stages=stages, stage_history=history).collect()
     created = reach.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
-    breakdowns = {}
+    breakdowns, breakdowns_period = {}, {}
     for dim in ("tier", "segment", "owner", "source"):
         if dim in deals.columns and deals.get_column(dim).drop_nulls().len():
             breakdowns[dim] = funnel.stage_funnel(reach, stages=stages, by=dim)
+            breakdowns_period[dim] = funnel.stage_funnel(created, stages=stages, by=dim)
+    inferred = deals.get_column("close_date_source").value_counts()
     return {
         "stages": stages,
         "funnel": funnel.stage_funnel(reach, stages=stages),
         "funnel_period": funnel.stage_funnel(created, stages=stages),
         "breakdowns": breakdowns,
+        "breakdowns_period": breakdowns_period,
         "win_rate": funnel.win_rate(deals, start=p.start, end=p.end),
         "win_rate_all": funnel.win_rate(deals),
         "win_by_tier": funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
@@ -138,6 +143,12 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
         "trend": funnel.conversion_by_month(deals),
         "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.height else None,
         "reach": reach,
+        "reach_period": created,
+        "unknown_stage": {
+            "all": int((~reach.get_column("furthest_known")).sum()),
+            "period": int((~created.get_column("furthest_known")).sum()),
+        },
+        "close_dates": dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
     }
 
 

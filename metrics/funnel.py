@@ -5,6 +5,9 @@ stage, pipeline and weighted pipeline, sales velocity; by month of creation and 
 A deal reached stage k (DATA_CONTRACT.md) when it has a stage_history row for stage k or a later
 one, or its current stage is k or later, or it is won. So reached() is the deal's furthest stage
 index, and every stage up to it counts as reached: funnel counts can never rise stage to stage.
+Every deal enters the funnel at the first stage: a deal whose furthest stage is not known (a lost
+deal whose export records only "Closed Lost", a stage outside the stage order) counts there, and
+`furthest_known` says which ones.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ def furthest_stage(
     stage: str = "stage",
     status: str = "status",
 ) -> pl.LazyFrame:
-    """deals → deal_id, furthest (index into `stages` of the furthest stage reached; null when the
-    deal reached none of them), plus every deal column."""
+    """deals → deal_id, furthest (index into `stages` of the furthest stage reached; 0, the first
+    stage, when none of its stages is in `stages`), furthest_known, plus every deal column."""
     frame = canonical(deals, {"deal_id": deal_id, "stage": stage, "status": status})
     last = len(stages) - 1
     current = (
@@ -63,7 +66,9 @@ def furthest_stage(
             .with_columns(furthest=pl.max_horizontal("furthest", "history_rank"))
             .drop("history_rank")
         )
-    return frame
+    return frame.with_columns(
+        furthest_known=pl.col("furthest").is_not_null(), furthest=pl.col("furthest").fill_null(0)
+    )
 
 
 def _funnel_from(reached: pl.LazyFrame, stages: Sequence[str], keys: list[str]) -> pl.LazyFrame:
@@ -172,6 +177,31 @@ def funnel_by_month(
     )
     out = stage_funnel(frame, stages=stages, stage_history=stage_history, by="month")
     return out.with_columns(pl.col("month").str.to_date()).sort("month")
+
+
+def with_close_dates(deals: Frame, *, stage_history: Frame | None = None) -> pl.DataFrame:
+    """deals with closed_date filled for closed deals that lack one, and close_date_source
+    (closed_date / last stage / created; null for open deals).
+
+    Exports often leave the close date of lost deals empty (HubSpot). Such a deal closed at the
+    latest on its last stage date, or, without history, is dated by its creation: without a date it
+    would fall out of every period, and a win rate over the period would count wins only."""
+    frame = lazy(deals)
+    last = None
+    if stage_history is not None:
+        last = lazy(stage_history).group_by("deal_id").agg(__last=pl.col("entered_at").max())
+        frame = frame.join(last, on="deal_id", how="left", maintain_order="left")
+    closed = pl.col("status").is_in(["won", "lost"])
+    last_stage = pl.col("__last") if last is not None else pl.lit(None, pl.Datetime("us"))
+    source = (
+        pl.when(~closed).then(None)
+        .when(pl.col("closed_date").is_not_null()).then(pl.lit("closed_date"))
+        .when(last_stage.is_not_null()).then(pl.lit("last stage"))
+        .when(pl.col("created_date").is_not_null()).then(pl.lit("created"))
+    )  # fmt: skip
+    filled = pl.when(closed).then(pl.coalesce("closed_date", last_stage, "created_date")).otherwise("closed_date")
+    frame = frame.with_columns(close_date_source=source, closed_date=filled)
+    return (frame.drop("__last") if last is not None else frame).collect()
 
 
 def _closed(deals: Frame, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:

@@ -27,23 +27,42 @@ cols[3].metric(f"Open pipeline ({currency})", shell.money(pipe["pipeline_value"]
 cols[4].metric(f"Velocity ({currency}/day)", shell.money(pipe["velocity_per_day"]),
                help="sales velocity: open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
 
+scope = st.radio("Deals", ["created in the period", "all deals"], horizontal=True, key="funnel_scope",
+                 help="The cards above count deals closed in the period; the funnel counts deals by when they were created.")  # fmt: skip
+in_period = scope == "created in the period"
+stages_frame = view["funnel_period"] if in_period else view["funnel"]
+unknown = view["unknown_stage"]["period" if in_period else "all"]
+if not stages_frame.height or not stages_frame.get_column("reached").max():
+    st.info("No deal was created in this period: choose all deals, or a longer period.", icon="ℹ️")
+    st.stop()
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.funnel_chart(view["funnel"], title="All deals: reached each stage"))
-right.dataframe(view["funnel"], hide_index=True, column_config={
-    "step_conversion": st.column_config.NumberColumn("step", format="percent", help="reached this stage / reached the previous one"),
-    "overall_conversion": st.column_config.NumberColumn("overall", format="percent", help="reached this stage / reached the first"),
-    "ci_low": st.column_config.NumberColumn("step, 95% low", format="percent"),
-    "ci_high": st.column_config.NumberColumn("step, 95% high", format="percent"),
+left.plotly_chart(charts.funnel_chart(stages_frame, title=f"Deals {scope}: reached each stage"))
+right.dataframe(stages_frame, hide_index=True, column_config={
+    "stage": st.column_config.TextColumn("Stage"),
+    "reached": st.column_config.NumberColumn("Deals reached", format="localized"),
+    "step_conversion": st.column_config.NumberColumn("From previous", format="percent", help="reached this stage / reached the previous one"),
+    "overall_conversion": st.column_config.NumberColumn("From first", format="percent", help="reached this stage / reached the first"),
+    "drop_off": st.column_config.NumberColumn("Stopped before", format="localized", help="reached the previous stage but not this one"),
+    "ci_low": st.column_config.NumberColumn("From previous, 95% low", format="percent"),
+    "ci_high": st.column_config.NumberColumn("From previous, 95% high", format="percent"),
 })  # fmt: skip
 with right:
     st.caption(f"Weighted pipeline {shell.money(pipe['weighted_pipeline'] or 0, currency)} ({pipe['open_deals']:,} open deals). "
                "The interval is the 95% Wilson interval of the step conversion.")  # fmt: skip
-    download.show(view["funnel"], "funnel")
+    if unknown:
+        st.caption(f"{unknown:,} deals record no stage of the stage order (lost deals whose export keeps only the outcome): "
+                   "they count at the first stage, as every deal entered there.")  # fmt: skip
+    inferred = {k: v for k, v in view["close_dates"].items() if k in ("last stage", "created")}
+    if inferred:
+        st.caption("Closed deals without a close date are dated by "
+                   + " and ".join(f"their {k} date ({v:,})" for k, v in inferred.items()) + ", so they count in a period.")  # fmt: skip
+    download.show(stages_frame, "funnel")
 
-if view["breakdowns"]:
+breakdowns = view["breakdowns_period"] if in_period else view["breakdowns"]
+if breakdowns:
     st.subheader("Breakdown")
-    tabs = st.tabs([d.capitalize() for d in view["breakdowns"]])
-    for tab, (dim, frame) in zip(tabs, view["breakdowns"].items(), strict=True):
+    tabs = st.tabs([d.capitalize() for d in breakdowns])
+    for tab, (dim, frame) in zip(tabs, breakdowns.items(), strict=True):
         with tab:
             top = frame.group_by(dim).agg(pl.col("reached").max()).sort("reached", descending=True).head(12).get_column(dim).to_list()
             shown = frame.filter(pl.col(dim).is_in(top))
@@ -71,7 +90,7 @@ st.subheader("Deals behind a stage")
 c1, c2 = st.columns([1, 2])
 stage = c1.selectbox("Stage", view["stages"], key="drill_stage")
 which = c2.radio("Deals that", ["reached it", "stopped there"], horizontal=True, key="drill_which")
-behind = deals_at_stage(view["reach"], stages=view["stages"], stage=stage, exact=which == "stopped there")
+behind = deals_at_stage(view["reach_period" if in_period else "reach"], stages=view["stages"], stage=stage, exact=which == "stopped there")
 st.caption(f"{behind.height:,} deals")
 st.dataframe(behind.head(1_000), hide_index=True)
 download.show(behind, f"deals-{stage}")

@@ -31,10 +31,10 @@ def hubspot_deals(n: int = 800, seed: int = 5) -> dict[str, bytes]:
     lines = ["Record ID,Deal Name,Deal Stage,Create Date,Close Date,Amount,Deal owner"]
     start = dt.datetime(2023, 1, 2, 9, 30)
     for i in range(n):
-        created = start + dt.timedelta(days=rnd.randint(0, 540), minutes=rnd.randint(0, 600))
+        created = start + dt.timedelta(days=rnd.randint(0, 600), minutes=rnd.randint(0, 600))
         roll = rnd.random()
-        if roll < 0.12:
-            stage, closed = "Closed Won", created + dt.timedelta(days=rnd.randint(5, 90))
+        if roll < 0.12 and created < start + dt.timedelta(days=560):
+            stage, closed = "Closed Won", min(created + dt.timedelta(days=rnd.randint(5, 90)), start + dt.timedelta(days=600))
         elif roll < 0.6:
             stage, closed = "Closed Lost", None
         else:

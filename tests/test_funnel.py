@@ -153,3 +153,63 @@ def test_conversion_by_month_marks_months_with_open_deals_as_immature():
     assert out.get_column("closed").to_list() == [19, 9]
     assert out.get_column("win_rate").to_list() == pytest.approx([10 / 19, 2 / 9])
     assert out.get_column("mature").to_list() == [True, False]
+
+
+def test_deals_without_a_known_stage_enter_at_the_first_stage():
+    """Four deals, stages Lead > Qualified > Won: D1 won, D2 'Closed Lost' (stage not in the
+    order), D3 Qualified, D4 'Closed Lost'. Every deal entered: Lead 4; Qualified = D1, D3 = 2;
+    Won = D1 = 1. Two deals' furthest stage is unknown and said so."""
+    deals = pl.DataFrame({
+        "deal_id": ["D1", "D2", "D3", "D4"], "stage": ["Won", "Closed Lost", "Qualified", "Closed Lost"],
+        "status": ["won", "lost", "open", "lost"],
+    })  # fmt: skip
+    out = funnel.stage_funnel(deals, stages=["Lead", "Qualified", "Won"])
+    assert out.get_column("reached").to_list() == [4, 2, 1]
+    reach = funnel.furthest_stage(deals, stages=["Lead", "Qualified", "Won"]).collect()
+    assert reach.get_column("furthest_known").to_list() == [True, False, True, False]
+
+
+def test_close_dates_of_lost_deals_come_from_the_last_stage_or_creation():
+    """D1 lost, no close date, history to 10 March → closes 10 March; D2 lost, no history →
+    its creation, 2 Feb; D3 won on 5 March keeps it; D4 open stays without. Win rate over March:
+    D1 lost + D3 won → 1 / 2 (without the fallback it would be 1 / 1)."""
+    deals = pl.DataFrame({
+        "deal_id": ["D1", "D2", "D3", "D4"], "status": ["lost", "lost", "won", "open"],
+        "created_date": [dt.datetime(2024, 1, 5), dt.datetime(2024, 2, 2), dt.datetime(2024, 1, 9), dt.datetime(2024, 3, 1)],
+        "closed_date": [None, None, dt.datetime(2024, 3, 5), None],
+    })  # fmt: skip
+    history = pl.DataFrame({"deal_id": ["D1", "D1"], "entered_at": [dt.datetime(2024, 1, 5), dt.datetime(2024, 3, 10)]})
+    dated = funnel.with_close_dates(deals, stage_history=history)
+    assert dated.get_column("closed_date").to_list() == [
+        dt.datetime(2024, 3, 10), dt.datetime(2024, 2, 2), dt.datetime(2024, 3, 5), None]  # fmt: skip
+    assert dated.get_column("close_date_source").to_list() == ["last stage", "created", "closed_date", None]
+    march = funnel.win_rate(dated, start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31))
+    assert (march.numerator, march.denominator) == (1, 2)
+    assert funnel.win_rate(deals, start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31)).denominator == 1
+
+
+@pytest.mark.parametrize("export", ["hubspot", "salesforce"])
+def test_crm_deal_exports_show_won_and_lost_deals(export):
+    """A HubSpot- or Salesforce-shaped export, imported as downloaded: the funnel starts with every
+    deal and ends with the won ones, and the win rate over all time is won / (won + lost)."""
+    import corpus
+
+    from dashboard import views
+    from dashboard.filters import Filters
+    from dashboard.importer import SourceFile, plan_import
+    from dashboard.store import Dataset
+    from metrics.kpis import Period
+    from metrics.slicing import Slice
+
+    files = corpus.hubspot_deals() if export == "hubspot" else corpus.salesforce_opportunities()
+    plan = plan_import([SourceFile(n, b) for n, b in files.items()])
+    deals = plan.tables["deals"]
+    won, lost = (deals.get_column("status") == "won").sum(), (deals.get_column("status") == "lost").sum()
+    assert won and lost
+    as_of = plan.settings.as_of or dt.date(2024, 12, 31)
+    filters = Filters(Slice(), Period(dt.date(2000, 1, 1), as_of), "previous", as_of)
+    view = views.funnel_page(views.context(Dataset("x", plan.tables, plan.settings), filters))
+    reached = view["funnel"].get_column("reached").to_list()
+    assert reached[0] == deals.height and reached[-1] == won
+    rate = view["win_rate_all"]
+    assert (rate.numerator, rate.denominator) == (won, won + lost)

@@ -84,9 +84,13 @@ def test_tier_filter_changes_the_funnel_and_matches_the_metrics(env, sample_tabl
     gold = slice_tables(sample_tables, Slice(tiers=("Gold",)))
     rate_gold = funnel.win_rate(gold["deals"], start=DEFAULT_PERIOD.start, end=DEFAULT_PERIOD.end)
     assert _metric(at, "Win rate") == f"{100 * rate_gold.value:.1f}%" != everyone
-    reached = at.dataframe[0].value["reached"].tolist()
-    expected = funnel.stage_funnel(gold["deals"], stages=sample_settings().stage_order, stage_history=gold["stage_history"])
-    assert reached == expected["reached"].to_list()
+    stages = sample_settings().stage_order
+    created = gold["deals"].filter(pl.col("created_date").dt.date().is_between(DEFAULT_PERIOD.start, DEFAULT_PERIOD.end))
+    expected = funnel.stage_funnel(created, stages=stages, stage_history=gold["stage_history"])
+    assert at.dataframe[0].value["reached"].tolist() == expected["reached"].to_list()
+    at.radio(key="funnel_scope").set_value("all deals").run()
+    expected = funnel.stage_funnel(gold["deals"], stages=stages, stage_history=gold["stage_history"])
+    assert at.dataframe[0].value["reached"].tolist() == expected["reached"].to_list()
 
 
 @pytest.mark.parametrize(
