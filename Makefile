@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 # would otherwise compile scikit-learn, SciPy and Plotly from source (seconds per page load).
 COMPILE := $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null
 
-.PHONY: run test install install-test lint sample bench clean
+.PHONY: run test install install-test lint sample bench clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: install
 # Install and run the whole test suite (lint first: it is the cheapest check)
 test: install-test lint
 	$(PY) -m pytest
+
+# Retake the README's screenshots (docs/screenshots) with the browser tests; `make test` writes
+# its screenshots to test-artifacts/ and leaves the tracked ones alone.
+screenshots: install-test
+	CRM_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/test_browser.py -q
 
 lint: $(PY)
 	$(VENV)/bin/ruff check dashboard pages metrics sample_data tests benchmarks

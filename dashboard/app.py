@@ -22,7 +22,8 @@ st.set_page_config(page_title="CRM analytics", page_icon="📊", layout="wide")
 
 PAGES_DIR = ROOT / "pages"
 PAGES = [
-    st.Page(PAGES_DIR / "overview.py", title="Overview", icon="📊", url_path="overview", default=True),
+    # served at "/"; the path it reserves is not "overview", so that path can be the alias below
+    st.Page(PAGES_DIR / "overview.py", title="Overview", icon="📊", url_path="home", default=True),
     st.Page(PAGES_DIR / "funnel.py", title="Funnel", icon="🔻", url_path="funnel"),
     st.Page(PAGES_DIR / "retention.py", title="Retention", icon="🔁", url_path="retention"),
     st.Page(PAGES_DIR / "lifetime_value.py", title="Lifetime value", icon="💰", url_path="lifetime-value"),
@@ -32,7 +33,13 @@ PAGES = [
     st.Page(PAGES_DIR / "data.py", title="Data", icon="🗂️", url_path="data"),
 ]
 
-navigation = st.navigation(PAGES)
+# "/" opens the Overview; so does "/overview", the path a user (or a shared link) may well type:
+# Streamlit serves the default page at "/" only, so the Overview has a second, unlisted entry.
+OVERVIEW_ALIAS = st.Page(PAGES_DIR / "overview.py", title="Overview", icon="📊", url_path="overview")
+navigation = st.navigation(PAGES + [OVERVIEW_ALIAS], position="hidden")
+with st.sidebar:
+    for listed in PAGES:
+        st.page_link(listed)
 dataset_picker.show()
 st.session_state[shell.FILTERS_KEY] = filters.show(data.active_dataset())
 navigation.run()

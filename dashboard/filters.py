@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboard.store import Dataset
+from dashboard.text import plain, shorten
 from metrics.kpis import Period
 from metrics.schema import earliest_event, latest_event
 from metrics.slicing import Slice, dimension_values
 
-COMPARISONS = {"previous": "Previous period", "year": "Same period last year"}
+COMPARISONS = {"previous": "the period before", "year": "the same period a year earlier"}
+LEGACY_COMPARISONS = {"Previous period": "previous", "Same period last year": "year"}  # older links
 MULTI = {  # URL key → (customers column, label, Slice field)
     "tier": ("tier", "Customer tier", "tiers"),
     "segment": ("segment", "Segment", "segments"),
@@ -26,6 +28,7 @@ MULTI = {  # URL key → (customers column, label, Slice field)
     "channel": ("acquisition_channel", "Acquisition channel", "channels"),
 }
 PERIOD_KEY, COMPARE_KEY = "period", "compare"
+MAX_NAMED = 5  # refused values a notice names
 KEYS = (*MULTI, PERIOD_KEY, COMPARE_KEY)
 
 
@@ -70,19 +73,50 @@ def _reset(defaults: dict[str, object]) -> None:
         st.session_state[key] = value
 
 
-def _link_notice(options: dict[str, list[str]]) -> None:
-    """Say which values of the link this dataset does not have (the widgets then ignore them)."""
+def _names(values: list[str]) -> str:
+    shown = ", ".join(repr(shorten(v)) for v in values[:MAX_NAMED])
+    return shown + (f" and {len(values) - MAX_NAMED} more" if len(values) > MAX_NAMED else "")
+
+
+def _legacy_compare() -> None:
+    """Links written by earlier versions carry the label (`compare=Same+period+last+year`):
+    they open that comparison too."""
+    compare = st.query_params.get(COMPARE_KEY)
+    if compare in LEGACY_COMPARISONS:
+        st.session_state[COMPARE_KEY] = LEGACY_COMPARISONS[compare]
+
+
+def _link_notice(options: dict[str, list[str]], earliest: dt.date, as_of: dt.date) -> None:
+    """Say which values of the link this dataset does not have (the widgets then ignore them);
+    values it does have are never named."""
     ignored = []
     for key, allowed in options.items():
         asked = [v for v in st.query_params.get_all(key) if v]
         wrong = [v for v in asked if v not in allowed]
         if wrong:
-            ignored.append(f"{MULTI[key][1].lower()} {', '.join(repr(v) for v in wrong)}")
+            ignored.append(f"{MULTI[key][1].lower()} {_names(wrong)}")
     compare = st.query_params.get(COMPARE_KEY)
-    if compare and compare not in COMPARISONS:
-        ignored.append(f"comparison {compare!r}")
+    if compare and compare not in COMPARISONS and compare not in LEGACY_COMPARISONS:
+        ignored.append(f"comparison {_names([compare])}")
+    period = st.query_params.get_all(PERIOD_KEY)
+    if period:
+        try:
+            days = [dt.date.fromisoformat(v) for v in period]
+            start, end = days[0], days[-1]  # a one-day period may be written once
+            if len(days) > 2:
+                raise ValueError
+            if not earliest <= start <= end <= as_of:
+                ignored.append(f"the period {start} – {end}, outside the data ({earliest} – {as_of}),")
+        except ValueError:
+            ignored.append(f"the period {_names(period)}")
     if ignored:
-        st.session_state["_link_notice"] = "The link asked for " + "; ".join(ignored) + ", which this dataset does not have: ignored."
+        st.session_state["_link_notice"] = "The link asked for " + "; ".join(ignored) + " which this dataset does not have: ignored."
+
+
+def _one_day_link(day: dt.date) -> bool:
+    """The session opened on a link to a one-day period (the date widget holds one date then,
+    as it does while a range is half picked)."""
+    return st.session_state.get("_one_day_link") == day.isoformat()
 
 
 def show(dataset: Dataset) -> Filters:
@@ -92,9 +126,14 @@ def show(dataset: Dataset) -> Filters:
         key: dimension_values(dataset.tables, column, order=tier_order if key == "tier" else ())
         for key, (column, _, _) in MULTI.items()
     }
+    earliest = _earliest(dataset, as_of)
     if "_link_checked" not in st.session_state:  # only the link a session opened with
         st.session_state["_link_checked"] = True
-        _link_notice(options)
+        _link_notice(options, earliest, as_of)
+        _legacy_compare()
+        days = set(st.query_params.get_all(PERIOD_KEY))
+        if len(days) == 1:
+            st.session_state["_one_day_link"] = days.pop()
     sidebar = st.sidebar
     sidebar.markdown("**Filters**")
     chosen: dict[str, tuple[str, ...]] = {}
@@ -107,7 +146,6 @@ def show(dataset: Dataset) -> Filters:
             help="Empty means all. Every page shows only the customers in the slice.",
         )  # fmt: skip
         chosen[field] = tuple(values)
-    earliest = _earliest(dataset, as_of)
     start_default, end_default = default_period(as_of, earliest)
     period = sidebar.date_input(
         "Period", value=(start_default, end_default), min_value=earliest, max_value=as_of,
@@ -116,15 +154,19 @@ def show(dataset: Dataset) -> Filters:
     )  # fmt: skip
     if isinstance(period, tuple) and len(period) == 2:
         start, end = period
+    elif isinstance(period, tuple) and len(period) == 1 and _one_day_link(period[0]):
+        start = end = period[0]  # a one-day period: the link says the day twice
     else:  # half-picked range: keep the default until the second date is chosen
         start, end = start_default, end_default
+    # The options are the link's own values (a bound widget writes what it shows), so the link
+    # says compare=year, the documented form, and reads back as it was written.
     comparison = sidebar.radio(
-        "Compare with", list(COMPARISONS), format_func=COMPARISONS.get, key=COMPARE_KEY,
+        "Compare with", list(COMPARISONS), captions=list(COMPARISONS.values()), key=COMPARE_KEY,
         bind="query-params", horizontal=True,
     )  # fmt: skip
     defaults = {key: [] for key in MULTI} | {PERIOD_KEY: (start_default, end_default), COMPARE_KEY: "previous"}
     sidebar.button("Reset filters", on_click=_reset, args=(defaults,), width="stretch")
     notice = st.session_state.get("_link_notice")
     if notice:
-        sidebar.warning(notice, icon="⚠️")
+        sidebar.warning(plain(notice), icon="⚠️")
     return Filters(Slice(**chosen), Period(start, end), comparison or "previous", as_of)

@@ -11,3 +11,9 @@ _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
 def plain(text: object) -> str:
     """`text` as literal characters in a Markdown context ("[x](http://…)" shows as typed)."""
     return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def shorten(text: object, limit: int = 40) -> str:
+    """At most `limit` characters of `text` (a link may carry anything, at any length)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -62,6 +62,7 @@ def test_upload_map_and_import_through_the_data_page(app, realdata):
     assert app.sidebar.selectbox[0].value == "Maven upload"
     app.switch_page("../pages/funnel.py").run()
     assert not app.exception
+    app.radio(key="funnel_scope").set_value("all deals").run()
     assert app.dataframe[0].value["reached"].tolist() == [8_800, 8_300, 4_238]
 
 

@@ -18,7 +18,9 @@ from tests.conftest import ROOT, require
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "docs" / "screenshots"
+# Screenshots go to test-artifacts/ (ignored by git); `make screenshots` points this at
+# docs/screenshots to refresh the README's pictures on purpose.
+SHOTS = Path(os.environ.get("CRM_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
 
 
 def _free_port() -> int:
@@ -148,6 +150,8 @@ def test_selecting_a_tier_changes_the_funnel_counts(server, page, sample_tables)
     from sample_data import sample_settings
 
     _open(page, f"{server}/funnel", "Funnel")
+    page.get_by_text("all deals", exact=True).click()
+    _settle(page)
     everyone = _funnel_counts(page)
     assert everyone[0] == sample_tables["deals"].height
     tier = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
@@ -178,3 +182,34 @@ def test_import_tab_shows_the_uploader(server, page):
     page.get_by_text("CRM exports: CSV or text, Excel").wait_for(timeout=30_000)
     _no_error_box(page)
     page.screenshot(path=str(SHOTS / "data-import.png"))
+
+
+@pytest.mark.browser
+def test_a_copied_link_reopens_the_same_view_on_another_page(server, page, browser):
+    """What the app writes into the link (tier, comparison) reads back: the link copied from the
+    Funnel opens Retention with Gold and the year-earlier comparison chosen."""
+    _open(page, f"{server}/funnel", "Funnel")
+    _pick(page, page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first, "Gold")
+    _settle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("year", exact=True).click()
+    _settle(page)
+    link = page.url
+    assert "tier=Gold" in link and "compare=year" in link
+    other = browser.new_page(viewport={"width": 1400, "height": 2600})
+    try:
+        _open(other, link.replace("/funnel", "/retention"), "Retention")
+        chips = other.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first.locator(".react-aria-ComboBox [data-tag]")
+        chips.first.wait_for(timeout=30_000)
+        assert chips.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))") == ["Gold"]
+        assert other.locator("[data-testid='stSidebar'] input[type='radio']:checked").evaluate("e => e.value") in ("1", "year")
+        assert other.locator("[data-testid='stSidebar'] [data-testid='stAlertContentWarning']").count() == 0
+        _no_error_box(other)
+    finally:
+        other.close()
+
+
+@pytest.mark.browser
+def test_the_overview_opens_at_its_own_path_too(server, page):
+    _open(page, f"{server}/overview", "Overview")
+    assert page.get_by_text("Page not found").count() == 0
+    _no_error_box(page)
