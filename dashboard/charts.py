@@ -174,11 +174,12 @@ def cohort_heatmap(matrix: pl.DataFrame, *, title: str = "", value_label: str = 
         text.append(row_t)
         hover.append(row_h)
     fig = go.Figure(
-        go.Heatmap(z=z, x=periods, y=[f"{c:%Y-%m}" for c in cohorts], text=text, texttemplate="%{text}",
+        go.Heatmap(z=z, x=periods, y=[f"{c:%b %Y}" for c in cohorts], text=text, texttemplate="%{text}",
                    hovertext=hover, hoverinfo="text", colorscale="Blues", zmin=0, zmax=1 if value_label == "retention" else None,
                    colorbar={"title": "%", "tickformat": ".0%"}, xgap=1, ygap=1, textfont={"size": 9})
     )  # fmt: skip
-    fig.update_yaxes(autorange="reversed", title="cohort (first purchase month)")
+    # months as categories: labels such as "1997-01" would otherwise make a date axis ticked by week
+    fig.update_yaxes(autorange="reversed", title="cohort (first purchase month)", type="category")
     fig.update_xaxes(title="months since first purchase")
     return _layout(fig, title=title, height=max(380, 16 * len(cohorts) + 120))
 

@@ -77,3 +77,10 @@ def sort_tiers(frame, column: str = "tier"):
 
     order = {t: i for i, t in enumerate(tier_order())}
     return frame.sort(pl.col(column).replace_strict(order, default=len(order), return_dtype=pl.Int64))
+
+
+def one_tier_note(by_tier) -> str:
+    """What a per-tier chart would say when the slice has a single tier."""
+    tier = by_tier.get_column("tier")[0] if by_tier.height else "none"
+    return (f"All customers in this slice are in one tier ({tier}): there is nothing to compare. A tier "
+            "column in the customers file (or a tier filter with several tiers) splits this by tier.")

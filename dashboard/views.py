@@ -16,7 +16,7 @@ import polars as pl
 
 from dashboard.filters import Filters
 from dashboard.store import Dataset
-from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
+from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
 from metrics.schema import TABLES, UNASSIGNED_TIER
 from metrics.slicing import slice_tables
 
@@ -174,11 +174,27 @@ def retention_page(ctx: Context) -> dict[str, Any]:
                 retention=(pl.col("active").sum() / pl.col("cohort_size").sum()), cohorts=pl.len()
             ).sort("period")
             by_tier.append(curve.with_columns(tier=pl.lit(tier)))
+    # half-life of each tier (Kaplan–Meier median), and the share lost on day 0 (one-time buyers
+    # who lapsed: their lifetime ends at their only order, METRICS.md)
+    medians = {
+        tier: stats.km_quantile(part.rename({"days": "time"}), 0.5)
+        for (tier,), part in curves.group_by("tier", maintain_order=True)
+    } if curves.height else {}
+    first_day = curves.filter(pl.col("days") == 0)
+    lost_day_0 = {r["tier"]: 1 - r["survival"] for r in first_day.to_dicts()}
+    # every curve starts at 100% just before day 0, so the drop of day 0 shows as a drop
+    start = curves.select("tier").unique(maintain_order=True).with_columns(
+        days=pl.lit(0.0), survival=pl.lit(1.0), ci_low=pl.lit(1.0), ci_high=pl.lit(1.0)
+    )
+    drawn = pl.concat([start, curves.select(start.columns).with_columns(pl.col("days").cast(pl.Float64))]) if curves.height else curves
     return {
         "customers": both.drop("revenue_retention"),
         "revenue": both.drop("retention").rename({"revenue_retention": "retention"}),
         "curves_by_tier": pl.concat(by_tier) if by_tier else None,
         "survival": curves,
+        "survival_drawn": drawn,
+        "median_lifetime": medians,
+        "lost_day_0": lost_day_0,
         "logrank": test,
         "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers, status=status),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
@@ -211,9 +227,16 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
     else:
         try:
             model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
+            clv = with_tier(model["clv"], customers)
+            repeat = clv.filter(pl.col("frequency") > 0)
             out.update(
-                model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=with_tier(model["clv"], customers),
+                model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=clv,
                 holdout=model["holdout"], calibration_end=calibration_end,
+                # P(alive) is 1 for every one-time buyer by the model's construction (METRICS.md):
+                # "likely still active" is the mean over repeat buyers, and says so
+                repeat_buyers=repeat.height, p_alive_repeat=repeat.get_column("p_alive").mean(),
+                p_alive_values=repeat.get_column("p_alive").to_list(),
+                degenerate=degenerate_fit(model["bgnbd"], repeat),
             )  # fmt: skip
         except ValueError as exc:  # a degenerate slice: say so instead of failing
             out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"
@@ -225,6 +248,24 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
             out["clv_cac"] = {d: ltv.ltv_cac(predicted, customers, value="clv", by=d) for d in dims}
         out["costs"] = acquisition_vs_retention(ctx)
     return out
+
+
+DEGENERATE_P_ALIVE = 0.999
+
+
+def degenerate_fit(model, repeat_buyers: pl.DataFrame) -> str | None:
+    """A BG/NBD fit at the edge of its range says nothing about who is still active: when the
+    dropout parameter a runs to zero every repeat buyer gets P(alive) ≈ 1 (seen on UCI Online
+    Retail). The sentence that says so, or None for an informative fit."""
+    low = repeat_buyers.get_column("p_alive").quantile(0.05) if repeat_buyers.height else None
+    if low is not None and low > DEGENERATE_P_ALIVE:
+        return (
+            f"The model finds almost no drop-out in this data (dropout parameter a = {model.a:.2g}): 95% of repeat "
+            f"buyers get a chance of still being active above {DEGENERATE_P_ALIVE:.1%}. That is a fit at the edge "
+            "of its range, not a finding: who is still active is not shown, and predicted purchases assume "
+            "nobody leaves."
+        )
+    return None
 
 
 def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:

@@ -31,9 +31,12 @@ left, right = st.columns(2)
 left.plotly_chart(charts.histogram(value.filter(pl.col("margin") > 0).get_column("margin").to_list(), log_x=True,
                                    title="Distribution of historical value (log scale)", x_title=f"margin ({currency})"))  # fmt: skip
 by_tier = shell.sort_tiers(view["value_by_tier"])
-right.plotly_chart(charts.bars(by_tier, x="tier", y="mean", colour_by_tier=True, title=f"Average historical value by tier ({currency})"))
-with right:
-    download.show(by_tier, "ltv-by-tier")
+if by_tier.height > 1:
+    right.plotly_chart(charts.bars(by_tier, x="tier", y="mean", colour_by_tier=True, title=f"Average historical value by tier ({currency})"))
+    with right:
+        download.show(by_tier, "ltv-by-tier")
+else:
+    right.info(shell.one_tier_note(by_tier), icon="ℹ️")
 
 st.subheader("Predicted value (BG/NBD + Gamma-Gamma)")
 if view["model"] is None:
@@ -44,27 +47,37 @@ else:
     cols[0].metric(f"12-month CLV ({currency})", shell.money(clv.get_column("clv").mean()), border=True,
                    help="mean predicted 12-month customer lifetime value: expected purchases (BG/NBD) × expected spend "
                    "(Gamma-Gamma), discounted 1% a month over 12 months")  # fmt: skip
-    cols[1].metric("Likely still active", f"{100 * clv.get_column('p_alive').mean():.0f}%", border=True,
-                   help="mean P(alive) from BG/NBD")  # fmt: skip
-    cols[2].metric("Holdout: predicted", f"{check['predicted']:,.0f}", border=True,
-                   delta=f"actual {check['actual']:,.0f}", delta_color="off",
-                   help=f"model fitted on orders to {view['calibration_end']:%d %b %Y}; purchases (days with an order) "
-                   f"predicted for the {check['customers']:,} customers in the following months vs what happened")  # fmt: skip
-    cols[3].metric("Model", f"r={bg.r:.2f} α={bg.alpha:.1f}", border=True,
-                   help=f"BG/NBD r={bg.r:.3f}, α={bg.alpha:.3f}, a={bg.a:.3f}, b={bg.b:.3f}; Gamma-Gamma p={gg.p:.2f}, "
-                   f"q={gg.q:.2f}, γ={gg.v:.2f} ({gg.excluded:,} customers without repeat purchases left out)")  # fmt: skip
+    active = "—" if view["degenerate"] or view["p_alive_repeat"] is None else f"{100 * view['p_alive_repeat']:.0f}%"
+    cols[1].metric("Still active (repeat buyers)", active, border=True,
+                   help="mean chance of still being active (BG/NBD's P(alive)) over customers with a repeat purchase; "
+                   "the model gives every one-time buyer 100%, so they are left out of this mean")  # fmt: skip
+    error = (check["predicted"] - check["actual"]) / check["actual"] if check["actual"] else None
+    cols[2].metric("Holdout: predicted vs actual", "—" if error is None else f"{100 * error:+.1f}%", border=True,
+                   help=f"model fitted on orders to {view['calibration_end']:%d %b %Y}: it predicted {check['predicted']:,.0f} "
+                   f"purchases (days with an order) for the {check['customers']:,} customers in the following months, and "
+                   f"{check['actual']:,.0f} happened")  # fmt: skip
+    cols[3].metric("Repeat buyers", f"{view['repeat_buyers']:,}", border=True,
+                   help=f"customers with a purchase after their first day; the model's parameters: BG/NBD r={bg.r:.3f}, "
+                   f"α={bg.alpha:.3f}, a={bg.a:.3f}, b={bg.b:.3f}; Gamma-Gamma p={gg.p:.2f}, q={gg.q:.2f}, γ={gg.v:.2f} "
+                   f"({gg.excluded:,} customers without repeat purchases left out of the spend model)")  # fmt: skip
+    if view["degenerate"]:
+        st.warning(view["degenerate"], icon="⚠️")
     left, right = st.columns(2)
     holdout = check["by_frequency"].unpivot(index="frequency", on=["predicted", "actual"], variable_name="series", value_name="purchases")
     left.plotly_chart(charts.grouped_bars(holdout.with_columns(pl.col("frequency").cast(pl.String)), x="frequency", y="purchases",
                                           colour="series", title="Holdout: mean purchases by prior repeat purchases (7 = 7+)"))  # fmt: skip
-    right.plotly_chart(charts.histogram(clv.get_column("p_alive").to_list(), title="P(alive) across customers", x_title="P(alive)"))
+    if not view["degenerate"]:
+        right.plotly_chart(charts.histogram(view["p_alive_values"], x_title="chance of still being active",
+                                            title="Chance of still being active, repeat buyers"))  # fmt: skip
     st.markdown("**Top customers by predicted value**")
     st.dataframe(clv.sort("clv", descending=True).head(25), hide_index=True, column_order=["customer_id", "tier", "frequency", "p_alive",
                  "expected_purchases", "expected_value", "clv"], column_config={
-        "p_alive": st.column_config.NumberColumn("P(alive)", format="percent"),
-        "expected_purchases": st.column_config.NumberColumn("expected purchases, 12 months", format="%.1f"),
-        "expected_value": st.column_config.NumberColumn(f"expected spend per purchase ({currency})", format="accounting"),
-        "clv": st.column_config.NumberColumn(f"12-month CLV ({currency})", format="accounting"),
+        "customer_id": st.column_config.TextColumn("customer"),
+        "frequency": st.column_config.NumberColumn("repeat purchase days", format="localized"),
+        "p_alive": st.column_config.NumberColumn("chance still active", format="percent"),
+        "expected_purchases": st.column_config.NumberColumn("purchases, next 12 months", format="%.1f"),
+        "expected_value": st.column_config.NumberColumn("spend per purchase", format="accounting"),
+        "clv": st.column_config.NumberColumn("CLV, 12 months", format="accounting"),
     })  # fmt: skip
     download.show(clv, "predicted-clv")
 

@@ -25,7 +25,10 @@ if "revenue" in months.columns:
     right.plotly_chart(charts.trend(months, x="month", y="active_customers", title="Active customers at the start of each month",
                                     name="active customers"))  # fmt: skip
     download.show(months, "overview-monthly")
-if view["tiers"] is not None and view["tiers"].height:
+if view["tiers"] is not None and view["tiers"].height == 1:
+    st.subheader("By tier, in the period")
+    st.info(shell.one_tier_note(view["tiers"]), icon="ℹ️")
+elif view["tiers"] is not None and view["tiers"].height:
     st.subheader("By tier, in the period")
     # two bar charts rather than a table: the Overview then needs no data-grid JavaScript (1.3 MB
     # less for a first-time visitor's browser to load and compile, see benchmarks/pages.py)

@@ -11,18 +11,15 @@ repeat = view["repeat"]
 months = view["monthly_churn"].filter(pl.col("active_at_start") > 0)
 latest = months.tail(1).to_dicts()[0] if months.height else None
 
-cols = st.columns(3)
+cols = st.columns(3)  # two cards, at the width of three
+tiers = view["survival"].get_column("tier").n_unique() if view["survival"].height else 0
 cols[0].metric("Repeat purchase rate", "—" if repeat.value is None else f"{100 * repeat.value:.1f}%", border=True,
                help=f"customers with ≥ 2 orders / customers with ≥ 1 order: {repeat.numerator:,.0f} of {repeat.denominator:,.0f}")  # fmt: skip
 cols[1].metric("Churn rate, last month", "—" if latest is None else f"{100 * latest['churn_rate']:.1f}%", border=True,
                help=f"customers who churned in the month / customers active at its start; churned = no order for more than "
                f"{view['window']} days (or a churn date)")  # fmt: skip
 test = view["logrank"]
-if test and test["p_value"] is not None:
-    verdict = "differ" if test["p_value"] < 0.05 else "do not differ measurably"
-    cols[2].metric("Survival by tier", verdict, border=True,
-                   help=f"log-rank test across {len(test['groups'])} tiers: χ² = {test['statistic']:.1f}, "
-                   f"{test['dof']} degrees of freedom, p = {test['p_value']:.2g}")  # fmt: skip
+medians = {t: d for t, d in view["median_lifetime"].items() if d is not None}
 
 st.subheader("Cohorts")
 basis = st.segmented_control("Retention of", ["customers", "revenue"], default="customers", key="cohort_basis")
@@ -34,25 +31,31 @@ st.caption("Cells after the as-of date are blank, not zero: a young cohort is ne
 download.show(matrix, f"cohorts-{basis or 'customers'}")
 
 left, right = st.columns(2)
+by_tier = " by tier" if tiers > 1 else ""
 if view["curves_by_tier"] is not None:
     left.plotly_chart(charts.lines_by(view["curves_by_tier"].filter(pl.col("period") <= 24), x="period", y="retention", group="tier",
                                       percent=True, order=shell.tier_order(),
-                                      title="Retention curve by tier (all cohorts pooled)"))  # fmt: skip
+                                      title=f"Retention curve{by_tier} (all cohorts pooled)"))  # fmt: skip
     with left:
         download.show(view["curves_by_tier"], "retention-by-tier")
 survival = view["survival"]
 if survival.height:
-    right.plotly_chart(charts.lines_by(survival, x="days", y="survival", group="tier", percent=True, order=shell.tier_order(),
-                                       band=("ci_low", "ci_high"), step=True,
-                                       title="Kaplan–Meier survival by tier (95% band)"))  # fmt: skip
+    right.plotly_chart(charts.lines_by(view["survival_drawn"], x="days", y="survival", group="tier", percent=True,
+                                       order=shell.tier_order(), band=("ci_low", "ci_high"), step=True,
+                                       title=f"Still active, by days since first order{by_tier}"))  # fmt: skip
     with right:
+        lost = {t: v for t, v in view["lost_day_0"].items() if v >= 0.005}
+        if lost:
+            st.caption("The drop on day 0 is customers who bought once and lapsed ("
+                       + ", ".join(f"{t} {100 * v:.0f}%" for t, v in lost.items()) + "): their time as a customer ends at their only order.")  # fmt: skip
         if test and test["p_value"] is not None:
-            medians = survival.filter(pl.col("survival") <= 0.5).group_by("tier").agg(pl.col("days").min()).sort("days")
-            text = ", ".join(f"{r['tier']} {r['days']:.0f} days" for r in medians.to_dicts())
-            st.markdown(
-                f"The tiers' survival curves **{verdict}** (log-rank χ² = {test['statistic']:.1f}, "
-                f"p = {test['p_value']:.2g}). " + (f"Half of the customers have churned after: {text}." if text else
-                                                   "No tier has lost half of its customers yet.")
+            differ = test["p_value"] < 0.05
+            text = ", ".join(f"{t} {d:,.0f} days" for t, d in sorted(medians.items(), key=lambda kv: kv[1]))
+            st.caption(
+                ("Customers of different tiers stay for measurably different times" if differ else
+                 "The tiers do not differ measurably in how long customers stay")
+                + f" (log-rank test, p = {test['p_value']:.2g}). "
+                + (f"Half of the customers are gone after: {text}." if text else "No tier has lost half of its customers yet.")
             )  # fmt: skip
         download.show(survival, "survival")
 

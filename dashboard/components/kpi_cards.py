@@ -28,9 +28,22 @@ def format_value(kpi: Kpi, value: float | None, currency: str) -> str:
     return f"{value:,.2f}"
 
 
+def _unchanged(kpi: Kpi) -> bool:
+    """The change rounds to nothing at the precision it is shown with (no arrow, no colour)."""
+    if kpi.change is None:
+        return False
+    if kpi.unit in ("percent", "points", "hours"):
+        return round(kpi.change, 1) == 0
+    if kpi.unit == "ratio":
+        return round(kpi.change, 2) == 0
+    return round(kpi.change_pct, 1) == 0 if kpi.change_pct is not None else round(kpi.change) == 0
+
+
 def _delta(kpi: Kpi) -> str | None:
     if kpi.change is None:
         return None
+    if _unchanged(kpi):
+        return "no change"
     if kpi.unit in ("percent", "points"):
         text = f"{kpi.change:+.1f} pts"
     elif kpi.unit == "hours":
@@ -75,9 +88,13 @@ def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: in
                 spark = months.get_column(kpi.key).drop_nulls().to_list() or None
             with column:
                 label = f"{kpi.label} ({currency})" if kpi.unit == "currency" else kpi.label
+                unchanged = _unchanged(kpi)
                 st.metric(
                     label, format_value(kpi, kpi.value, currency), delta=_delta(kpi),
-                    delta_color="off" if not kpi.beyond_noise else ("inverse" if kpi.key in LOWER_IS_BETTER else "normal"),
+                    delta_color="off" if not kpi.beyond_noise or unchanged else ("inverse" if kpi.key in LOWER_IS_BETTER else "normal"),
                     help=_help(kpi, overview, currency), border=True,
-                    chart_data=spark, chart_type="area" if spark else None,
+                    chart_data=spark, chart_type="area" if spark else None, delta_arrow="off" if unchanged else "auto",
                 )  # fmt: skip
+    missing = [f"{kpi.label} ({kpi.note})" for kpi in kpis if kpi.value is None and kpi.note]
+    if missing:
+        st.caption("Not shown, for want of data: " + "; ".join(missing) + ".")

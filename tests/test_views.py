@@ -1,0 +1,49 @@
+"""Page views on data that makes figures misleading (issue 12): each is detected and said in words."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from dashboard import views
+from dashboard.filters import Filters
+from dashboard.store import Dataset
+from metrics.kpis import Period
+from metrics.schema import DatasetSettings
+from metrics.slicing import Slice
+
+
+def _context(tables, as_of):
+    filters = Filters(Slice(), Period(as_of.replace(day=1), as_of), "previous", as_of)
+    return views.context(Dataset("t", tables, DatasetSettings()), filters)
+
+
+def _never_leaving(customers: int = 600) -> dict[str, pl.DataFrame]:
+    """Customers who buy every few weeks from their start to the end of the data and never stop:
+    BG/NBD's dropout parameter a runs to 0 and every repeat buyer gets P(alive) = 1."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for c in range(customers):
+        t = dt.datetime(2023, 1, 1) + dt.timedelta(days=int(rng.integers(0, 200)))
+        while t < dt.datetime(2024, 12, 31):
+            rows.append((f"O{len(rows)}", f"C{c}", t, float(rng.uniform(10, 50))))
+            t += dt.timedelta(days=int(rng.exponential(25)) + 1)
+    orders = pl.DataFrame(rows, schema=["order_id", "customer_id", "order_date", "amount"], orient="row")
+    customers_frame = pl.DataFrame({"customer_id": [f"C{c}" for c in range(customers)], "tier": ["Gold"] * customers})
+    return {"orders": orders, "customers": customers_frame}
+
+
+def test_a_degenerate_bgnbd_fit_is_detected_and_said():
+    view = views.lifetime_value(_context(_never_leaving(), dt.date(2024, 12, 31)))
+    assert view["model"].a < 1e-6
+    assert view["degenerate"] is not None and "almost no drop-out" in view["degenerate"]
+
+
+def test_an_informative_fit_is_not_called_degenerate(sample_tables):
+    view = views.lifetime_value(_context(sample_tables, dt.date(2026, 6, 30)))
+    assert view["degenerate"] is None
+    # "likely still active" is over repeat buyers: one-time buyers all have P(alive) = 1
+    repeat = view["clv"].filter(pl.col("frequency") > 0)
+    assert view["p_alive_repeat"] == repeat.get_column("p_alive").mean() < view["clv"].get_column("p_alive").mean()
