@@ -52,8 +52,11 @@ class Context:
             if name not in self.tables:
                 raise Missing(name)
         for name in names:
+            if self.dataset.tables[name].is_empty():
+                raise Missing(name, f"This dataset has no {name} rows, and this page needs them: load them on the "
+                                    f"Data page to enable {TABLES[name].enables}.")  # fmt: skip
             if self.tables[name].is_empty():
-                raise Missing(name, f"No **{name}** rows in this slice: widen the filters in the sidebar.")
+                raise Missing(name, f"No {name} rows in this slice: widen the filters in the sidebar.")
 
     def tier_order(self) -> list[str]:
         present = set(self.tables["customers"].get_column("tier").fill_null(UNASSIGNED_TIER).unique().to_list())
@@ -74,7 +77,9 @@ def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "ti
 
 
 def overview(ctx: Context) -> dict[str, Any]:
-    ctx.need("customers")
+    deals = ctx.tables.get("deals")
+    if deals is None or deals.is_empty():  # a deals-only dataset still has its sales figures
+        ctx.need("customers")
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings)
     months = kpis.monthly_series(
         ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, status=result.status
@@ -328,11 +333,21 @@ def segments_page(ctx: Context) -> dict[str, Any]:
     summary = segments.segment_summary(rfm)
     matrix = rfm.group_by("segment", "tier").agg(customers=pl.len())
     clusters = segments.clusters(rfm)
-    folio = segments.portfolio(
-        orders, as_of=ctx.as_of, tickets=ctx.tables.get("tickets"), cost_per_ticket=ctx.settings.cost_per_ticket or 0.0,
-        margin_rate=ctx.settings.margin_rate, customers=customers,
-    )  # fmt: skip
-    folio = folio.join(rfm.select("customer_id", "segment", "tier"), on="customer_id", how="left")
+    tickets = ctx.tables.get("tickets")
+    ticket_costs = ctx.settings.cost_per_ticket is not None and tickets is not None and tickets.height > 0
+    acquisition = "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len() > 0
+    folio, folio_reason = None, None
+    if ticket_costs or acquisition:
+        folio = segments.portfolio(
+            orders, as_of=ctx.as_of, tickets=tickets, cost_per_ticket=ctx.settings.cost_per_ticket or 0.0,
+            margin_rate=ctx.settings.margin_rate, customers=customers,
+        )  # fmt: skip
+        folio = folio.join(rfm.select("customer_id", "segment", "tier"), on="customer_id", how="left")
+    else:
+        folio_reason = (
+            "What serving a customer costs is not known in this dataset, so value cannot be set against it: it needs "
+            "support tickets with a cost per ticket (Data page → Settings) or an acquisition cost per customer."
+        )
     contacts = None
     if "interactions" in ctx.tables:
         deals = ctx.tables.get("deals")
@@ -341,7 +356,8 @@ def segments_page(ctx: Context) -> dict[str, Any]:
         contacts = contacts.with_columns(basis=pl.lit("won deals" if sales is not orders else "orders"))
     if "name" in customers.columns:
         rfm = rfm.join(customers.select("customer_id", "name"), on="customer_id", how="left")
-    return {"rfm": rfm, "summary": summary, "matrix": matrix, "clusters": clusters, "portfolio": folio, "contacts": contacts}
+    return {"rfm": rfm, "summary": summary, "matrix": matrix, "clusters": clusters, "portfolio": folio,
+            "portfolio_reason": folio_reason, "contacts": contacts}  # fmt: skip
 
 
 # ---------------------------------------------------------------- Churn risk

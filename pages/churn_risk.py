@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, shell
-from dashboard.components import download
+from dashboard.components import download, table
 
 filters, view = shell.page("churn", "Churn risk")
 currency = shell.currency()
@@ -36,9 +36,5 @@ right.plotly_chart(charts.bars(model.importance.head(8), x="feature", y="mean_ri
 st.subheader("High-value customers most at risk")
 top = view["at_risk"]
 show = [c for c in ("customer_id", "name", "tier", "risk", "drivers", "margin", "value_at_risk", "recency_days", "segment") if c in top.columns]
-st.dataframe(top.select(show), hide_index=True, column_config={
-    "risk": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-    "drivers": st.column_config.TextColumn("main drivers", width="large"),
-    "margin": st.column_config.NumberColumn(format="localized"), "value_at_risk": st.column_config.NumberColumn(format="localized"),
-})  # fmt: skip
+table.show(top.select(show), currency=currency)
 download.show(scores.select([c for c in scores.columns if c != "drivers"] + ["drivers"]), "churn-risk")

@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
-from dashboard.components import download
+from dashboard.components import download, table
 from metrics.funnel import deals_at_stage
 
 filters, view = shell.page("funnel", "Funnel")
@@ -92,5 +92,5 @@ stage = c1.selectbox("Stage", view["stages"], key="drill_stage")
 which = c2.radio("Deals that", ["reached it", "stopped there"], horizontal=True, key="drill_which")
 behind = deals_at_stage(view["reach_period" if in_period else "reach"], stages=view["stages"], stage=stage, exact=which == "stopped there")
 st.caption(f"{behind.height:,} deals")
-st.dataframe(behind.head(1_000), hide_index=True)
+table.show(behind, currency=currency)
 download.show(behind, f"deals-{stage}")

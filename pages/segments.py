@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
-from dashboard.components import download
+from dashboard.components import download, table
 from metrics.segments import SEGMENT_ORDER
 
 filters, view = shell.page("segments", "Segments")
@@ -14,14 +14,12 @@ summary = view["summary"].filter(pl.col("customers") > 0)
 st.subheader("RFM segments")
 left, right = st.columns([2, 3])
 left.plotly_chart(charts.bars(summary, x="segment", y="customers", horizontal=True, title="Customers per segment"))
-right.dataframe(summary, hide_index=True, column_config={
-    "share": st.column_config.NumberColumn(format="percent"), "revenue_share": st.column_config.NumberColumn(format="percent"),
-    "revenue": st.column_config.NumberColumn(format="localized"), "action": st.column_config.TextColumn(width="large"),
-})  # fmt: skip
 with right:
+    table.show(summary, currency=currency)
     download.show(view["summary"], "segments")
-st.plotly_chart(charts.matrix_heatmap(view["matrix"], rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
-                                      row_order=SEGMENT_ORDER, col_order=shell.tier_order()))  # fmt: skip
+if view["matrix"].get_column("tier").n_unique() > 1:
+    st.plotly_chart(charts.matrix_heatmap(view["matrix"], rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
+                                          row_order=SEGMENT_ORDER, col_order=shell.tier_order()))  # fmt: skip
 
 clusters = view["clusters"]
 st.subheader("Clusters")
@@ -38,12 +36,15 @@ else:
 
 st.subheader("Customer portfolio: value vs cost to serve")
 folio = view["portfolio"]
-unprofitable = folio.filter(pl.col("unprofitable"))
-st.plotly_chart(charts.scatter(folio, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
-                               x_title=f"cost to serve ({currency}: support tickets × cost per ticket + acquisition cost)",
-                               y_title=f"margin ({currency})", title=f"{unprofitable.height:,} of {folio.height:,} customers cost more than they earn"))  # fmt: skip
-st.dataframe(unprofitable.sort("profit").head(200), hide_index=True)
-download.show(unprofitable, "unprofitable-customers")
+if folio is None:
+    st.info(view["portfolio_reason"], icon="ℹ️")
+else:
+    unprofitable = folio.filter(pl.col("unprofitable"))
+    st.plotly_chart(charts.scatter(folio, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
+                                   x_title=f"cost to serve ({currency}: support tickets × cost per ticket + acquisition cost)",
+                                   y_title=f"margin ({currency})", title=f"{unprofitable.height:,} of {folio.height:,} customers cost more than they earn"))  # fmt: skip
+    table.show(unprofitable.sort("profit"), currency=currency, rows=200)
+    download.show(unprofitable, "unprofitable-customers")
 
 if view["contacts"] is not None and view["contacts"].height:
     contacts = view["contacts"]
@@ -53,5 +54,5 @@ if view["contacts"] is not None and view["contacts"].height:
 st.subheader("Customers in a segment")
 segment = st.selectbox("Segment", summary.get_column("segment").to_list(), key="segment_drill")
 members = view["rfm"].filter(pl.col("segment") == segment).sort("monetary", descending=True)
-st.dataframe(members.head(1_000), hide_index=True)
+table.show(members, currency=currency)
 download.show(members, f"segment-{segment}")

@@ -153,3 +153,19 @@ def test_command_line_import_and_failure(tmp_path, capsys, realdata):
     assert cli(["import", str(bad), "--dataset", "maven", "--store", url]) == 1
     err = capsys.readouterr().err
     assert "nothing was stored" in err and "orders.csv → orders.amount" in err
+
+
+@pytest.mark.parametrize(
+    "word, status",
+    [("Closed Won", "won"), ("closedwon", "won"), ("Won", "won"), ("Closed Lost", "lost"), ("closedlost", "lost"),
+     ("Closed-Lost to Competition", "lost"), ("Out-Sold", "lost"), ("Canceled", "lost"), ("deleted", "lost"),
+     ("Negotiation/Review", "open")],
+)  # fmt: skip
+def test_outcomes_in_the_spellings_of_the_big_crms(word, status):
+    """HubSpot, Salesforce, Pipedrive, Zoho and Dynamics write outcomes differently; in a stage
+    column and in a status column alike, each is read as won, lost or open."""
+    as_stage = f"deal_id,created_date,stage\nD1,2024-01-02,{word}\n".encode()
+    as_status = f"deal_id,created_date,stage,status\nD1,2024-01-02,Proposal,{word}\n".encode()
+    for body in (as_stage, as_status):
+        plan = plan_import([SourceFile("deals.csv", body)])
+        assert plan.tables["deals"].get_column("status").to_list() == [status], body

@@ -411,8 +411,13 @@ STAGE_RANKS: dict[str, float] = {
     "closedwon": 9,
     "deal won": 9,
 }
+# Outcomes as HubSpot ("Closed Won", "closedlost"), Salesforce ("Closed Lost"), Pipedrive (status
+# won / lost / deleted), Zoho ("Closed-Lost to Competition") and Dynamics (status reason "Out-Sold",
+# "Canceled") write them.
 WON_WORDS = re.compile(r"\bwon\b|closedwon|\bwin\b", re.I)
-LOST_WORDS = re.compile(r"\blost\b|closedlost|\bdisqualified\b|\bdead\b", re.I)
+LOST_WORDS = re.compile(
+    r"\blost\b|\blose\b|closedlost|\bdisqualified\b|\bdead\b|\bdeleted\b|\bout-?sold\b|\bcancell?ed\b", re.I
+)
 
 
 def normalise(header: str) -> str:

@@ -794,11 +794,11 @@ def _derive_deals(tables, settings: DatasetSettings, problems) -> dict[str, pl.D
             )
         )
     else:
-        words = pl.col("status").str.to_lowercase()
+        words = pl.col("status")
         d = d.with_columns(
-            pl.when(words.str.contains(r"won|win"))
+            pl.when(words.str.contains("(?i)" + mp.WON_WORDS.pattern))
             .then(pl.lit("won"))
-            .when(words.str.contains(r"lost|lose|disqualified|deleted"))
+            .when(words.str.contains("(?i)" + mp.LOST_WORDS.pattern))
             .then(pl.lit("lost"))
             .when(pl.col("status").is_null())
             .then(pl.col("stage").map_elements(mp.derive_status, return_dtype=pl.String))
