@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.stats import as_date, day, lazy, sorted_by_id
+from metrics.stats import PURCHASE, as_date, day, lazy, sorted_by_id
 
 MIN_LABELLED = 200
 MIN_CHURNERS = 20
@@ -81,7 +81,7 @@ def churn_features(
     """→ customer_id, the features, and (label=True) churned: one row per customer active at the
     cutoff. Only events on or before the cutoff feed the features; the label looks at
     (cutoff, cutoff + horizon]."""
-    orders = lazy(tables["orders"]).filter(pl.col("amount") >= 0).with_columns(d=day("order_date"))
+    orders = lazy(tables["orders"]).filter(PURCHASE).with_columns(d=day("order_date"))
     before = orders.filter(pl.col("d") <= cutoff)
     since = (pl.lit(cutoff) - pl.col("d")).dt.total_days()
     base = (
@@ -169,8 +169,9 @@ def churn_features(
         )
         base = base.join(following, on="customer_id", how="left").with_columns(
             churned=(
-                # lapsed: the churn window after the last purchase ran out inside the horizon
-                ((pl.col("last") + dt.timedelta(days=churn_window_days)) <= horizon_end)
+                # lapsed inside the horizon: the lapse day is last purchase + window + 1 day
+                # (METRICS.md), so a lapse on cutoff + horizon + 1 is outside it
+                ((pl.col("last") + dt.timedelta(days=churn_window_days + 1)) <= horizon_end)
                 & (
                     pl.col("next_purchase").is_null()
                     | (

@@ -49,20 +49,39 @@ class Period:
         return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
 
 
+def whole_months(period: Period) -> int | None:
+    """How many calendar months the period spans when it is made of whole ones, else None."""
+    if period.start.day != 1 or (period.end + dt.timedelta(days=1)).day != 1:
+        return None
+    return (period.end.year - period.start.year) * 12 + period.end.month - period.start.month + 1
+
+
+def _month_shift(d: dt.date, months: int) -> dt.date:
+    index = d.year * 12 + d.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
 def comparison_period(period: Period, mode: str = "previous") -> Period:
-    """The period to compare with: "previous" (the same number of days just before) or "year"
-    (the same dates one year earlier; 29 February becomes 28 February)."""
+    """The period to compare with (METRICS.md, "Periods and dates"): "previous" — the same number
+    of whole calendar months just before when the period is whole months (Apr–Jun → Jan–Mar),
+    else the same number of days just before; "year" — the same dates one year earlier (29
+    February becomes 28 February; whole months stay whole months)."""
+    if mode not in ("previous", "year"):
+        raise ValueError(f"comparison must be 'previous' or 'year', not {mode!r}")
+    months = whole_months(period)
+    if months is not None:
+        shift = 12 if mode == "year" else months
+        start = _month_shift(period.start, -shift)
+        return Period(start, _month_shift(start, months) - dt.timedelta(days=1))
     if mode == "year":
 
-        def shift(d: dt.date) -> dt.date:
+        def back(d: dt.date) -> dt.date:
             try:
                 return d.replace(year=d.year - 1)
             except ValueError:
                 return d.replace(year=d.year - 1, day=28)
 
-        return Period(shift(period.start), shift(period.end))
-    if mode != "previous":
-        raise ValueError(f"comparison must be 'previous' or 'year', not {mode!r}")
+        return Period(back(period.start), back(period.end))
     end = period.start - dt.timedelta(days=1)
     return Period(end - dt.timedelta(days=period.days - 1), end)
 

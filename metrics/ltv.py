@@ -22,11 +22,10 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from metrics.stats import Frame, as_date, canonical, day, lazy, sorted_by_id
+from metrics.stats import PURCHASE, Frame, as_date, canonical, day, lazy, sorted_by_id
 
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 DAYS_PER_MONTH = 365.25 / 12
-_ACTIVITY = pl.col("amount") >= 0  # refunds (negative amounts) are not purchases
 
 
 def _unit_days(unit: str) -> float:
@@ -88,7 +87,7 @@ def rfm_summaries(
 
     purchases = (
         lazy(orders)
-        .filter(_ACTIVITY & (day("order_date") <= latest))
+        .filter(PURCHASE & (day("order_date") <= latest))
         .select("customer_id", "amount", d=day("order_date"))
         .collect()  # read twice below: materialised once (the plan's cache does not share it)
         .lazy()

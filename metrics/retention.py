@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from metrics.stats import (
+    PURCHASE,
     Frame,
     Rate,
     as_date,
@@ -28,8 +29,6 @@ from metrics.stats import (
     proportion,
     sorted_by_id,
 )
-
-PURCHASE = pl.col("amount") >= 0
 
 
 def _orders(orders: Frame, end: dt.date, names: dict[str, str]) -> pl.LazyFrame:

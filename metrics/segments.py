@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.stats import Frame, as_date, canonical, day, lazy, sorted_by_id
+from metrics.stats import PURCHASE, Frame, as_date, canonical, cents, day, lazy, sorted_by_id
 
 # The R × FM grid (FM = F and M scores averaged, rounded half up). Rows R = 5 … 1, columns
 # FM = 1 … 5. It follows the common RFM segment map (Champions bought recently, often and much;
@@ -79,10 +79,12 @@ def rfm_table(
         .filter(day("order_date") <= end)
         .group_by("customer_id")
         .agg(
-            recency_days=(pl.lit(end) - day("order_date").max()).dt.total_days().cast(pl.Int64),
-            frequency=pl.len().cast(pl.Int64),
-            monetary=pl.col("amount").sum(),
+            # recency and frequency count purchases; a refund is none (METRICS.md, "Segments")
+            recency_days=(pl.lit(end) - day("order_date").filter(PURCHASE).max()).dt.total_days().cast(pl.Int64),
+            frequency=PURCHASE.sum().cast(pl.Int64),
+            monetary=cents(pl.col("amount").sum()),
         )
+        .filter(pl.col("frequency") > 0)  # refunds only: no purchase to score
     )
 
 
@@ -96,8 +98,8 @@ def rfm_segments(
 ) -> pl.DataFrame:
     """orders → customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment.
 
-    recency_days = days from the last order to the as-of date; frequency = orders; monetary = total
-    amount (refunds net). Scores 1–5 by quintile of rank, recency reversed (recent = 5), ties share
+    recency_days = days from the last purchase to the as-of date; frequency = purchases (orders with
+    amount ≥ 0: a refund is not a purchase); monetary = total amount (refunds net), in cents. Scores 1–5 by quintile of rank, recency reversed (recent = 5), ties share
     a score. The segment comes from SEGMENT_GRID on R and FM = round((F + M) / 2).
     """
     return sorted_by_id(

@@ -116,6 +116,16 @@ def difference_p(value1: float, se1: float, value2: float, se2: float) -> float 
 # ---------------------------------------------------------------- frame helpers
 
 
+#: An order with a negative amount is a refund: it counts in revenue, never as a purchase.
+PURCHASE = pl.col("amount") >= 0
+
+
+def cents(expr: pl.Expr) -> pl.Expr:
+    """Money rounded to cents: sums of floats carry noise (172.48 vs 172.48000000000002) that
+    would otherwise split equal values between ranks."""
+    return expr.round(2)
+
+
 def lazy(frame: Frame) -> pl.LazyFrame:
     """Every metric takes eager or lazy input; inside, everything is lazy until the edge."""
     return frame.lazy() if isinstance(frame, pl.DataFrame) else frame

@@ -85,3 +85,18 @@ def test_value_at_risk_rows_are_chosen_by_value_and_explained_themselves(sample_
     assert view["at_risk"].get_column("drivers").null_count() == 0
     # with drivers for only the 10 riskiest, most of these 50 would have had none
     assert expected.get_column("drivers").null_count() > 25
+
+
+def test_the_label_counts_lapses_inside_the_horizon_only():
+    """Cutoff 1 April 2024, window 90, horizon 90 (to 30 June). A last bought on the cutoff: lapses
+    on 1 Apr + 91 = 1 July, outside → not churned. B last bought 31 March: lapses 30 June, inside →
+    churned. C bought on the cutoff and again 20 May: active → not churned."""
+    cutoff = dt.date(2024, 4, 1)
+    orders = pl.DataFrame({
+        "order_id": ["1", "2", "3", "4"], "customer_id": ["A", "B", "C", "C"],
+        "order_date": [dt.datetime(2024, 4, 1), dt.datetime(2024, 3, 31), dt.datetime(2024, 4, 1), dt.datetime(2024, 5, 20)],
+        "amount": [10.0, 10.0, 10.0, 10.0],
+    })  # fmt: skip
+    customers = pl.DataFrame({"customer_id": ["A", "B", "C"], "tier": ["Gold"] * 3})
+    labelled = churn.churn_features({"orders": orders, "customers": customers}, cutoff=cutoff)
+    assert dict(labelled.select("customer_id", "churned").iter_rows()) == {"A": False, "B": True, "C": False}

@@ -26,7 +26,8 @@ def test_comparison_periods():
 
 
 def test_overview_hand_worked_example():
-    """Period = February 2024 (29 days), previous = 2–31 January 2024. Window 90 days.
+    """Period = February 2024, a whole month: previous = January 2024 (METRICS.md, "Periods and
+    dates"). Window 90 days.
     Orders: a Jan 10 (100), Feb 5 (150); b Jan 20 (50); c Feb 10 (70); d Dec 1 2023 (40).
     Revenue: Feb 150 + 70 = 220; Jan 100 + 50 = 150.
     New: Feb {c} = 1; Jan {a, b} = 2. Active at Feb 29: a, b, c (d last bought 90 days before
@@ -46,7 +47,7 @@ def test_overview_hand_worked_example():
     )
     tables = {"orders": orders, "deals": deals, "surveys": surveys}
     result = kpis.overview(tables, period=Period(dt.date(2024, 2, 1), dt.date(2024, 2, 29)))
-    assert result.comparison == Period(dt.date(2024, 1, 3), dt.date(2024, 1, 31))
+    assert result.comparison == Period(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
     revenue = result.get("revenue")
     assert (revenue.value, revenue.previous, revenue.change) == (220.0, 150.0, 70.0)
     assert revenue.change_pct == pytest.approx(100 * 70 / 150)
@@ -124,3 +125,22 @@ def test_monthly_nps_can_be_negative():
     assert series.get_column("nps").to_list()[0] == pytest.approx(-100 / 3)
     assert series.get_column("nps").to_list()[1] is None
     assert series.get_column("csat").to_list()[0] == pytest.approx(200 / 3)
+
+
+@pytest.mark.parametrize(
+    "start, end, mode, expected",
+    [
+        # whole calendar months compare with whole calendar months (not 31 Dec – 31 Mar)
+        ("2026-04-01", "2026-06-30", "previous", ("2026-01-01", "2026-03-31")),
+        ("2024-03-01", "2024-03-31", "previous", ("2024-02-01", "2024-02-29")),
+        ("2024-01-01", "2024-12-31", "previous", ("2023-01-01", "2023-12-31")),
+        ("2024-02-01", "2024-02-29", "year", ("2023-02-01", "2023-02-28")),
+        # other periods: the same number of days just before, or the same dates a year earlier
+        ("2026-04-10", "2026-04-19", "previous", ("2026-03-31", "2026-04-09")),
+        ("2024-02-29", "2024-03-10", "year", ("2023-02-28", "2023-03-10")),
+    ],
+)
+def test_comparison_periods_follow_metrics_md(start, end, mode, expected):
+    period = kpis.Period(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    other = kpis.comparison_period(period, mode)
+    assert (other.start.isoformat(), other.end.isoformat()) == expected

@@ -114,3 +114,20 @@ def test_portfolio_and_contacts_per_sale_example():
     assert (rows["Champions"]["interactions"], rows["Champions"]["sales"]) == (3, 5)
     assert rows["Champions"]["contacts_per_sale"] == pytest.approx(0.6)
     assert rows["Lost"]["contacts_per_sale"] == 1.0
+
+
+def test_rfm_counts_purchases_not_refunds_and_money_in_cents():
+    """As of 31 March 2024. A bought 1 Jan (100) and refunded 20 Mar (−100): recency counts the
+    purchase (90 days), frequency 1, monetary 0. B bought 10 Mar (172.48 in two lines that sum with
+    float noise) — B's and C's spend are the same 172.48 and share the M score."""
+    orders = pl.DataFrame({
+        "order_id": ["1", "2", "3", "4", "5"], "customer_id": ["A", "A", "B", "B", "C"],
+        "order_date": [dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 20), dt.datetime(2024, 3, 10), dt.datetime(2024, 3, 10),
+                       dt.datetime(2024, 3, 11)],
+        "amount": [100.0, -100.0, 0.1 + 0.2 + 100.0, 72.18, 172.48],  # 100.3 + 72.18 = 172.48000000000002
+    })  # fmt: skip
+    rfm = segments.rfm_segments(orders, as_of=dt.date(2024, 3, 31))
+    a = rfm.filter(pl.col("customer_id") == "A").row(0, named=True)
+    assert (a["recency_days"], a["frequency"], a["monetary"]) == (90, 1, 0.0)
+    b, c = (rfm.filter(pl.col("customer_id") == x).row(0, named=True) for x in "BC")
+    assert b["monetary"] == c["monetary"] == 172.48 and b["m_score"] == c["m_score"]
