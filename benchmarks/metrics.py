@@ -50,7 +50,7 @@ def _families(tables):
     def retention_family():
         retention.cohort_retention(orders, as_of=AS_OF, basis="both")  # the page's two heatmaps
         status = retention.churn_status(orders, as_of=AS_OF, customers=customers)  # as the page: once
-        retention.monthly_churn(orders, as_of=AS_OF, customers=customers, status=status)
+        retention.monthly_churn(orders, as_of=AS_OF, customers=customers)
         life = retention.lifetimes_table(orders, as_of=AS_OF, customers=customers, by="tier", status=status)
         retention.survival(orders, as_of=AS_OF, customers=customers, by="tier", lifetimes=life)
         retention.survival_logrank(orders, as_of=AS_OF, customers=customers, lifetimes=life)
@@ -68,8 +68,8 @@ def _families(tables):
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")
-        status = retention.churn_status(orders, as_of=AS_OF, customers=customers)  # once for both
-        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers, status=status)
+        status = retention.churn_status(orders, as_of=AS_OF, customers=customers)
+        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers)
         ltv.acquisition_vs_retention_cost(orders, customers, start=PERIOD_START, end=AS_OF, tickets=tables["tickets"],
                                           interactions=tables["interactions"], cost_per_ticket=25.0, cost_per_interaction=5.0,
                                           status=status)  # fmt: skip
@@ -96,7 +96,7 @@ def _families(tables):
     def kpis_family():
         period = kpis.Period(PERIOD_START, AS_OF)
         result = kpis.overview(tables, period=period)
-        kpis.monthly_series(tables, end=AS_OF, status=result.status)  # as the page
+        kpis.monthly_series(tables, end=AS_OF, spells=result.spells)  # as the page
 
     def churn_family():
         churn.train_churn_model(tables, as_of=AS_OF)

@@ -104,9 +104,17 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool 
 
 
 def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[str, str] | None = None,
-          percent: bool = False, name: str | None = None, colour: str = ACCENT) -> go.Figure:  # fmt: skip
-    """A line over time, with its 95% band when given."""
+          percent: bool = False, name: str | None = None, colour: str = ACCENT, partial: str | None = None) -> go.Figure:  # fmt: skip
+    """A line over time, with its 95% band when given. `partial`: a boolean column marking periods
+    not complete at the as-of date; they are drawn dashed and hollow, labelled as such."""
     fig = go.Figure()
+    if partial and partial in frame.columns and frame.get_column(partial).any():
+        complete = frame.filter(~pl.col(partial))
+        joined = pl.concat([complete.tail(1), frame.filter(pl.col(partial))])
+        fig.add_scatter(x=joined.get_column(x).to_list(), y=joined.get_column(y).to_list(), mode="lines+markers",
+                        line={"color": colour, "width": 2, "dash": "dot"}, marker={"symbol": "circle-open", "size": 9},
+                        name="month not yet complete")  # fmt: skip
+        frame = complete
     if band:
         xs = frame.get_column(x).to_list()
         fig.add_scatter(x=xs + xs[::-1], y=frame.get_column(band[1]).to_list() + frame.get_column(band[0]).to_list()[::-1],

@@ -82,7 +82,7 @@ def overview(ctx: Context) -> dict[str, Any]:
         ctx.need("customers")
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings)
     months = kpis.monthly_series(
-        ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, status=result.status
+        ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
     )
     tiers = None
     if "orders" in ctx.tables:
@@ -201,7 +201,7 @@ def retention_page(ctx: Context) -> dict[str, Any]:
         "median_lifetime": medians,
         "lost_day_0": lost_day_0,
         "logrank": test,
-        "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers, status=status),
+        "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
     }

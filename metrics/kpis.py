@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from metrics import funnel, ltv, satisfaction
-from metrics.retention import churn_status
+from metrics import activity, funnel, ltv, satisfaction
 from metrics.schema import DatasetSettings
 from metrics.stats import (
+    PURCHASE,
+    Frame,
     day,
     difference_p,
     kaplan_meier,
@@ -121,8 +122,8 @@ class Overview:
     period: Period
     comparison: Period
     kpis: list[Kpi] = field(default_factory=list)
-    # churn_status as of the period end, for monthly_series(status=…) to reuse
-    status: pl.DataFrame | None = field(default=None, repr=False)
+    # activity spells as of the period end, for monthly_series(spells=…) to reuse
+    spells: pl.DataFrame | None = field(default=None, repr=False)
 
     def get(self, key: str) -> Kpi:
         return next(k for k in self.kpis if k.key == key)
@@ -148,52 +149,53 @@ def _poisson_p(a: float, b: float) -> float | None:
     return difference_p(a, math.sqrt(a), b, math.sqrt(b))
 
 
-def _customer_counts(status: pl.DataFrame, p: Period, window: int) -> dict[str, int]:
-    """Active at the end (a purchase within the churn window, no churn yet), new (first purchase
-    in the period), active at the start and churned during the period."""
-    started = status.filter(pl.col("first_purchase") < p.start)
-    active_at_start = started.filter(
-        pl.col("churn_date").is_null() | (pl.col("churn_date") >= p.start)
-    )
-    churned = active_at_start.filter(
-        pl.col("churn_date").is_not_null() & (pl.col("churn_date") <= p.end)
-    )
-    active_end = status.filter(
-        (pl.col("first_purchase") <= p.end) & pl.col("churn_date").is_null()
-        & ((pl.lit(p.end) - pl.col("last_purchase")).dt.total_days() <= window)
-    )  # fmt: skip
-    new = status.filter((pl.col("first_purchase") >= p.start) & (pl.col("first_purchase") <= p.end))
+def _customer_counts(spells: pl.DataFrame, p: Period) -> dict[str, int]:
+    """Point in time (metrics.activity), from spells as of the period end: active on its last day,
+    new (first purchase in the period), active on the day before it and how many of those lapsed
+    during it."""
+    churned, at_start = activity.period_churn(spells, p.start, p.end)
+    first = activity.first_purchases(spells).get_column("first_purchase")
     return {
-        "active": active_end.height, "new": new.height,
-        "at_start": active_at_start.height, "churned": churned.height,
+        "active": activity.active_on(spells, p.end), "new": int(first.is_between(p.start, p.end).sum()),
+        "at_start": at_start, "churned": churned,
     }  # fmt: skip
 
 
-def _nrr(orders: pl.LazyFrame, status: pl.DataFrame, p: Period) -> tuple[float | None, float | None]:
-    """Net revenue retention: revenue in the period from customers who bought before it / their
-    revenue in the same number of days just before it (customers silent in that base window but
-    buying now count as expansion). → (value in %, its delta-method standard error)."""
-    before = comparison_period(p, "previous")
-    existing = status.filter(pl.col("first_purchase") < p.start).select("customer_id").lazy()
+@dataclass(frozen=True)
+class Retained:
+    """Net revenue retention of a period P (METRICS.md): revenue in P from the customers who
+    bought in the same dates one year earlier (B), over their revenue in B (refunds net)."""
+
+    value: float | None  # percent
+    se: float | None  # its delta-method standard error, in points
+    customers: int
+    revenue_now: float
+    revenue_base: float
+    base: Period
+
+
+def nrr(orders: Frame, p: Period) -> Retained:
+    """Year over year, so a season compares with itself. Worked example: B = Q2 2023, P = Q2 2024;
+    a bought 100 in B and 60 in P, b bought 50 in B and nothing in P, c bought only in P: NRR =
+    (60 + 0) / (100 + 50) = 40 %, over 2 customers (c is new, not retained)."""
+    base = comparison_period(p, "year")
     d = day("order_date")
-    # one pass over both windows, then keep the customers who existed before the period
+    frame = lazy(orders)
+    buyers = frame.filter(PURCHASE & d.is_between(base.start, base.end)).select("customer_id").unique()
     per = (
-        orders.filter((d >= before.start) & (d <= p.end))
+        frame.filter(d.is_between(base.start, base.end) | d.is_between(p.start, p.end))
+        .join(buyers, on="customer_id", how="semi")
         .group_by("customer_id")
-        .agg(
-            now=pl.col("amount").filter(d >= p.start).sum(),
-            base=pl.col("amount").filter(d <= before.end).sum(),
-        )
-        .join(existing, on="customer_id", how="semi")
+        .agg(now=pl.col("amount").filter(d >= p.start).sum(), base=pl.col("amount").filter(d <= base.end).sum())
         .collect()
     )
     a, b = per.get_column("now").to_numpy(), per.get_column("base").to_numpy()
     if per.is_empty() or not b.sum():
-        return None, None
+        return Retained(None, None, per.height, float(a.sum()), float(b.sum()), base)
     ratio = a.sum() / b.sum()
     # standard error of a ratio of sums by the delta method: Var(R) ≈ n Var(a − R b) / (Σb)²
     se = 100 * float(np.sqrt(a.size * np.var(a - ratio * b, ddof=1)) / abs(b.sum())) if a.size > 1 else None
-    return 100 * ratio, se
+    return Retained(100 * ratio, se, per.height, float(a.sum()), float(b.sum()), base)
 
 
 def median_test_p(first: np.ndarray, second: np.ndarray) -> float | None:
@@ -264,17 +266,10 @@ def overview(
                 "Σ order amounts in the period (refunds net)",
             )
         )
-        status_now = churn_status(
-            orders, as_of=period.end, churn_window_days=window, customers=customers
-        )
-        result.status = status_now
-        status_then = churn_status(
-            orders, as_of=other.end, churn_window_days=window, customers=customers
-        )
-        now, then = (
-            _customer_counts(status_now, period, window),
-            _customer_counts(status_then, other, window),
-        )
+        status_now = activity.spells(orders, as_of=period.end, churn_window_days=window, customers=customers)
+        result.spells = status_now
+        status_then = activity.spells(orders, as_of=other.end, churn_window_days=window, customers=customers)
+        now, then = _customer_counts(status_now, period), _customer_counts(status_then, other)
         result.kpis += [
             Kpi(
                 "active_customers",
@@ -283,7 +278,7 @@ def overview(
                 now["active"],
                 then["active"],
                 _poisson_p(now["active"], then["active"]),
-                f"customers with an order in the {window} days to the period end and no churn date",
+                f"customers with a purchase in the {window} days to the period's last day and no churn date by then",
             ),
             Kpi(
                 "new_customers",
@@ -307,30 +302,32 @@ def overview(
                 two_proportion_p(
                     now["churned"], now["at_start"], then["churned"], then["at_start"]
                 ),
-                "customers churned in the period / customers active at its start",
+                "customers active on the day before the period who lapsed during it (no purchase for "
+                f"{window} days, or their churn date) / customers active on that day",
                 now["churned"],
                 now["at_start"],
             )
         )
-        (nrr, nrr_se), (prev_nrr, prev_nrr_se) = (
-            _nrr(orders, status_now, period),
-            _nrr(orders, status_then, other),
-        )
+        retained_now, retained_then = nrr(orders, period), nrr(orders, other)
+        nrr_now, nrr_then = retained_now.value, retained_then.value
         result.kpis.append(
             Kpi(
                 "nrr",
                 "Net revenue retention",
                 "percent",
-                nrr,
-                prev_nrr,
-                difference_p(nrr, nrr_se, prev_nrr, prev_nrr_se)
-                if None not in (nrr, nrr_se, prev_nrr, prev_nrr_se)
+                nrr_now,
+                nrr_then,
+                difference_p(nrr_now, retained_now.se, nrr_then, retained_then.se)
+                if None not in (nrr_now, retained_now.se, nrr_then, retained_then.se)
                 else None,
-                "revenue from existing customers in the period / their revenue in the period before",
+                f"revenue in the period from the {retained_now.customers:,} customers who bought in "
+                f"{retained_now.base.label()} / their revenue then (year over year)",
+                retained_now.revenue_now,
+                retained_now.revenue_base,
             )
         )
-        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, status=status_now)["ltv"]
-        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, status=status_then)["ltv"]
+        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=status_now)["ltv"]
+        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=status_then)["ltv"]
         result.kpis.append(
             Kpi(
                 "avg_ltv",
@@ -346,10 +343,9 @@ def overview(
         if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
             cac = lazy(customers).select("customer_id", "acquisition_cost").collect()
 
-            def mean_cac(status: pl.DataFrame, p: Period) -> float | None:
-                new = status.filter(
-                    (pl.col("first_purchase") >= p.start) & (pl.col("first_purchase") <= p.end)
-                )
+            def mean_cac(spells: pl.DataFrame, p: Period) -> float | None:
+                first = activity.first_purchases(spells)
+                new = first.filter(pl.col("first_purchase").is_between(p.start, p.end))
                 return new.join(cac, on="customer_id").get_column("acquisition_cost").mean()
 
             cac_now, cac_then = mean_cac(status_now, period), mean_cac(status_then, other)
@@ -506,15 +502,15 @@ def monthly_series(
     end: dt.date,
     months: int = 12,
     churn_window_days: int = 90,
-    status: pl.DataFrame | None = None,
+    spells: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """→ month, revenue, active_customers, new_customers, churn_rate (%), and where their tables
+    """→ month, revenue, active_customers, new_customers, churn_rate (%), partial, and where their tables
     exist win_rate (%), nps (points), csat (%), first_response (median hours): the last `months`
     calendar months to `end`, for sparklines and trend charts. Each month's figure is the Overview
-    KPI for that month as the period (the last month ends at `end`); a month without data is null.
-    `status`: churn_status as of `end` (e.g. Overview.status) to reuse."""
-    from metrics.retention import monthly_churn
-
+    KPI for that month as the period (the last month ends at `end`, flagged partial when `end` is
+    not its last day); a month without data is null. Point in time: a month's figures use only what
+    was known at its end, so they do not change when later data arrive. active_customers: active on
+    the day before the month. `spells`: metrics.activity.spells as of `end`, to reuse."""
     index = end.year * 12 + end.month - 1 - (months - 1)
     first = dt.date(index // 12, index % 12 + 1, 1)
     calendar = pl.DataFrame(
@@ -528,19 +524,20 @@ def monthly_series(
         .agg(revenue=pl.col("amount").sum())
         .collect()
     )
-    if status is None:
-        status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers"))
-    new = status.group_by(month=pl.col("first_purchase").dt.truncate("1mo")).agg(
+    if spells is None:
+        spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers"))
+    new = activity.first_purchases(spells).group_by(month=pl.col("first_purchase").dt.truncate("1mo")).agg(
         new_customers=pl.len().cast(pl.Int64)
     )
-    churn = monthly_churn(
-        orders, as_of=end, churn_window_days=churn_window_days, customers=tables.get("customers"), status=status
-    ).select("month", "active_at_start", churn_rate=100 * pl.col("churn_rate"))
+    churn = activity.monthly(spells, as_of=end).select(
+        "month", "active_at_start", "partial", churn_rate=100 * pl.col("churn_rate")
+    )
     series = (
         calendar.join(revenue, on="month", how="left")
         .join(new, on="month", how="left")
         .join(churn, on="month", how="left")
-        .with_columns(pl.col("revenue").fill_null(0.0), pl.col("new_customers").fill_null(0))
+        .with_columns(pl.col("revenue").fill_null(0.0), pl.col("new_customers").fill_null(0),
+                      pl.col("partial").fill_null(pl.col("month") == pl.col("month").max()))  # fmt: skip
         .rename({"active_at_start": "active_customers"})
     )
     for extra in _monthly_service_figures(tables, calendar, end):

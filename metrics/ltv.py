@@ -746,32 +746,32 @@ def simple_ltv(
     churn_window_days: int = 90,
     customers: Frame | None = None,
     margin_rate: float = 1.0,
-    status: pl.DataFrame | None = None,
+    spells: pl.DataFrame | None = None,
 ) -> dict[str, float | int | None]:
     """Simple LTV (METRICS.md) = average monthly margin per active customer / monthly churn rate,
     over the period [start, end].
 
     monthly margin per customer = margin in the period / customers who bought in it / months;
-    monthly churn = 1 − (1 − period churn)^(1 / months), period churn = customers churned in the
-    period / customers active at its start (churn as in retention.churn_status, as of `end`).
-    `status`: that churn_status frame when the caller has it. ltv is None without churn.
+    monthly churn = 1 − (1 − period churn)^(1 / months), period churn = customers active on the day
+    before the period who lapsed during it / those active (point in time, metrics.activity, as of
+    `end`). `spells`: activity.spells as of `end` when the caller has them. ltv is None without churn.
     """
-    from metrics.retention import churn_status
+    from metrics import activity
 
     frame = lazy(orders)
-    status = status if status is not None else churn_status(frame, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    if spells is None:
+        spells = activity.spells(frame, as_of=end, churn_window_days=churn_window_days, customers=customers)
     in_period = frame.filter((day("order_date") >= start) & (day("order_date") <= end))
     margin, buyers = in_period.select(_margin(frame, margin_rate).sum(), pl.col("customer_id").n_unique()).collect().row(0)
-    at_start = status.filter((pl.col("first_purchase") < start) & (pl.col("churn_date").is_null() | (pl.col("churn_date") >= start)))
-    churned = at_start.filter(pl.col("churn_date").is_not_null() & (pl.col("churn_date") <= end)).height
+    churned, active_at_start = activity.period_churn(spells, start, end)
     months = ((end - start).days + 1) / DAYS_PER_MONTH
     out: dict[str, float | int | None] = {
-        "buyers": buyers, "active_at_start": at_start.height, "churned": churned,
+        "buyers": buyers, "active_at_start": active_at_start, "churned": churned,
         "monthly_margin_per_customer": margin / buyers / months if buyers else None,
         "monthly_churn_rate": None, "ltv": None,
     }  # fmt: skip
-    if at_start.height and churned:
-        monthly_churn = 1 - (1 - churned / at_start.height) ** (1 / months)
+    if active_at_start and churned:
+        monthly_churn = 1 - (1 - churned / active_at_start) ** (1 / months)
         out["monthly_churn_rate"] = monthly_churn
         if out["monthly_margin_per_customer"] is not None and monthly_churn > 0:
             out["ltv"] = out["monthly_margin_per_customer"] / monthly_churn

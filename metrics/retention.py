@@ -24,7 +24,6 @@ from metrics.stats import (
     kaplan_meier,
     lazy,
     logrank,
-    month_start,
     months_between,
     proportion,
     sorted_by_id,
@@ -205,69 +204,20 @@ def monthly_churn(
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
     customers: Frame | None = None,
-    status: pl.DataFrame | None = None,
+    spells: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """→ month, active_at_start, churned, churn_rate, ci_low, ci_high: customers whose churn date
-    falls in the month / customers active at its start (acquired before it and not yet churned).
-    Months run from the first purchase month to the as-of month. `status`: a `churn_status`
-    result for the same as-of date and window, when the caller already has it."""
-    from metrics.stats import wilson_exprs
+    """→ month, active_at_start, churned, churn_rate, ci_low, ci_high, reactivated, partial: point
+    in time (metrics.activity). Customers active on the day before the month; churned: those of
+    them who lapse during it (their last purchase + window + 1 day, or their churn date, falls in
+    it); reactivated: customers who buy again after a lapse; partial: the as-of month, not yet
+    complete. A complete month's figures use only what was known at its end, so they never change
+    when later orders arrive. Months run from the first purchase month to the as-of month.
+    `spells`: activity.spells for the same as-of date and window, when the caller has them."""
+    from metrics import activity
 
-    status = status if status is not None else churn_status(
-        orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers
-    )
-    end = as_date(as_of)
-    if status.is_empty():
-        return pl.DataFrame(
-            schema={"month": pl.Date, "active_at_start": pl.Int64, "churned": pl.Int64,
-                    "churn_rate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
-        )  # fmt: skip
-    first = status.get_column("first_purchase").min()
-    months = pl.DataFrame(
-        {
-            "month": pl.date_range(
-                dt.date(first.year, first.month, 1),
-                dt.date(end.year, end.month, 1),
-                "1mo",
-                eager=True,
-            )
-        }
-    )
-    # counts by month via sorted cumulative sums: acquired before the month − churned before it
-    starts = status.group_by(month=month_start(pl.col("first_purchase"))).agg(acquired=pl.len())
-    ends = (
-        status.filter(pl.col("churned"))
-        .group_by(month=month_start(pl.col("churn_date")))
-        .agg(churned=pl.len())
-    )
-    table = (
-        months.join(starts, on="month", how="left")
-        .join(ends, on="month", how="left")
-        .sort("month")
-        .with_columns(pl.col("acquired", "churned").fill_null(0).cast(pl.Int64))
-        .with_columns(
-            active_at_start=(pl.col("acquired").cum_sum() - pl.col("acquired"))
-            - (pl.col("churned").cum_sum() - pl.col("churned"))
-        )
-    )
-    # a customer acquired and churned inside the same month was never active at a month start
-    same_month = (
-        status.filter(pl.col("churned"))
-        .filter(month_start(pl.col("first_purchase")) == month_start(pl.col("churn_date")))
-        .group_by(month=month_start(pl.col("churn_date")))
-        .agg(same=pl.len())
-    )
-    return (
-        table.join(same_month, on="month", how="left")
-        .with_columns(churned=(pl.col("churned") - pl.col("same").fill_null(0)).cast(pl.Int64))
-        .with_columns(
-            churn_rate=pl.when(pl.col("active_at_start") > 0).then(
-                pl.col("churned") / pl.col("active_at_start")
-            ),
-        )
-        .with_columns(wilson_exprs("churned", "active_at_start"))
-        .select("month", "active_at_start", "churned", "churn_rate", "ci_low", "ci_high")
-    )
+    if spells is None:
+        spells = activity.spells(orders, as_of=as_of, churn_window_days=churn_window_days, customers=customers)
+    return activity.monthly(spells, as_of=as_of)
 
 
 def lifetimes_table(

@@ -21,7 +21,8 @@ st.caption(
 months = view["months"]
 left, right = st.columns(2)
 if "revenue" in months.columns:
-    left.plotly_chart(charts.trend(months, x="month", y="revenue", title=f"Revenue per month ({currency})", name="revenue"))
+    left.plotly_chart(charts.trend(months, x="month", y="revenue", title=f"Revenue per month ({currency})", name="revenue",
+                                   partial="partial"))  # fmt: skip
     right.plotly_chart(charts.trend(months, x="month", y="active_customers", title="Active customers at the start of each month",
                                     name="active customers"))  # fmt: skip
     download.show(months, "overview-monthly")

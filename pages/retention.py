@@ -9,15 +9,20 @@ from dashboard.components import download
 filters, view = shell.page("retention", "Retention")
 repeat = view["repeat"]
 months = view["monthly_churn"].filter(pl.col("active_at_start") > 0)
-latest = months.tail(1).to_dicts()[0] if months.height else None
+complete = months.filter(~pl.col("partial"))
+latest = complete.tail(1).to_dicts()[0] if complete.height else None
 
 cols = st.columns(3)  # two cards, at the width of three
 tiers = view["survival"].get_column("tier").n_unique() if view["survival"].height else 0
 cols[0].metric("Repeat purchase rate", "—" if repeat.value is None else f"{100 * repeat.value:.1f}%", border=True,
                help=f"customers with ≥ 2 orders / customers with ≥ 1 order: {repeat.numerator:,.0f} of {repeat.denominator:,.0f}")  # fmt: skip
-cols[1].metric("Churn rate, last month", "—" if latest is None else f"{100 * latest['churn_rate']:.1f}%", border=True,
-               help=f"customers who churned in the month / customers active at its start; churned = no order for more than "
-               f"{view['window']} days (or a churn date)")  # fmt: skip
+cols[1].metric("Churn rate, last complete month", "—" if latest is None else f"{100 * latest['churn_rate']:.1f}%", border=True,
+               help=("" if latest is None else f"{latest['month']:%B %Y}: {latest['churned']:,} of the {latest['active_at_start']:,} "
+               "customers active on the day before it lapsed during it (no purchase for "
+               f"{view['window']} days, or their churn date). A month still running at the as-of date is not shown as one."))  # fmt: skip
+if latest is not None:
+    cols[2].metric("Came back, last complete month", f"{latest['reactivated']:,}", border=True,
+                   help="customers who bought again after a lapse (a reactivation) in that month")
 test = view["logrank"]
 medians = {t: d for t, d in view["median_lifetime"].items() if d is not None}
 
@@ -60,5 +65,5 @@ if survival.height:
         download.show(survival, "survival")
 
 st.plotly_chart(charts.trend(months, x="month", y="churn_rate", band=("ci_low", "ci_high"), percent=True, name="monthly churn",
-                             title="Monthly churn rate"))  # fmt: skip
+                             partial="partial", title="Monthly churn rate (customers active at the month's start who lapsed in it)"))  # fmt: skip
 download.show(view["monthly_churn"], "monthly-churn")

@@ -75,15 +75,22 @@ def test_churn_status_contractual_and_non_contractual():
 
 
 def test_monthly_churn_rate_example():
-    """window 30 days, as_of 2024-05-31. Purchases: a Jan 5 … Mar 1 → churn date Apr 1;
-    b Jan 20, Mar 15 → Apr 15; c Feb 2 → Mar 4. Active at start of March: a, b (Jan) + c (Feb) = 3,
-    churned in March: c → 1/3. April: active a, b → both churn → 2/2. May: 0 active → null."""
+    """Point in time, window 30 days, as of 2024-05-31. A spell lapses on its last purchase + 31
+    days. a: Jan 5 (lapses Feb 5), then Feb 10 – Mar 1 (a reactivation; lapses Apr 1). b: Jan 20
+    (lapses Feb 20), then Mar 15 (reactivation; lapses Apr 15). c: Feb 2 (lapses Mar 4). d only
+    refunded: never active.
+    Feb: active on Jan 31 a, b = 2; both lapse in Feb → 2/2; a reactivates → 1.
+    Mar: active on Feb 29 a, c = 2 (b lapsed on Feb 20); c lapses Mar 4 → 1/2; b reactivates → 1.
+    Apr: active on Mar 31 a, b = 2; both lapse → 2/2. May: nobody active → rate null; complete."""
     out = retention.monthly_churn(ORDERS, as_of=dt.date(2024, 5, 31), churn_window_days=30)
     rows = {r["month"].month: r for r in out.to_dicts()}
-    assert (rows[3]["active_at_start"], rows[3]["churned"]) == (3, 1)
-    assert rows[3]["churn_rate"] == pytest.approx(1 / 3)
-    assert (rows[4]["active_at_start"], rows[4]["churned"], rows[4]["churn_rate"]) == (2, 2, 1.0)
+    assert [(rows[m]["active_at_start"], rows[m]["churned"], rows[m]["reactivated"]) for m in (2, 3, 4)] == [
+        (2, 2, 1), (2, 1, 1), (2, 2, 0)]  # fmt: skip
+    assert rows[3]["churn_rate"] == pytest.approx(1 / 2)
     assert rows[5]["active_at_start"] == 0 and rows[5]["churn_rate"] is None
+    assert not any(r["partial"] for r in rows.values())
+    partial = retention.monthly_churn(ORDERS, as_of=dt.date(2024, 4, 10), churn_window_days=30)
+    assert partial.get_column("partial").to_list()[-1] is True
 
 
 def test_survival_four_customer_example():
