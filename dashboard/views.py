@@ -249,8 +249,14 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
         dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
         out["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
         if out.get("clv") is not None:
-            predicted = out["clv"].select("customer_id", "clv")
-            out["clv_cac"] = {d: ltv.ltv_cac(predicted, customers, value="clv", by=d) for d in dims}
+            # CLV predicts spend (revenue); set against a cost it is taken on margin (METRICS.md),
+            # at the share of revenue the data's margin is
+            revenue = value.get_column("revenue").sum()
+            share = value.get_column("margin").sum() / revenue if revenue else None
+            if share is not None:
+                predicted = out["clv"].select("customer_id", clv_margin=pl.col("clv") * share)
+                out["clv_cac"] = {d: ltv.ltv_cac(predicted, customers, value="clv_margin", by=d) for d in dims}
+                out["margin_share"] = share
         out["costs"] = acquisition_vs_retention(ctx)
     return out
 

@@ -47,7 +47,8 @@ def spells(
     )
     gap = (pl.col("d") - pl.col("d").shift(1).over("customer_id")).dt.total_days()
     out = (
-        days.with_columns(new=gap.is_null() | (gap > window))
+        # a purchase on the would-be lapse day (last + window + 1) keeps the customer active
+        days.with_columns(new=gap.is_null() | (gap > window + 1))
         .with_columns(spell=pl.col("new").cum_sum().over("customer_id").cast(pl.Int64))
         .group_by("customer_id", "spell")
         .agg(start=pl.col("d").min(), last=pl.col("d").max())

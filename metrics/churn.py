@@ -176,7 +176,7 @@ def churn_features(
                     pl.col("next_purchase").is_null()
                     | (
                         (pl.col("next_purchase") - pl.col("last")).dt.total_days()
-                        > churn_window_days
+                        > churn_window_days + 1  # a purchase on the lapse day keeps them active
                     )
                 )
             )

@@ -93,10 +93,10 @@ if view.get("ltv_cac"):
             table = frame if predicted is None else frame.join(
                 predicted.select(dim, predicted_clv=pl.col("mean_ltv"), clv_cac=pl.col("ltv_cac")), on=dim, how="left")
             st.dataframe(table, hide_index=True, column_config={
-                "mean_ltv": st.column_config.NumberColumn(f"mean historical value ({currency})", format="accounting"),
+                "mean_ltv": st.column_config.NumberColumn(f"mean historical margin ({currency})", format="accounting"),
                 "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format="accounting"),
                 "ltv_cac": st.column_config.NumberColumn("LTV : CAC", format="%.2f"),
-                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV ({currency})", format="accounting"),
-                "clv_cac": st.column_config.NumberColumn("CLV : CAC", format="%.2f"),
+                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV on margin ({currency})", format="accounting"),
+                "clv_cac": st.column_config.NumberColumn("CLV : CAC (margin)", format="%.2f"),
             })  # fmt: skip
             download.show(table, f"ltv-cac-{dim}")

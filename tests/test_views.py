@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 
 from dashboard import views
 from dashboard.filters import Filters
@@ -47,3 +48,17 @@ def test_an_informative_fit_is_not_called_degenerate(sample_tables):
     # "likely still active" is over repeat buyers: one-time buyers all have P(alive) = 1
     repeat = view["clv"].filter(pl.col("frequency") > 0)
     assert view["p_alive_repeat"] == repeat.get_column("p_alive").mean() < view["clv"].get_column("p_alive").mean()
+
+
+def test_clv_cac_is_on_margin(sample_tables):
+    """CLV predicts spend; set against acquisition cost it is taken on margin: CLV × (Σ margin /
+    Σ revenue) of the data, so CLV:CAC = mean CLV × share / mean CAC (METRICS.md)."""
+    view = views.lifetime_value(_context(sample_tables, dt.date(2026, 6, 30)))
+    share = view["margin_share"]
+    value = view["value"]
+    assert share == value.get_column("margin").sum() / value.get_column("revenue").sum() < 1
+    gold = view["clv_cac"]["tier"].filter(pl.col("tier") == "Gold").row(0, named=True)
+    customers = sample_tables["customers"].filter(pl.col("tier") == "Gold")
+    clv = view["clv"].join(customers.select("customer_id", "acquisition_cost"), on="customer_id")
+    expected = clv.get_column("clv").mean() * share / clv.get_column("acquisition_cost").mean()
+    assert gold["ltv_cac"] == pytest.approx(expected)

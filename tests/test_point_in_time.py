@@ -1,0 +1,178 @@
+"""Numbers that never rewrite their own history (issue 13, METRICS.md "Point in time"): a month
+complete at date A has the same figures computed as of A and as of any later B; checked as a
+hypothesis property, on the full CDNOW log against an independent day-by-day computation, and on
+hand-worked examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from metrics import activity, kpis, retention
+from metrics.kpis import Period
+
+FIXTURES = Path(__file__).parent / "fixtures"
+START = dt.date(2023, 1, 1)
+
+purchases = st.lists(
+    st.tuples(st.integers(0, 12), st.integers(0, 700), st.floats(-50, 500, allow_nan=False, width=32)),
+    min_size=1, max_size=60,
+)  # fmt: skip
+
+
+def _orders(rows) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "order_id": [str(i) for i in range(len(rows))],
+            "customer_id": [f"c{c}" for c, _, _ in rows],
+            "order_date": [dt.datetime.combine(START + dt.timedelta(days=d), dt.time(12)) for _, d, _ in rows],
+            "amount": [float(a) for _, _, a in rows],
+        }
+    )
+
+
+def _complete_at(frame: pl.DataFrame, a: dt.date) -> pl.DataFrame:
+    month_end = pl.col("month").dt.offset_by("1mo") - pl.duration(days=1)
+    return frame.filter(month_end <= a)
+
+
+@settings(max_examples=80, deadline=None)
+@given(purchases, st.integers(30, 600), st.integers(1, 300), st.integers(20, 120))
+def test_monthly_churn_never_restates_a_complete_month(rows, a_day, later, window):
+    orders = _orders(rows)
+    a = START + dt.timedelta(days=a_day)
+    b = a + dt.timedelta(days=later)
+    then = retention.monthly_churn(orders, as_of=a, churn_window_days=window)
+    now = retention.monthly_churn(orders, as_of=b, churn_window_days=window)
+    assert_frame_equal(_complete_at(then, a), _complete_at(now, a).head(_complete_at(then, a).height))
+    assert _complete_at(now, a).height == _complete_at(then, a).height
+
+
+@settings(max_examples=40, deadline=None)
+@given(purchases, st.integers(60, 600), st.integers(1, 300))
+def test_the_overview_monthly_series_never_restates_a_complete_month(rows, a_day, later):
+    orders = _orders(rows)
+    a = START + dt.timedelta(days=a_day)
+    b = a + dt.timedelta(days=later)
+    columns = ["month", "revenue", "active_customers", "new_customers", "churn_rate"]
+    then = kpis.monthly_series({"orders": orders}, end=a, months=36).select(columns)
+    now = kpis.monthly_series({"orders": orders}, end=b, months=48).select(columns)
+    complete = _complete_at(then, a)
+    assert_frame_equal(complete, now.join(complete.select("month"), on="month", how="semi"))
+
+
+def test_spells_worked_example():
+    """Window 90, as of 2024-12-31: purchases 1 Jan, 1 Mar (59 days apart: one spell), 1 Aug (153
+    days after 1 Mar: a reactivation), and a refund on 15 Oct (no purchase). Spell 1 lapses on
+    1 Mar + 91 = 31 May; spell 2 on 1 Aug + 91 = 31 Oct. Active on 30 May: yes; on 31 May: no."""
+    orders = pl.DataFrame({
+        "customer_id": ["a"] * 4,
+        "order_date": [dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 1), dt.datetime(2024, 8, 1), dt.datetime(2024, 10, 15)],
+        "amount": [10.0, 10.0, 10.0, -10.0],
+    })  # fmt: skip
+    sp = activity.spells(orders, as_of=dt.date(2024, 12, 31))
+    assert sp.select("spell", "start", "lapse").rows() == [
+        (1, dt.date(2024, 1, 1), dt.date(2024, 5, 31)), (2, dt.date(2024, 8, 1), dt.date(2024, 10, 31))]  # fmt: skip
+    assert activity.active_on(sp, dt.date(2024, 5, 30)) == 1 and activity.active_on(sp, dt.date(2024, 5, 31)) == 0
+    # as of 15 October the second lapse is not known yet: the spell is running
+    assert activity.spells(orders, as_of=dt.date(2024, 10, 15)).get_column("lapse").to_list() == [dt.date(2024, 5, 31), None]
+
+
+def test_a_churn_date_ends_the_spell_it_falls_in():
+    """Window 90: bought 1 Jan; churn date 10 Feb (a contract ended) → lapse 10 Feb, not 1 Apr."""
+    orders = pl.DataFrame({"customer_id": ["a"], "order_date": [dt.datetime(2024, 1, 1)], "amount": [5.0]})
+    customers = pl.DataFrame({"customer_id": ["a"], "churn_date": [dt.date(2024, 2, 10)]})
+    sp = activity.spells(orders, as_of=dt.date(2024, 6, 30), customers=customers)
+    assert sp.get_column("lapse").to_list() == [dt.date(2024, 2, 10)]
+
+
+def test_nrr_is_year_over_year_worked_example():
+    """P = Q2 2024, B = Q2 2023. a bought 100 in B and 60 in P; b 50 in B and nothing in P; c only
+    in P (new, not retained); d only in Q1 2024 (not in B). NRR = (60 + 0) / (100 + 50) = 40 %."""
+    D = dt.datetime
+    orders = pl.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "d"],
+        "order_date": [D(2023, 5, 1), D(2024, 5, 2), D(2023, 6, 1), D(2024, 4, 3), D(2024, 2, 2)],
+        "amount": [100.0, 60.0, 50.0, 999.0, 70.0],
+    })  # fmt: skip
+    out = kpis.nrr(orders, Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
+    assert out.value == pytest.approx(40.0)
+    assert (out.customers, out.revenue_now, out.revenue_base) == (2, 60.0, 150.0)
+    assert out.base == Period(dt.date(2023, 4, 1), dt.date(2023, 6, 30))
+
+
+# --- the full CDNOW log (issue 13, "Done when") ------------------------------------------------------
+@pytest.fixture(scope="module")
+def cdnow() -> pl.DataFrame:
+    text = gzip.decompress((FIXTURES / "cdnow_master" / "CDNOW_master.txt.gz").read_bytes()).decode()
+    rows = [line.split() for line in text.splitlines()[1:] if line.strip()]
+    return pl.DataFrame({
+        "customer_id": [r[0] for r in rows],
+        "order_date": [dt.datetime.strptime(r[1], "%Y%m%d") for r in rows],
+        "amount": [float(r[3]) for r in rows],
+    })  # fmt: skip
+
+
+def _independent_month(orders: pl.DataFrame, month: dt.date, window: int = 90) -> tuple[int, int]:
+    """Day-by-day, customer by customer, in plain Python: active on the day before the month (a
+    purchase in the 90 days to it), and of those, how many have a day in the month with no
+    purchase in the 90 days to it (they lapsed)."""
+    by_customer: dict[str, list[dt.date]] = {}
+    for cid, when in orders.select("customer_id", pl.col("order_date").dt.date()).iter_rows():
+        by_customer.setdefault(cid, []).append(when)
+    eve = month - dt.timedelta(days=1)
+    last = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+    def active(days: list[dt.date], d: dt.date) -> bool:
+        return any(d - dt.timedelta(days=window) <= p <= d for p in days)
+
+    at_start = churned = 0
+    for days in by_customer.values():
+        if not active(days, eve):
+            continue
+        at_start += 1
+        d = month
+        while d <= last:
+            if not active(days, d):
+                churned += 1
+                break
+            d += dt.timedelta(days=1)
+    return churned, at_start
+
+
+def test_cdnow_1997_months_are_the_same_at_the_end_of_1997_and_mid_1998(cdnow):
+    then = retention.monthly_churn(cdnow, as_of=dt.date(1997, 12, 31))
+    now = retention.monthly_churn(cdnow, as_of=dt.date(1998, 6, 30))
+    assert_frame_equal(then, now.filter(pl.col("month") <= dt.date(1997, 12, 1)))
+    december = then.filter(pl.col("month") == dt.date(1997, 12, 1)).row(0, named=True)
+    assert december["active_at_start"] == 4_134
+
+
+@pytest.mark.parametrize("month", [dt.date(1997, 4, 1), dt.date(1997, 12, 1), dt.date(1998, 5, 1)])
+def test_cdnow_monthly_churn_equals_an_independent_point_in_time_count(cdnow, month):
+    out = retention.monthly_churn(cdnow, as_of=dt.date(1998, 6, 30)).filter(pl.col("month") == month).row(0, named=True)
+    assert (out["churned"], out["active_at_start"]) == _independent_month(cdnow, month)
+
+
+def test_cdnow_q2_1998_churn_kpi_counts_the_customers_active_on_31_march(cdnow):
+    result = kpis.overview({"orders": cdnow.with_columns(order_id=pl.int_range(pl.len()).cast(pl.String))},
+                           period=Period(dt.date(1998, 4, 1), dt.date(1998, 6, 30)))  # fmt: skip
+    churn = result.get("churn_rate")
+    assert churn.denominator == 3_831
+    assert result.get("active_customers").previous == 3_831  # active on 31 March, the comparison's end
+
+
+def test_cdnow_q2_1998_nrr_is_q2_1997_buyers_revenue(cdnow):
+    q2_97 = cdnow.filter(pl.col("order_date").dt.date().is_between(dt.date(1997, 4, 1), dt.date(1997, 6, 30)))
+    buyers = q2_97.filter(pl.col("amount") >= 0).get_column("customer_id").unique()
+    q2_98 = cdnow.filter(pl.col("order_date").dt.date().is_between(dt.date(1998, 4, 1), dt.date(1998, 6, 30)))
+    expected = 100 * q2_98.filter(pl.col("customer_id").is_in(buyers.implode())).get_column("amount").sum() / q2_97.filter(
+        pl.col("customer_id").is_in(buyers.implode())).get_column("amount").sum()  # fmt: skip
+    assert kpis.nrr(cdnow, Period(dt.date(1998, 4, 1), dt.date(1998, 6, 30))).value == pytest.approx(expected)
