@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         "--write-mapping", type=Path, help="write the mapping used (recognised or given) to this file"
     )
     imp.add_argument("--currency", help="currency code of the amounts (default: detected)")
+    imp.add_argument("--time-zone", default="UTC", help="the dataset's clock, e.g. Europe/London (default: UTC)")
     imp.add_argument("--margin-rate", type=float, help="gross margin as a share of revenue, 0–1")
     imp.add_argument(
         "--lost-after", type=int, metavar="DAYS", help="open deals older than this count as lost"
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         currency=args.currency,
         margin_rate=args.margin_rate,
         lost_after_days=args.lost_after,
+        time_zone=args.time_zone,
     )
     try:
         plan = import_paths(args.files, args.dataset, store, options, dry_run=args.dry_run)

@@ -222,6 +222,9 @@ class DatasetSettings:
     # What serving a customer costs, for the portfolio and retention cost (None: not known)
     cost_per_ticket: float | None = None
     cost_per_interaction: float | None = None
+    # the clock every timestamp is read on (an IANA name): instants from any source become
+    # wall-clock times here, so a day or a month means the same whatever the file format
+    time_zone: str = "UTC"
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -353,3 +353,24 @@ def test_a_blank_header_cell_is_no_title_row(store):
     assert plan.ok, [str(p) for p in plan.errors]
     assert plan.tables["customers"].get_column("customer_id").to_list() == ["C1", "C2"]
     assert any("column 3 has no header" in str(p) for p in plan.problems)
+
+
+def test_the_dataset_time_zone_is_one_rule_for_every_format(store):
+    """Dataset clock Asia/Tehran (UTC+3:30): 22:00 EST on 31 January is 03:00 UTC, 06:30 in Tehran
+    on 1 February, from text with an offset and from a tz-aware Parquet column alike; a time
+    without an offset reads as written. An unknown zone is refused in words."""
+    import datetime as dt
+
+    tehran_clock = ImportOptions(time_zone="Asia/Tehran")
+    text = plan_import(_orders(b"O1,C1,2024-01-31 22:00:00-05:00,10\nO2,C2,2024-02-01 09:00,5\n"), options=tehran_clock, store=store)
+    aware = pl.DataFrame({"order_id": ["O1"], "customer_id": ["C1"], "amount": [10.0],
+                          "order_date": [dt.datetime(2024, 1, 31, 22)]}).with_columns(
+        pl.col("order_date").dt.replace_time_zone("America/New_York"))  # fmt: skip
+    parquet = plan_import([SourceFile("customers.csv", CUSTOMERS), SourceFile("orders.parquet", _parquet(aware))],
+                          options=tehran_clock, store=store)
+    tehran = dt.datetime(2024, 2, 1, 6, 30)  # 03:00 UTC + 3:30
+    assert text.tables["orders"].get_column("order_date").to_list() == [tehran, dt.datetime(2024, 2, 1, 9, 0)]
+    assert parquet.tables["orders"].get_column("order_date").to_list() == [tehran]
+    assert text.settings.time_zone == "Asia/Tehran"
+    bad = plan_import(_orders(b"O1,C1,2024-01-05,10\n"), options=ImportOptions(time_zone="Mars/Olympus"), store=store)
+    assert any("unknown time zone 'Mars/Olympus'" in str(p) for p in bad.errors)

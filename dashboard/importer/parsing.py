@@ -97,10 +97,13 @@ def detect_currency(s: pl.Series) -> set[str]:
     return found
 
 
-def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
+def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False, time_zone: str = "UTC") -> Parsed:
+    """Text or typed cells → naive datetimes on the dataset's clock (`time_zone`). One rule for
+    every source: a value that is an instant (a time-zone-aware column, a time with a UTC offset)
+    becomes the wall-clock time in `time_zone`; a time without an offset is taken as it reads."""
     if s.dtype.is_temporal():
-        if isinstance(s.dtype, pl.Datetime) and s.dtype.time_zone:  # an instant: to UTC
-            s = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        if isinstance(s.dtype, pl.Datetime) and s.dtype.time_zone:  # an instant
+            s = s.dt.convert_time_zone(time_zone).dt.replace_time_zone(None)
         values = s.cast(pl.Datetime("us"))
         return Parsed(values, pl.Series([False] * len(s)), "typed")
     text = clean_text(s)
@@ -171,10 +174,10 @@ def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
     if offsets.is_not_null().any():
         # A time with a UTC offset is an instant: it becomes UTC, whatever the file format, as a
         # time-zone-aware Parquet or SQL column does.
-        values = pl.select(
-            pl.lit(values) - pl.duration(minutes=pl.lit(offsets).fill_null(0))
-        ).to_series().alias(s.name)
-        info = f"{offsets.is_not_null().sum():,} times with a UTC offset were converted to UTC"
+        utc = pl.lit(values) - pl.duration(minutes=pl.lit(offsets).fill_null(0))
+        local = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(time_zone).dt.replace_time_zone(None)
+        values = pl.select(pl.when(pl.lit(offsets).is_not_null()).then(local).otherwise(pl.lit(values))).to_series().alias(s.name)
+        info = f"{offsets.is_not_null().sum():,} times with a UTC offset were converted to {time_zone} time"
     return Parsed(values, bad, family, ambiguous, info=info)
 
 
@@ -190,8 +193,8 @@ def _offset_minutes(text: pl.Series) -> pl.Series:
     return total.set(zone.is_null(), None)
 
 
-def parse_date(s: pl.Series, *, prefer_dmy: bool = False) -> Parsed:
-    p = parse_datetime(s, prefer_dmy=prefer_dmy)
+def parse_date(s: pl.Series, *, prefer_dmy: bool = False, time_zone: str = "UTC") -> Parsed:
+    p = parse_datetime(s, prefer_dmy=prefer_dmy, time_zone=time_zone)
     return Parsed(p.values.dt.date(), p.bad, p.detail, p.ambiguous, info=p.info)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from zoneinfo import available_timezones
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class ImportOptions:
     encoding: str | None = None
     delimiter: str | None = None
     prefer_dmy: bool = False  # how to read dates that could be D/M/Y or M/D/Y
+    time_zone: str = "UTC"  # the dataset's clock: instants become wall-clock times there
     max_bytes: int | None = None
     # per file name: {"table": name or "skip", "mapping": {canonical: source header}}
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -167,7 +169,10 @@ def plan_import(
             plans.append(FilePlan(raw, None, {}, {}, mp.shape_key(raw.columns), "chosen", role="skipped"))
         else:
             plans.append(_plan_file(raw, options, store))
-    settings = DatasetSettings()
+    settings = DatasetSettings(time_zone=options.time_zone)
+    if options.time_zone not in available_timezones() and options.time_zone != "UTC":
+        problems.append(Problem("error", "(settings)", f"unknown time zone {options.time_zone!r}: use a name such as Europe/London"))
+        return ImportPlan([], {}, settings, problems, None, {r.name: r for r in raws})
     if options.as_of:
         settings.as_of = options.as_of
     if not plans:
@@ -452,7 +457,7 @@ def _convert(
             parsed = Parsed(clean_id(series), pl.Series([False] * len(series)))
         else:
             kind = spec.column(col).kind
-            parsed = _parse(series, kind, options.prefer_dmy)
+            parsed = _parse(series, kind, options)
         _report_parse(fp, col, src, kind, parsed, raw, problems)
         out[col] = parsed.values.alias(col)
     for src in fp.raw.columns:  # extra columns are kept as segment dimensions
@@ -468,7 +473,7 @@ def _convert(
     if fp.stage_columns:
         stage_dates = {}
         for src, stage in fp.stage_columns.items():
-            parsed = parse_datetime(raw.get_column(src), prefer_dmy=options.prefer_dmy)
+            parsed = parse_datetime(raw.get_column(src), prefer_dmy=options.prefer_dmy, time_zone=options.time_zone)
             _report_parse(fp, f"stage date '{stage}'", src, "datetime", parsed, raw, problems)
             stage_dates[f"__stage::{stage}"] = parsed.values
         frame = frame.with_columns(**stage_dates)
@@ -488,15 +493,15 @@ def _extra_name(src: str, taken: dict) -> str:
     return name
 
 
-def _parse(series: pl.Series, kind: str, prefer_dmy: bool) -> Parsed:
+def _parse(series: pl.Series, kind: str, options: ImportOptions) -> Parsed:
     if kind == "number":
         return parse_number(series)
     if kind == "integer":
         return parse_integer(series)
     if kind == "date":
-        return parse_date(series, prefer_dmy=prefer_dmy)
+        return parse_date(series, prefer_dmy=options.prefer_dmy, time_zone=options.time_zone)
     if kind == "datetime":
-        return parse_datetime(series, prefer_dmy=prefer_dmy)
+        return parse_datetime(series, prefer_dmy=options.prefer_dmy, time_zone=options.time_zone)
     if kind == "boolean":
         return parse_flag(series)
     values = clean_text(series)

@@ -152,6 +152,10 @@ class SqlSource:
 def _normalise_types(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     """Drivers disagree on types: NUMERIC arrives as Decimal, SQLite returns dates as text."""
     frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+    # time-zone-aware columns are instants: UTC wall-clock, as the importer reads them
+    aware = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    if aware:
+        frame = frame.with_columns(pl.col(aware).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
     # Arrow readers give the database's integer widths; ids are text in the contract
     ids = [c for c in frame.columns if c.endswith("_id") and frame.schema[c] != pl.String]
     frame = frame.with_columns(pl.col(ids).cast(pl.String)) if ids else frame
