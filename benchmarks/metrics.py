@@ -30,7 +30,7 @@ def _families(tables):
     """Each family: everything issue 3 lists for it (what its dashboard page asks for, and more)."""
     import polars as pl
 
-    from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
+    from metrics import activity, churn, funnel, kpis, ltv, retention, satisfaction, segments
 
     orders, customers = tables["orders"], tables["customers"]
     summary = {}
@@ -68,11 +68,11 @@ def _families(tables):
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")
-        status = retention.churn_status(orders, as_of=AS_OF, customers=customers)
-        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers)
+        spells = activity.spells(orders, as_of=AS_OF, customers=customers)  # once for both
+        ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers, spells=spells)
         ltv.acquisition_vs_retention_cost(orders, customers, start=PERIOD_START, end=AS_OF, tickets=tables["tickets"],
                                           interactions=tables["interactions"], cost_per_ticket=25.0, cost_per_interaction=5.0,
-                                          status=status)  # fmt: skip
+                                          spells=spells)  # fmt: skip
 
     def satisfaction_family():
         surveys, tickets = tables["surveys"], tables["tickets"]

@@ -16,9 +16,10 @@ import datetime as dt
 
 import polars as pl
 
-from metrics.stats import PURCHASE, Frame, as_date, day, lazy, month_start, wilson_exprs
+from metrics.stats import PURCHASE, Frame, as_date, day, lazy, wilson_exprs
 
 _SPELLS = {"spell": pl.Int64, "start": pl.Date, "last": pl.Date, "lapse": pl.Date}  # + customer_id as given
+_DAY_SLOTS = 1 << 20  # days since 1900 (< 2^20 until the year 4770) below the customer's code
 
 
 def spells(
@@ -29,7 +30,8 @@ def spells(
     customers: Frame | None = None,
 ) -> pl.DataFrame:
     """orders (+ customers' churn_date) → customer_id, spell (1, 2, …), start, last (its last
-    purchase), lapse (the first day no longer active; null while still active at the as-of date).
+    purchase), lapse (the first day no longer active; null while still active at the as-of date),
+    by customer and spell (customers in the order of their ids' codes, not by text).
 
     Only purchases (amount ≥ 0) on or before the as-of date count; a churn_date after the as-of date
     is not known yet. Worked example (window 90, as of 2024-12-31): purchases on 1 Jan and 1 Mar
@@ -37,41 +39,69 @@ def spells(
     last 1 Mar, lapse 1 Mar + 91 days = 31 May; spell 2 from 1 Aug, lapse 1 Aug + 91 = 31 Oct.
     """
     end = as_date(as_of)
-    window = churn_window_days
-    days = (
-        lazy(orders)
-        .filter(PURCHASE & (day("order_date") <= end))
-        .select("customer_id", d=day("order_date"))
-        .unique()
-        .sort("customer_id", "d")
+    frame = lazy(orders).filter(PURCHASE & (day("order_date") <= end))
+    ids = frame.collect_schema()["customer_id"]
+    if not isinstance(ids, pl.Categorical):
+        frame = frame.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
+    # One Int64 key per (customer, purchase day) — the id's integer code above the day number —
+    # sorted once: a single-column sort, then plain shifts instead of window functions over each
+    # customer (2.4 s → a fraction of that at ten million orders).
+    epoch = dt.date(1900, 1, 1)
+    days_since = (day("order_date") - pl.lit(epoch)).dt.total_days().cast(pl.Int64)
+    keys = (
+        frame.select(
+            key=(pl.col("customer_id").to_physical().cast(pl.Int64) * _DAY_SLOTS) + days_since
+        )
+        .collect()
+        .sort("key")
+        .unique(maintain_order=True)  # on sorted keys: far cheaper than unique, then sort
+        .select(code=pl.col("key") // _DAY_SLOTS, d=pl.col("key") % _DAY_SLOTS)
     )
-    gap = (pl.col("d") - pl.col("d").shift(1).over("customer_id")).dt.total_days()
-    out = (
-        # a purchase on the would-be lapse day (last + window + 1) keeps the customer active
-        days.with_columns(new=gap.is_null() | (gap > window + 1))
-        .with_columns(spell=pl.col("new").cum_sum().over("customer_id").cast(pl.Int64))
-        .group_by("customer_id", "spell")
-        .agg(start=pl.col("d").min(), last=pl.col("d").max())
-        .with_columns(natural=pl.col("last") + dt.timedelta(days=window + 1))
+    new_customer = pl.col("code") != pl.col("code").shift(1)
+    # a purchase on the would-be lapse day (last + window + 1) keeps the customer active
+    new = new_customer.fill_null(True) | ((pl.col("d") - pl.col("d").shift(1)) > churn_window_days + 1)
+    marked = keys.with_columns(new=new, first=new_customer.fill_null(True))
+    ends = marked.get_column("new").shift(-1, fill_value=True)
+    starts = marked.filter("new").with_columns(row=pl.int_range(pl.len(), dtype=pl.Int64))
+    spell_no = pl.col("row") - pl.when(pl.col("first")).then(pl.col("row")).forward_fill() + 1
+    out = pl.DataFrame({
+        "code": starts.get_column("code"), "spell": starts.select(spell_no).to_series(),
+        "start": starts.get_column("d"), "last": marked.filter(ends).get_column("d"),
+    }).lazy()  # fmt: skip
+    # each code's id: from the customers table when given (a million rows, not ten million orders)
+    named = lazy(customers).select("customer_id") if customers is not None else frame.select("customer_id")
+    if customers is not None and not isinstance(ids, pl.Categorical):
+        named = named.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
+    names = named.select("customer_id", code=pl.col("customer_id").to_physical().cast(pl.Int64)).unique("code")
+    out = out.join(names, on="code", how="left", maintain_order="left").with_columns(
+        (pl.lit(epoch) + pl.duration(days=pl.col(c))).cast(pl.Date).alias(c) for c in ("start", "last")
     )
+    out = out.with_columns(natural=pl.col("last") + dt.timedelta(days=churn_window_days + 1))
     if customers is not None and "churn_date" in lazy(customers).collect_schema().names():
         known = (
             lazy(customers)
             .select("customer_id", "churn_date")
             .filter(pl.col("churn_date") <= end)
         )
-        out = out.join(known, on="customer_id", how="left").with_columns(
+        if not isinstance(ids, pl.Categorical):
+            known = known.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
+        out = out.join(known, on="customer_id", how="left", maintain_order="left").with_columns(
             natural=pl.when(pl.col("churn_date").is_between(pl.col("start"), pl.col("natural")))
             .then(pl.col("churn_date"))
             .otherwise(pl.col("natural"))
         )
-    return (
-        out.with_columns(lapse=pl.when(pl.col("natural") <= end).then(pl.col("natural")))
+    out = out.collect()
+    if customers is not None and out.get_column("customer_id").null_count():
+        # orders of ids the customers table lacks (a source that was not validated): name them
+        # from the orders themselves
+        return spells(orders, as_of=as_of, churn_window_days=churn_window_days, customers=None)
+    out = (
+        out.lazy().with_columns(lapse=pl.when(pl.col("natural") <= end).then(pl.col("natural")))
         .select("customer_id", *_SPELLS)
-        .sort("customer_id", "spell")
         .collect()
         .cast(_SPELLS)
     )
+    return out if isinstance(ids, pl.Categorical) else out.with_columns(pl.col("customer_id").cast(ids))
 
 
 def active_on(spells_frame: pl.DataFrame, when: dt.date) -> int:
@@ -113,23 +143,27 @@ def monthly(spells_frame: pl.DataFrame, *, as_of: dt.date | dt.datetime | str) -
     months = pl.DataFrame(
         {"month": pl.date_range(first.replace(day=1), end.replace(day=1), "1mo", eager=True)}
     )
-    started = month_start(pl.col("start"))
-    lapsed = month_start(pl.col("lapse"))
+    # months as integers (year × 12 + month): four counts over the spells in one pass
+    def index(column: str) -> pl.Expr:
+        return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
 
-    def count(frame: pl.LazyFrame | pl.DataFrame, by: pl.Expr, name: str) -> pl.DataFrame:
-        return frame.group_by(month=by).agg(pl.len().cast(pl.Int64).alias(name))
-
-    # counts by month through cumulative sums: spells started before the month − lapsed before it
+    marks = spells_frame.lazy().select(
+        started=index("start"), lapsed=index("lapse"), again=pl.col("spell") > 1
+    )
+    counts = [
+        marks.group_by(month="started").agg(started=pl.len()),
+        marks.filter(pl.col("lapsed").is_not_null()).group_by(month="lapsed").agg(lapsed=pl.len()),
+        # a spell that starts and lapses in one month was never active at a month's start
+        marks.filter(pl.col("started") == pl.col("lapsed")).group_by(month="lapsed").agg(same=pl.len()),
+        marks.filter("again").group_by(month="started").agg(reactivated=pl.len()),
+    ]
+    table = months.with_columns(key=index("month")).lazy()
+    for frame in pl.collect_all(counts):
+        table = table.join(frame.lazy(), left_on="key", right_on="month", how="left").drop("month_right", strict=False)
     table = (
-        months.join(count(spells_frame, started, "started"), on="month", how="left")
-        .join(count(spells_frame.filter(pl.col("lapse").is_not_null()), lapsed, "lapsed"), on="month", how="left")
-        .join(
-            # a spell that starts and lapses in one month was never active at a month's start
-            count(spells_frame.filter(started == lapsed), lapsed, "same"), on="month", how="left"
-        )
-        .join(count(spells_frame.filter(pl.col("spell") > 1), started, "reactivated"), on="month", how="left")
+        table.collect()
         .sort("month")
-        .with_columns(pl.col("started", "lapsed", "same", "reactivated").fill_null(0))
+        .with_columns(pl.col("started", "lapsed", "same", "reactivated").fill_null(0).cast(pl.Int64))
         .with_columns(
             active_at_start=(pl.col("started").cum_sum() - pl.col("started"))
             - (pl.col("lapsed").cum_sum() - pl.col("lapsed")),

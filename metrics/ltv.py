@@ -789,22 +789,27 @@ def acquisition_vs_retention_cost(
     cost_per_ticket: float | None = None,
     cost_per_interaction: float | None = None,
     churn_window_days: int = 90,
-    status: pl.DataFrame | None = None,
+    spells: pl.DataFrame | None = None,
 ) -> dict[str, float | int | str | None]:
     """CAC per new customer vs what keeping a customer costs, in the period [start, end].
 
     cac = mean acquisition_cost of customers whose first purchase falls in the period;
     retention_cost = (tickets × cost per ticket + interactions × cost per interaction) of the
-    customers retained through the period (bought before it, not churned by its end) / their
+    customers retained through the period (bought before it, still active on its last day) / their
     number. None where the cost data is missing (no acquisition_cost, no cost settings).
-    `status`: retention.churn_status as of `end` when the caller has it (as for simple_ltv).
+    `spells`: metrics.activity.spells as of `end` when the caller has them (as for simple_ltv).
     """
-    from metrics.retention import churn_status
+    from metrics import activity
 
-    if status is None:
-        status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
-    new = status.filter(pl.col("first_purchase").is_between(start, end)).select("customer_id")
-    retained = status.filter((pl.col("first_purchase") < start) & ~pl.col("churned")).select("customer_id")
+    if spells is None:
+        spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    first = activity.first_purchases(spells)
+    new = first.filter(pl.col("first_purchase").is_between(start, end)).select("customer_id")
+    active = spells.filter((pl.col("start") <= end) & (pl.col("lapse").is_null() | (pl.col("lapse") > end)))
+    retained = (
+        first.filter(pl.col("first_purchase") < start).join(active.select("customer_id"), on="customer_id", how="semi")
+        .select("customer_id")
+    )  # fmt: skip
     frame = lazy(customers)
     cac = None
     if "acquisition_cost" in frame.collect_schema().names():

@@ -29,11 +29,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def _serve(store_url: str):
     port = _free_port()
-    env = dict(os.environ, CRM_STORE_URL=f"sqlite:///{tmp_path_factory.mktemp('s') / 'store.sqlite'}",
-               CRM_SECRETS_FILE="/nonexistent.toml")
+    env = dict(os.environ, CRM_STORE_URL=store_url, CRM_SECRETS_FILE="/nonexistent.toml")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
          "--server.port", str(port), "--server.headless", "true"],
@@ -50,7 +48,29 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("streamlit did not start: " + proc.stderr.read().decode()[-2000:])
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url = _serve(f"sqlite:///{tmp_path_factory.mktemp('s') / 'store.sqlite'}")
     yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def corpus_server(tmp_path_factory):
+    """A server whose store holds the corpus of real export shapes (tests/corpus.py)."""
+    import corpus
+
+    from dashboard.store import Store
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('corpus') / 'store.sqlite'}"
+    corpus.build(Store(url))
+    proc, address = _serve(url)
+    yield address
     proc.terminate()
     proc.wait(timeout=20)
     proc.stderr.close()
@@ -213,3 +233,18 @@ def test_the_overview_opens_at_its_own_path_too(server, page):
     _open(page, f"{server}/overview", "Overview")
     assert page.get_by_text("Page not found").count() == 0
     _no_error_box(page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "dataset, path",
+    [("CDNOW master", ""), ("CDNOW master", "retention"), ("CDNOW master", "lifetime-value"),
+     ("HubSpot deals", "funnel"), ("Olist shop", "satisfaction"), ("Olist funnel", "")],
+)  # fmt: skip
+def test_real_export_shapes_render_in_chromium(corpus_server, page, dataset, path):
+    from urllib.parse import quote
+
+    _open(page, f"{corpus_server}/{path}?dataset={quote(dataset)}", PAGES[path])
+    _no_error_box(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{dataset.lower().replace(' ', '-')}-{path or 'overview'}.png"))

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from metrics import ltv, retention
+from metrics import ltv
 
 
 def _cdnow_transactions(realdata) -> pl.DataFrame:
@@ -285,11 +285,13 @@ def test_acquisition_vs_retention_cost_example():
         cost_per_ticket=5.0, churn_window_days=30,
     )  # fmt: skip
     assert (out["cac"], out["new"], out["retained"], out["retention_cost"], out["ratio"]) == (30.0, 1, 1, 10.0, 3.0)
-    # the churn status passed in by a caller that has it gives the same answer
-    status = retention.churn_status(FEB, as_of=dt.date(2024, 2, 29), churn_window_days=30, customers=customers)
+    # the activity spells passed in by a caller that has them give the same answer
+    from metrics import activity
+
+    spells = activity.spells(FEB, as_of=dt.date(2024, 2, 29), churn_window_days=30, customers=customers)
     assert ltv.acquisition_vs_retention_cost(
         FEB, customers, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), tickets=tickets,
-        cost_per_ticket=5.0, status=status,
+        cost_per_ticket=5.0, spells=spells,
     ) == out  # fmt: skip
     assert ltv.acquisition_vs_retention_cost(FEB, customers, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29))["retention_cost"] is None
 

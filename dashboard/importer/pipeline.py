@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from zoneinfo import available_timezones
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import available_timezones
 
 import polars as pl
 
