@@ -202,6 +202,7 @@ def retention_page(ctx: Context) -> dict[str, Any]:
         "lost_day_0": lost_day_0,
         "logrank": test,
         "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers),
+        "backtest": retention.churn_backtest(orders, as_of=as_of, churn_window_days=window, customers=customers),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
     }
@@ -258,6 +259,7 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
                 out["clv_cac"] = {d: ltv.ltv_cac(predicted, customers, value="clv_margin", by=d) for d in dims}
                 out["margin_share"] = share
         out["costs"] = acquisition_vs_retention(ctx)
+    out["backtest"] = ltv.clv_backtest(orders, as_of=as_of)
     return out
 
 

@@ -829,3 +829,41 @@ def acquisition_vs_retention_cost(
         "basis": " + ".join(parts),
         "ratio": cac / per_retained if cac is not None and per_retained else None,
     }  # fmt: skip
+
+
+def clv_backtest(
+    orders: Frame, *, as_of: dt.date | dt.datetime | str, months: int = 12, unit: str = "W"
+) -> dict[str, object] | None:
+    """How far to trust predicted value: the model fitted on the orders known `months` months
+    before the as-of date, its predicted spend over the following `months` months (undiscounted,
+    to compare with what happened) for the customers it knew, and their actual spend (refunds net)
+    in those months. None when the model cannot be fitted on the earlier data.
+
+    → as_of_then, customers, predicted (mean per customer), actual (mean per customer), error
+    (predicted / actual − 1)."""
+    from metrics.retention import _months_back
+
+    end = as_date(as_of)
+    then = _months_back(end, months)
+    summary = rfm_summary(orders, as_of=then, unit=unit)
+    if summary.height < 100 or summary.filter(pl.col("frequency") > 0).height < 20:
+        return None
+    try:
+        model = fit_bgnbd(summary, unit=unit)
+        spend = fit_gamma_gamma(summary)
+    except ValueError:
+        return None
+    predicted = predict_clv(summary, model, spend, months=months, monthly_discount=0.0, unit=unit)
+    d = day("order_date")
+    actual = (
+        lazy(orders).filter((d > then) & (d <= end)).group_by("customer_id").agg(actual=pl.col("amount").sum())
+        .collect()
+    )  # fmt: skip
+    joined = predicted.select("customer_id", "clv").join(actual, on="customer_id", how="left").with_columns(
+        pl.col("actual").fill_null(0.0)
+    )
+    mean_predicted, mean_actual = joined.get_column("clv").mean(), joined.get_column("actual").mean()
+    return {
+        "as_of_then": then, "customers": joined.height, "predicted": mean_predicted, "actual": mean_actual,
+        "error": mean_predicted / mean_actual - 1 if mean_actual else None,
+    }  # fmt: skip

@@ -343,3 +343,47 @@ def repeat_purchase_rate(
     return proportion(
         repeaters, buyers, definition="customers with ≥ 2 orders / customers with ≥ 1 order"
     )
+
+
+def churn_backtest(
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    churn_window_days: int = 90,
+    customers: Frame | None = None,
+    months: int = 12,
+) -> dict[str, object] | None:
+    """How far to trust the churn rate: the monthly churn rate as it read a year before the as-of
+    date (its last complete month then), the share of the customers active then that it implied
+    would lapse within `months` months (1 − (1 − rate)^months), and the share that did lapse by the
+    as-of date. None when the data do not reach back far enough.
+
+    → as_of_then, month_then, monthly_rate, active_then, predicted_share, lapsed, actual_share."""
+    from metrics import activity
+
+    end = as_date(as_of)
+    then = _months_back(end, months)
+    past = activity.spells(orders, as_of=then, churn_window_days=churn_window_days, customers=customers)
+    complete = activity.monthly(past, as_of=then).filter(~pl.col("partial") & pl.col("churn_rate").is_not_null())
+    if complete.is_empty():
+        return None
+    last = complete.row(-1, named=True)
+    now = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    running = now.filter((pl.col("start") <= then) & (pl.col("lapse").is_null() | (pl.col("lapse") > then)))
+    active = running.height
+    if not active:
+        return None
+    lapsed = running.filter(pl.col("lapse").is_not_null() & (pl.col("lapse") <= end)).height
+    return {
+        "as_of_then": then, "month_then": last["month"], "monthly_rate": last["churn_rate"], "active_then": active,
+        "predicted_share": 1 - (1 - last["churn_rate"]) ** months, "lapsed": lapsed, "actual_share": lapsed / active,
+    }  # fmt: skip
+
+
+def _months_back(day_: dt.date, months: int) -> dt.date:
+    """The same day `months` months earlier (the month's last day when it is shorter)."""
+    index = day_.year * 12 + day_.month - 1 - months
+    year, month = index // 12, index % 12 + 1
+    following = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return min(day_.replace(year=year, month=month, day=1) + dt.timedelta(days=day_.day - 1),
+               following - dt.timedelta(days=1))  # fmt: skip

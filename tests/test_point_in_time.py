@@ -176,3 +176,32 @@ def test_cdnow_q2_1998_nrr_is_q2_1997_buyers_revenue(cdnow):
     expected = 100 * q2_98.filter(pl.col("customer_id").is_in(buyers.implode())).get_column("amount").sum() / q2_97.filter(
         pl.col("customer_id").is_in(buyers.implode())).get_column("amount").sum()  # fmt: skip
     assert kpis.nrr(cdnow, Period(dt.date(1998, 4, 1), dt.date(1998, 6, 30))).value == pytest.approx(expected)
+
+
+def test_the_churn_backtest_reads_what_was_known_a_year_ago(sample_tables):
+    """The rate is the last complete month's as computed a year before the as-of date; the actual
+    share is counted from the spells known now: of the customers active then, those whose spell
+    lapsed by now."""
+    as_of = dt.date(2026, 6, 30)
+    test = retention.churn_backtest(sample_tables["orders"], as_of=as_of, customers=sample_tables["customers"])
+    then = dt.date(2025, 6, 30)
+    past = retention.monthly_churn(sample_tables["orders"], as_of=then, customers=sample_tables["customers"])
+    assert test["as_of_then"] == then and test["monthly_rate"] == past.filter(~pl.col("partial")).row(-1, named=True)["churn_rate"]
+    assert test["predicted_share"] == pytest.approx(1 - (1 - test["monthly_rate"]) ** 12)
+    now = activity.spells(sample_tables["orders"], as_of=as_of, customers=sample_tables["customers"])
+    assert test["active_then"] == activity.active_on(now, then)
+    assert 0 < test["actual_share"] < 1
+
+
+def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
+    from metrics import ltv
+
+    orders = sample_tables["orders"]
+    test = ltv.clv_backtest(orders, as_of=dt.date(2026, 6, 30))
+    known = orders.filter(pl.col("order_date").dt.date() <= dt.date(2025, 6, 30)).filter(pl.col("amount") >= 0)
+    ids = known.get_column("customer_id").unique()
+    after = orders.filter(pl.col("order_date").dt.date().is_between(dt.date(2025, 7, 1), dt.date(2026, 6, 30)))
+    spent = after.filter(pl.col("customer_id").is_in(ids.implode())).get_column("amount").sum()
+    assert test["customers"] == ids.len()
+    assert test["actual"] == pytest.approx(spent / ids.len())
+    assert abs(test["error"]) < 0.5  # the model is in the right range on the sample
