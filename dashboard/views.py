@@ -220,7 +220,8 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
     if "acquisition_channel" in customers.columns:
         value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
     by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
-    out: dict[str, Any] = {"value": value, "value_by_tier": by_tier, "model": None, "model_reason": None}
+    out: dict[str, Any] = {"value": value, "value_by_tier": by_tier, "model": None, "model_reason": None, "clv_by_group": {}}
+    by_group: dict[str, pl.DataFrame] = {}
     # the model's summary and the holdout check's calibration summary come from one pass
     calibration_end = as_of - dt.timedelta(days=182)
     calibration, summary = ltv.rfm_summaries(orders, as_of=[calibration_end, as_of])
@@ -234,6 +235,15 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
         try:
             model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
             clv = with_tier(model["clv"], customers)
+            out.update(summary=summary, pooled_clv=model["clv"], customers=customers)
+            # value by tier (and channel) from a model per group where each has enough repeat buyers
+            dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
+            by_group = {
+                d: ltv.clv_by_group(summary, customers.select("customer_id", d), by=d, pooled=model["clv"]) for d in dims
+            }
+            out["clv_by_group"] = {
+                d: frame.group_by(d, "model").agg(customers=pl.len(), mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()
+            }
             repeat = clv.filter(pl.col("frequency") > 0)
             out.update(
                 model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=clv,
@@ -255,8 +265,11 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
             revenue = value.get_column("revenue").sum()
             share = value.get_column("margin").sum() / revenue if revenue else None
             if share is not None:
-                predicted = out["clv"].select("customer_id", clv_margin=pl.col("clv") * share)
-                out["clv_cac"] = {d: ltv.ltv_cac(predicted, customers, value="clv_margin", by=d) for d in dims}
+                out["clv_cac"] = {
+                    d: ltv.ltv_cac(by_group[d].select("customer_id", clv_margin=pl.col("clv") * share), customers,
+                                   value="clv_margin", by=d)
+                    for d in dims
+                }  # fmt: skip
                 out["margin_share"] = share
         out["costs"] = acquisition_vs_retention(ctx)
     out["backtest"] = ltv.clv_backtest(orders, as_of=as_of)

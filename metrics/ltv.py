@@ -867,3 +867,48 @@ def clv_backtest(
         "as_of_then": then, "customers": joined.height, "predicted": mean_predicted, "actual": mean_actual,
         "error": mean_predicted / mean_actual - 1 if mean_actual else None,
     }  # fmt: skip
+
+
+#: A group gets a model of its own from this many repeat buyers on (METRICS.md: "enough").
+MIN_REPEAT_BUYERS_PER_GROUP = 300
+
+
+def clv_by_group(
+    summary: pl.DataFrame,
+    groups: pl.DataFrame,
+    *,
+    by: str,
+    pooled: pl.DataFrame,
+    months: int = 12,
+    monthly_discount: float = 0.01,
+    unit: str = "W",
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS_PER_GROUP,
+) -> pl.DataFrame:
+    """CLV per customer from a BG/NBD and Gamma-Gamma model per group of `by` (tier, channel) where
+    the group has at least `min_repeat_buyers` repeat buyers, else from the pooled model (`pooled`:
+    predict_clv of the whole summary). A pooled model gives every one-time buyer the population's
+    mean spend, whatever their group; a model per group gives them their group's.
+
+    summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled")."""
+    labelled = summary.join(groups.select("customer_id", by), on="customer_id", how="left").with_columns(
+        pl.col(by).cast(pl.String).fill_null("Unknown")
+    )
+    parts = []
+    for (group,), part in labelled.group_by(by, maintain_order=True):
+        own = None
+        if part.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
+            try:
+                bg = fit_bgnbd(part, unit=unit)
+                gg = fit_gamma_gamma(part)
+                own = predict_clv(part.drop(by), bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
+            except ValueError:  # a group the models cannot fit: it keeps the pooled values
+                own = None
+        if own is not None:
+            parts.append(own.select("customer_id", "clv").with_columns(pl.lit(group).alias(by), model=pl.lit("own")))
+        else:
+            ids = part.select("customer_id")
+            parts.append(
+                pooled.join(ids, on="customer_id", how="semi").select("customer_id", "clv")
+                .with_columns(pl.lit(group).alias(by), model=pl.lit("pooled"))
+            )  # fmt: skip
+    return pl.concat(parts).select("customer_id", by, "clv", "model")

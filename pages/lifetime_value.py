@@ -69,6 +69,15 @@ else:
     if not view["degenerate"]:
         right.plotly_chart(charts.histogram(view["p_alive_values"], x_title="chance of still being active",
                                             title="Chance of still being active, repeat buyers"))  # fmt: skip
+    groups = view["clv_by_group"].get("tier")
+    if groups is not None and groups.get_column("tier").n_unique() > 1:
+        ordered = shell.sort_tiers(groups)
+        st.plotly_chart(charts.bars(ordered, x="tier", y="mean_clv", colour_by_tier=True, text="model",
+                                    title=f"12-month CLV by tier ({currency})", text_template="%{text} model"))  # fmt: skip
+        pooled = ordered.filter(pl.col("model") == "pooled").get_column("tier").to_list()
+        st.caption("Each tier with at least 300 repeat buyers gets a model of its own (a pooled model would give every "
+                   "one-time buyer the mean spend of all tiers)."
+                   + (f" Too few repeat buyers for their own, so from the pooled model: {', '.join(pooled)}." if pooled else ""))  # fmt: skip
     st.markdown("**Top customers by predicted value**")
     st.dataframe(clv.sort("clv", descending=True).head(25), hide_index=True, column_order=["customer_id", "tier", "frequency", "p_alive",
                  "expected_purchases", "expected_value", "clv"], column_config={
