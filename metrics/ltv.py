@@ -871,6 +871,8 @@ def clv_backtest(
 
 #: A group gets a model of its own from this many repeat buyers on (METRICS.md: "enough").
 MIN_REPEAT_BUYERS_PER_GROUP = 300
+#: Customers a group's model is fitted on at most (a seeded sample of a larger group).
+GROUP_FIT_SAMPLE = 50_000
 
 
 def clv_by_group(
@@ -897,9 +899,12 @@ def clv_by_group(
     for (group,), part in labelled.group_by(by, maintain_order=True):
         own = None
         if part.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
+            # a seeded sample fits a group's four parameters as well as all of it (the pooled
+            # model is the full-data fit); every customer of the group is then predicted
+            fit_on = part.sample(n=GROUP_FIT_SAMPLE, seed=0) if part.height > GROUP_FIT_SAMPLE else part
             try:
-                bg = fit_bgnbd(part, unit=unit)
-                gg = fit_gamma_gamma(part)
+                bg = fit_bgnbd(fit_on, unit=unit)
+                gg = fit_gamma_gamma(fit_on)
                 own = predict_clv(part.drop(by), bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
             except ValueError:  # a group the models cannot fit: it keeps the pooled values
                 own = None
@@ -912,3 +917,16 @@ def clv_by_group(
                 .with_columns(pl.lit(group).alias(by), model=pl.lit("pooled"))
             )  # fmt: skip
     return pl.concat(parts).select("customer_id", by, "clv", "model")
+
+
+def clv_by_groups(
+    summary: pl.DataFrame, customers: Frame, *, by: Sequence[str], pooled: pl.DataFrame, **kwargs
+) -> dict[str, pl.DataFrame]:
+    """clv_by_group for each dimension of `by` (tier, channel), side by side in threads: the
+    fits are NumPy/SciPy and the joins Polars, both of which release the interpreter lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = lazy(customers).select("customer_id", *by).collect()
+    with ThreadPoolExecutor(max_workers=max(1, len(by))) as pool:
+        jobs = {d: pool.submit(clv_by_group, summary, frame.select("customer_id", d), by=d, pooled=pooled, **kwargs) for d in by}
+        return {d: job.result() for d, job in jobs.items()}
