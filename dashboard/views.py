@@ -240,7 +240,7 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
             dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
             by_group = ltv.clv_by_groups(summary, customers, by=dims, pooled=model["clv"])
             out["clv_by_group"] = {
-                d: frame.group_by(d, "model").agg(customers=pl.len(), mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()
+                d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()
             }
             repeat = clv.filter(pl.col("frequency") > 0)
             out.update(

@@ -891,17 +891,19 @@ def clv_by_group(
     predict_clv of the whole summary). A pooled model gives every one-time buyer the population's
     mean spend, whatever their group; a model per group gives them their group's.
 
-    summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled")."""
+    summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled").
+    A group larger than GROUP_FIT_SAMPLE customers is fitted and predicted on a seeded sample of
+    that many: its rows then stand for the group (its mean CLV, CLV:CAC). On the generated million
+    customers the standard error of a tier's mean CLV from 50,000 of them is 0.3–0.5 % of it."""
     labelled = summary.join(groups.select("customer_id", by), on="customer_id", how="left").with_columns(
         pl.col(by).cast(pl.String).fill_null("Unknown")
     )
     parts = []
-    for (group,), part in labelled.group_by(by, maintain_order=True):
+    for (group,), whole in labelled.group_by(by, maintain_order=True):
         own = None
-        if part.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
-            # a seeded sample fits a group's four parameters as well as all of it (the pooled
-            # model is the full-data fit); every customer of the group is then predicted
-            fit_on = part.sample(n=GROUP_FIT_SAMPLE, seed=0) if part.height > GROUP_FIT_SAMPLE else part
+        part = whole.sample(n=GROUP_FIT_SAMPLE, seed=0) if whole.height > GROUP_FIT_SAMPLE else whole
+        if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
+            fit_on = part
             try:
                 bg = fit_bgnbd(fit_on, unit=unit)
                 gg = fit_gamma_gamma(fit_on)
@@ -922,11 +924,7 @@ def clv_by_group(
 def clv_by_groups(
     summary: pl.DataFrame, customers: Frame, *, by: Sequence[str], pooled: pl.DataFrame, **kwargs
 ) -> dict[str, pl.DataFrame]:
-    """clv_by_group for each dimension of `by` (tier, channel), side by side in threads: the
-    fits are NumPy/SciPy and the joins Polars, both of which release the interpreter lock."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """clv_by_group for each dimension of `by` (tier, channel). One after the other: in threads
+    they took longer (the fits are many small NumPy calls that hold the interpreter lock)."""
     frame = lazy(customers).select("customer_id", *by).collect()
-    with ThreadPoolExecutor(max_workers=max(1, len(by))) as pool:
-        jobs = {d: pool.submit(clv_by_group, summary, frame.select("customer_id", d), by=d, pooled=pooled, **kwargs) for d in by}
-        return {d: job.result() for d, job in jobs.items()}
+    return {d: clv_by_group(summary, frame.select("customer_id", d), by=d, pooled=pooled, **kwargs) for d in by}
