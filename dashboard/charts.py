@@ -192,21 +192,22 @@ def cohort_heatmap(matrix: pl.DataFrame, *, title: str = "", value_label: str = 
     return _layout(fig, title=title, height=max(380, 16 * len(cohorts) + 120))
 
 
-def histogram(values: Sequence[float], *, title: str = "", x_title: str = "", log_x: bool = False) -> go.Figure:
-    """Counts per bin; log_x bins the positive values on a log10 scale (money spans decades)."""
+def histogram(bins: pl.DataFrame, *, title: str = "", x_title: str = "", log_x: bool = False) -> go.Figure:
+    """Bars of a binned histogram (metrics.stats.binned: left, right, count); with log_x the bins
+    are of log10 of the values (money spans decades) and the axis is labelled in plain values."""
     import math
 
-    if log_x:
-        logs = [math.log10(v) for v in values if v and v > 0]
-        fig = go.Figure(go.Histogram(x=logs, marker_color=ACCENT, nbinsx=50, hovertemplate="%{y} customers<extra></extra>"))
-        top = math.ceil(max(logs)) if logs else 1
-        ticks = list(range(0, top + 1))
-        fig.update_xaxes(title=x_title, tickvals=ticks, ticktext=[_short(10**t) for t in ticks])
-    else:
-        fig = go.Figure(go.Histogram(x=list(values), marker_color=ACCENT, nbinsx=50))
-        fig.update_xaxes(title=x_title)
+    left, right, count = (bins.get_column(c).to_list() for c in ("left", "right", "count"))
+    centres = [(a + b) / 2 for a, b in zip(left, right, strict=True)]
+    widths = [b - a for a, b in zip(left, right, strict=True)]
+    fig = go.Figure(go.Bar(x=centres, y=count, width=widths, marker_color=ACCENT,
+                           hovertemplate="%{y:,} customers<extra></extra>"))  # fmt: skip
+    if log_x and right:
+        ticks = list(range(math.floor(min(left)), math.ceil(max(right)) + 1))
+        fig.update_xaxes(tickvals=ticks, ticktext=[_short(10**t) for t in ticks])
+    fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="customers")
-    return _layout(fig, title=title)
+    return _layout(fig, title=title, bargap=0)
 
 
 def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, title: str = "", hover: str = "customer_id",

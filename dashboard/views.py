@@ -220,7 +220,10 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
     if "acquisition_channel" in customers.columns:
         value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
     by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
-    out: dict[str, Any] = {"value": value, "value_by_tier": by_tier, "model": None, "model_reason": None, "clv_by_group": {}}
+    out: dict[str, Any] = {
+        "value": value, "value_by_tier": by_tier, "model": None, "model_reason": None, "clv_by_group": {},
+        "value_bins": stats.binned(value.get_column("margin"), log=True),  # fifty bars, not a million values
+    }  # fmt: skip
     by_group: dict[str, pl.DataFrame] = {}
     # the model's summary and the holdout check's calibration summary come from one pass
     calibration_end = as_of - dt.timedelta(days=182)
@@ -249,7 +252,7 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
                 # P(alive) is 1 for every one-time buyer by the model's construction (METRICS.md):
                 # "likely still active" is the mean over repeat buyers, and says so
                 repeat_buyers=repeat.height, p_alive_repeat=repeat.get_column("p_alive").mean(),
-                p_alive_values=repeat.get_column("p_alive").to_list(),
+                p_alive_bins=stats.binned(repeat.get_column("p_alive")),
                 degenerate=degenerate_fit(model["bgnbd"], repeat),
             )  # fmt: skip
         except ValueError as exc:  # a degenerate slice: say so instead of failing
@@ -362,6 +365,8 @@ def segments_page(ctx: Context) -> dict[str, Any]:
             margin_rate=ctx.settings.margin_rate, customers=customers,
         )  # fmt: skip
         folio = folio.join(rfm.select("customer_id", "segment", "tier"), on="customer_id", how="left")
+        # a chart of a million points sends tens of megabytes to the browser: a seeded sample
+        # (every unprofitable customer among them up to the limit) says the same
     else:
         folio_reason = (
             "What serving a customer costs is not known in this dataset, so value cannot be set against it: it needs "
@@ -375,7 +380,13 @@ def segments_page(ctx: Context) -> dict[str, Any]:
         contacts = contacts.with_columns(basis=pl.lit("won deals" if sales is not orders else "orders"))
     if "name" in customers.columns:
         rfm = rfm.join(customers.select("customer_id", "name"), on="customer_id", how="left")
-    return {"rfm": rfm, "summary": summary, "matrix": matrix, "clusters": clusters, "portfolio": folio,
+    points = None
+    if folio is not None:
+        worst = folio.filter(pl.col("unprofitable")).sort("profit").head(SCATTER_POINTS // 2)
+        rest = folio.join(worst.select("customer_id"), on="customer_id", how="anti")
+        rest = rest.sample(n=min(rest.height, SCATTER_POINTS - worst.height), seed=0)
+        points = pl.concat([worst, rest])
+    return {"rfm": rfm, "summary": summary, "matrix": matrix, "clusters": clusters, "portfolio": folio, "portfolio_points": points,
             "portfolio_reason": folio_reason, "contacts": contacts}  # fmt: skip
 
 
@@ -383,6 +394,7 @@ def segments_page(ctx: Context) -> dict[str, Any]:
 
 
 AT_RISK_ROWS = 50
+SCATTER_POINTS = 5_000  # customers drawn in a scatter at most
 
 
 def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
@@ -401,7 +413,7 @@ def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
         scores = scores.join(ctx.tables["customers"].select("customer_id", "name"), on="customer_id", how="left")
     # the rows shown are chosen by value at risk, and their drivers computed for exactly them
     at_risk = churn.explain(model, scores.sort("value_at_risk", descending=True, nulls_last=True).head(AT_RISK_ROWS))
-    return {"model": model, "scores": scores, "at_risk": at_risk}
+    return {"model": model, "scores": scores, "at_risk": at_risk, "risk_bins": stats.binned(scores.get_column("risk"))}
 
 
 # page name → function, for dashboard.data.view()

@@ -312,3 +312,23 @@ def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> 
         "observed": dict(zip(labels, obs.tolist(), strict=True)),
         "expected": dict(zip(labels, expected.tolist(), strict=True)),
     }
+
+
+def binned(values: pl.Series, *, bins: int = 50, log: bool = False) -> pl.DataFrame:
+    """values → left, right, count: a histogram of `bins` equal-width bins (of log10 of the
+    positive values when `log`), so a chart gets fifty bars instead of a million values."""
+    v = values.drop_nulls().cast(pl.Float64)
+    if log:
+        v = v.filter(v > 0).log10()
+    v = v.filter(v.is_finite())
+    if v.is_empty():
+        return pl.DataFrame(schema={"left": pl.Float64, "right": pl.Float64, "count": pl.Int64})
+    lo, hi = float(v.min()), float(v.max())
+    width = (hi - lo) / bins if hi > lo else 1.0
+    index = ((v - lo) / width).floor().clip(0, bins - 1).cast(pl.Int64)
+    counts = index.value_counts(name="count").rename({index.name: "bin"})
+    frame = pl.DataFrame({"bin": pl.int_range(0, bins if hi > lo else 1, eager=True)}).join(counts, on="bin", how="left")
+    return frame.select(
+        left=lo + pl.col("bin") * width, right=lo + (pl.col("bin") + 1) * width,
+        count=pl.col("count").fill_null(0).cast(pl.Int64),
+    )  # fmt: skip

@@ -29,7 +29,7 @@ for note in model.notes:
     st.caption(note)
 
 left, right = st.columns(2)
-left.plotly_chart(charts.histogram(scores.get_column("risk").to_list(), title="Risk of churning in the next 90 days", x_title="risk"))
+left.plotly_chart(charts.histogram(view["risk_bins"], title="Risk of churning in the next 90 days", x_title="risk"))
 right.plotly_chart(charts.bars(model.importance.head(8), x="feature", y="mean_risk_added", horizontal=True,
                                title="What drives risk (mean risk added, riskiest customers)"))  # fmt: skip
 

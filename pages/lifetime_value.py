@@ -21,14 +21,14 @@ if costs and costs["cac"] is not None:
     if costs["retention_cost"] is not None:
         ratio = costs["cac"] / costs["retention_cost"] if costs["retention_cost"] else None
         cols[3].metric(f"Cost to retain one ({currency})", shell.money(costs["retention_cost"]), border=True,
-                       delta=None if ratio is None else f"acquiring costs {ratio:.1f}× more", delta_color="off",
+                       delta=None if ratio is None else f"acquiring costs {ratio:.1f}× more", delta_color="off", delta_arrow="off",
                        help=f"serving cost of retained customers in the period ({costs['basis']}) / {costs['retained']:,} "
                        "retained customers; the usual rule of thumb is that acquiring costs 5–7× retaining")  # fmt: skip
     else:
         cols[3].info("Set a cost per ticket on the Data page to compare with the cost of retaining.")
 
 left, right = st.columns(2)
-left.plotly_chart(charts.histogram(value.filter(pl.col("margin") > 0).get_column("margin").to_list(), log_x=True,
+left.plotly_chart(charts.histogram(view["value_bins"], log_x=True,
                                    title="Distribution of historical value (log scale)", x_title=f"margin ({currency})"))  # fmt: skip
 by_tier = shell.sort_tiers(view["value_by_tier"])
 if by_tier.height > 1:
@@ -67,7 +67,7 @@ else:
     left.plotly_chart(charts.grouped_bars(holdout.with_columns(pl.col("frequency").cast(pl.String)), x="frequency", y="purchases",
                                           colour="series", title="Holdout: mean purchases by prior repeat purchases (7 = 7+)"))  # fmt: skip
     if not view["degenerate"]:
-        right.plotly_chart(charts.histogram(view["p_alive_values"], x_title="chance of still being active",
+        right.plotly_chart(charts.histogram(view["p_alive_bins"], x_title="chance of still being active",
                                             title="Chance of still being active, repeat buyers"))  # fmt: skip
     groups = view["clv_by_group"].get("tier")
     if groups is not None and groups.get_column("tier").n_unique() > 1:

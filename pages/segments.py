@@ -40,9 +40,13 @@ if folio is None:
     st.info(view["portfolio_reason"], icon="ℹ️")
 else:
     unprofitable = folio.filter(pl.col("unprofitable"))
-    st.plotly_chart(charts.scatter(folio, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
+    points = view["portfolio_points"]
+    st.plotly_chart(charts.scatter(points, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
                                    x_title=f"cost to serve ({currency}: support tickets × cost per ticket + acquisition cost)",
                                    y_title=f"margin ({currency})", title=f"{unprofitable.height:,} of {folio.height:,} customers cost more than they earn"))  # fmt: skip
+    if points.height < folio.height:
+        st.caption(f"The chart draws {points.height:,} of the {folio.height:,} customers: the most unprofitable "
+                   "ones and a random sample of the rest. The count in the title is of all of them.")  # fmt: skip
     table.show(unprofitable.sort("profit"), currency=currency, rows=200)
     download.show(unprofitable, "unprofitable-customers")
 

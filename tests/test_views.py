@@ -84,3 +84,17 @@ def test_clv_by_tier_comes_from_a_model_per_tier_with_enough_repeat_buyers(sampl
     enough = {t for (t,), part in repeat.group_by("tier") if part.height >= ltv.MIN_REPEAT_BUYERS_PER_GROUP}
     assert set(groups.filter(pl.col("model") == "own").get_column("tier")) == enough
     assert set(groups.filter(pl.col("model") == "pooled").get_column("tier")) == set(groups.get_column("tier")) - enough
+
+
+def test_views_hand_charts_bounded_data(sample_tables):
+    """A chart gets at most fifty bars or five thousand points, whatever the number of customers."""
+    from metrics import stats
+
+    context = _context(sample_tables, dt.date(2026, 6, 30))
+    value = views.lifetime_value(context)
+    assert value["value_bins"].height == 50
+    assert value["value_bins"].get_column("count").sum() == value["value"].filter(pl.col("margin") > 0).height
+    folio = views.segments_page(context)
+    assert folio["portfolio_points"].height <= views.SCATTER_POINTS
+    bins = stats.binned(pl.Series([1.0, 2.0, 2.0, 10.0]), bins=3)
+    assert bins.get_column("count").to_list() == [3, 0, 1]  # [1, 4), [4, 7), [7, 10]
