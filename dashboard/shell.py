@@ -84,3 +84,13 @@ def one_tier_note(by_tier) -> str:
     tier = by_tier.get_column("tier")[0] if by_tier.height else "none"
     return (f"All customers in this slice are in one tier ({tier}): there is nothing to compare. A tier "
             "column in the customers file (or a tier filter with several tiers) splits this by tier.")
+
+
+def how_did_this_do(sentence: str | None, missing: str) -> None:
+    """The backtest panel of a page: what a figure said a year ago against what then happened, or
+    why the data cannot tell."""
+    st.subheader("How did this do?")
+    if sentence is None:
+        st.caption(missing)
+    else:
+        st.text(sentence)

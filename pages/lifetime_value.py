@@ -90,16 +90,14 @@ else:
     })  # fmt: skip
     download.show(clv, "predicted-clv")
 
-st.subheader("How did this do?")
 test = view["backtest"]
-if test is None:
-    st.caption("A check needs the model fitted on the orders of a year ago: this data is too short or too thin for that.")
-else:
-    st.text(
-        f"Fitted on the orders known on {test['as_of_then']:%d %b %Y}, the model predicted that its {test['customers']:,} "
-        f"customers would spend {shell.money(test['predicted'])} each in the following year (undiscounted); they spent "
-        f"{shell.money(test['actual'])}" + ("." if test["error"] is None else f" ({100 * test['error']:+.0f}% off).")
-    )
+shell.how_did_this_do(
+    None if test is None else
+    f"Fitted on the orders known on {test['as_of_then']:%d %b %Y}, the model predicted that its {test['customers']:,} "
+    f"customers would spend {shell.money(test['predicted'])} each in the following year (undiscounted); they spent "
+    f"{shell.money(test['actual'])}" + ("." if test["error"] is None else f" ({100 * test['error']:+.0f}% off)."),
+    "A check needs the model fitted on the orders of a year ago: this data is too short or too thin for that.",
+)  # fmt: skip
 
 if view.get("ltv_cac"):
     st.subheader("LTV : CAC")

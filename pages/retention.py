@@ -68,13 +68,11 @@ st.plotly_chart(charts.trend(months, x="month", y="churn_rate", band=("ci_low", 
                              partial="partial", title="Monthly churn rate (customers active at the month's start who lapsed in it)"))  # fmt: skip
 download.show(view["monthly_churn"], "monthly-churn")
 
-st.subheader("How did this do?")
 test = view["backtest"]
-if test is None:
-    st.caption("A check needs a year of orders before a complete month of churn: this data does not reach back so far.")
-else:
-    st.text(
-        f"A year ago, on {test['as_of_then']:%d %b %Y}, the monthly churn rate read {100 * test['monthly_rate']:.1f}% "
-        f"({test['month_then']:%B %Y}). At that rate {100 * test['predicted_share']:.0f}% of the {test['active_then']:,} "
-        f"customers then active would have lapsed within a year; {100 * test['actual_share']:.0f}% did ({test['lapsed']:,})."
-    )
+shell.how_did_this_do(
+    None if test is None else
+    f"A year ago, on {test['as_of_then']:%d %b %Y}, the monthly churn rate read {100 * test['monthly_rate']:.1f}% "
+    f"({test['month_then']:%B %Y}). At that rate {100 * test['predicted_share']:.0f}% of the {test['active_then']:,} "
+    f"customers then active would have lapsed within a year; {100 * test['actual_share']:.0f}% did ({test['lapsed']:,}).",
+    "A check needs a year of orders before a complete month of churn: this data does not reach back so far.",
+)  # fmt: skip

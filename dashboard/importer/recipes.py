@@ -165,20 +165,8 @@ def _apply_file(
     for header, values in fr.skip_values.items():
         _need(name, frame, header)
         hit = clean_text(frame.get_column(header)).is_in(values).fill_null(False)
-        if hit.any():
-            rows, count = rows_of(frame, hit)
-            problems.append(
-                Problem(
-                    "info",
-                    name,
-                    f"{count:,} rows with {header} {' or '.join(map(repr, values))} are left out",
-                    table=fr.table,
-                    column=header,
-                    rows=rows,
-                    count=count,
-                )
-            )
-            frame = frame.filter(~hit)
+        frame = _leave_out(frame, hit, problems, "info", name, fr.table, header,
+                           f"{{n:,}} rows with {header} {' or '.join(map(repr, values))} are left out")  # fmt: skip
     columns = {col: _evaluate(name, frame, spec, col, problems) for col, spec in fr.columns.items()}
     used = _headers_of(list(fr.columns.values())) | {j.on for j in fr.joins}
     out = pl.DataFrame({ROW_COL: frame.get_column(ROW_COL), **columns})
@@ -188,45 +176,20 @@ def _apply_file(
         extras = [c for c in frame.columns if c not in used and c != ROW_COL and c not in out.columns]
         out = out.with_columns(frame.select(extras))
     for col in fr.require:
-        empty = out.get_column(col).is_null()
-        if empty.any():
-            rows, count = rows_of(out, empty)
-            problems.append(
-                Problem(
-                    "warning",
-                    name,
-                    f"{count:,} of {out.height:,} rows have no {col} and were left out",
-                    table=fr.table,
-                    column=col,
-                    rows=rows,
-                    count=count,
-                )
-            )
-            out = out.filter(~empty)
+        out = _leave_out(out, out.get_column(col).is_null(), problems, "warning", name, fr.table, col,
+                         f"{{n:,}} of {{total:,}} rows have no {col} and were left out")  # fmt: skip
     customers = None
     if fr.customers is not None:
         customers = _derive_customers(name, frame, out, fr.customers)
     if fr.group_by:
         out = _group(name, out, fr, problems, notes)
     if fr.unique:
-        dup = out.get_column(fr.unique).is_duplicated() & out.get_column(fr.unique).is_not_null()
-        if dup.any():
-            first = out.select(pl.col(fr.unique).is_first_distinct()).to_series()
-            repeated = dup & ~first
-            rows, count = rows_of(out, repeated)
-            problems.append(
-                Problem(
-                    "warning",
-                    name,
-                    f"{count:,} {'row repeats' if count == 1 else 'rows repeat'} a {fr.unique} "
-                    "already seen; the first of each was kept",
-                    table=fr.table,
-                    column=fr.unique,
-                    rows=rows,
-                    count=count,
-                )
-            )
-            out = out.filter(~repeated)
+        ids = out.get_column(fr.unique)
+        repeated = ids.is_not_null() & ~out.select(pl.col(fr.unique).is_first_distinct()).to_series()
+        once = int(repeated.sum()) == 1
+        out = _leave_out(out, repeated, problems, "warning", name, fr.table, fr.unique,
+                         f"{{n:,}} {'row repeats' if once else 'rows repeat'} a {fr.unique} already seen; "
+                         "the first of each was kept")  # fmt: skip
     mapping = {c: c for c in fr.columns if c in TABLES[fr.table].names}
     prepared = [Prepared(_raw_like(raw, name, out), fr.table, mapping, notes)]
     if customers is not None:
@@ -241,6 +204,17 @@ def _apply_file(
             )
         )
     return prepared
+
+
+def _leave_out(frame, mask, problems, severity, file, table, column, message) -> pl.DataFrame:
+    """`frame` without the rows of `mask`, reported when there are any: `message` is a template
+    with {n} (rows left out) and {total} (rows before)."""
+    if not mask.any():
+        return frame
+    rows, count = rows_of(frame, mask)
+    text = message.format(n=count, total=frame.height)
+    problems.append(Problem(severity, file, text, table=table, column=column, rows=rows, count=count))
+    return frame.filter(~mask)
 
 
 def _raw_like(raw: RawFile, name: str, frame: pl.DataFrame) -> RawFile:
