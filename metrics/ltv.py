@@ -317,18 +317,24 @@ def fit_bgnbd(
     recency: str = "recency",
     T: str = "T",
     unit: str = "W",
+    start: BGNBD | None = None,
 ) -> BGNBD:
     """Maximum-likelihood BG/NBD (Fader, Hardie & Lee 2005) on an RFM summary.
 
     summary (frequency, recency, T) → BGNBD(r, alpha, a, b, log_likelihood). On the CDNOW
     summary this gives r = 0.242593, α = 4.413532, a = 0.792886, b = 2.425752, LL = −9582.43.
-    Raises ValueError on an empty summary (nothing to fit).
+    Raises ValueError on an empty summary (nothing to fit). `start`: a fit to start the search
+    from (a group's model from the pooled one), else a generic starting point.
     """
     x, t_x, big_t = _columns(summary, frequency, recency, T)
     if x.size == 0:
         raise ValueError("cannot fit BG/NBD: the summary has no customers")
     (xs, txs, ts), rows, w = _compress(x, t_x, big_t)
-    start = np.log([0.5, max(float(big_t.mean()), 1.0), 1.0, 2.0])
+    start = (
+        np.log([start.r, start.alpha, start.a, start.b])
+        if start is not None and min(start.r, start.alpha, start.a, start.b) > 0
+        else np.log([0.5, max(float(big_t.mean()), 1.0), 1.0, 2.0])
+    )
     best = _maximise(_bgnbd_negll, functools.partial(_bgnbd_data, xs, txs, ts), tuple(rows), w, start=start)
     r, alpha, a, b = np.exp(best.x)
     return BGNBD(
@@ -872,7 +878,7 @@ def clv_backtest(
 #: A group gets a model of its own from this many repeat buyers on (METRICS.md: "enough").
 MIN_REPEAT_BUYERS_PER_GROUP = 300
 #: Customers a group's model is fitted on at most (a seeded sample of a larger group).
-GROUP_FIT_SAMPLE = 50_000
+GROUP_FIT_SAMPLE = 20_000
 
 
 def clv_by_group(
@@ -881,6 +887,7 @@ def clv_by_group(
     *,
     by: str,
     pooled: pl.DataFrame,
+    pooled_model: BGNBD | None = None,
     months: int = 12,
     monthly_discount: float = 0.01,
     unit: str = "W",
@@ -892,9 +899,10 @@ def clv_by_group(
     mean spend, whatever their group; a model per group gives them their group's.
 
     summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled").
+    `pooled_model`: the pooled BG/NBD fit, each group's search starts from it.
     A group larger than GROUP_FIT_SAMPLE customers is fitted and predicted on a seeded sample of
     that many: its rows then stand for the group (its mean CLV, CLV:CAC). On the generated million
-    customers the standard error of a tier's mean CLV from 50,000 of them is 0.3–0.5 % of it."""
+    customers the standard error of a tier's mean CLV from 20,000 of them is 0.4–0.8 % of it."""
     labelled = summary.join(groups.select("customer_id", by), on="customer_id", how="left").with_columns(
         pl.col(by).cast(pl.String).fill_null("Unknown")
     )
@@ -905,7 +913,7 @@ def clv_by_group(
         if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
             fit_on = part
             try:
-                bg = fit_bgnbd(fit_on, unit=unit)
+                bg = fit_bgnbd(fit_on, unit=unit, start=pooled_model)  # a group is near the whole
                 gg = fit_gamma_gamma(fit_on)
                 own = predict_clv(part.drop(by), bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
             except ValueError:  # a group the models cannot fit: it keeps the pooled values
