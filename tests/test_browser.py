@@ -246,5 +246,6 @@ def test_real_export_shapes_render_in_chromium(corpus_server, page, dataset, pat
 
     _open(page, f"{corpus_server}/{path}?dataset={quote(dataset)}", PAGES[path])
     _no_error_box(page)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{dataset.lower().replace(' ', '-')}-{path or 'overview'}.png"))
+    shots = ROOT / "test-artifacts" / "screenshots"  # to look at; not the README's pictures
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{dataset.lower().replace(' ', '-')}-{path or 'overview'}.png"))
