@@ -26,7 +26,7 @@ PRODUCT = "= column × column"
 SUM = "= column + column"
 ROW_KEY = "= an id made of columns"
 SPECIAL = {CONSTANT: "const", PRODUCT: "product", SUM: "sum", ROW_KEY: "row_key"}
-OTHER = "= other (kept from the mapping file)"
+OTHER = "= derived (as the notes above say)"
 SKIP = "skip"
 
 
