@@ -34,7 +34,6 @@ from metrics.stats import (
 )
 
 ALPHA = 0.05
-AVERAGE_MONTH_DAYS = 365.25 / 12
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,18 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from metrics.stats import PURCHASE, Frame, as_date, canonical, day, lazy, sorted_by_id
+from metrics.stats import (
+    DAYS_PER_MONTH,
+    PURCHASE,
+    Frame,
+    as_date,
+    canonical,
+    day,
+    lazy,
+    sorted_by_id,
+)
 
-UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
-DAYS_PER_MONTH = 365.25 / 12
+UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": DAYS_PER_MONTH}
 
 
 def _unit_days(unit: str) -> float:

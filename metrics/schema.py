@@ -194,7 +194,6 @@ INTERACTIONS = Table(
 TABLES: dict[str, Table] = {
     t.name: t for t in (CUSTOMERS, ORDERS, DEALS, STAGE_HISTORY, TICKETS, SURVEYS, INTERACTIONS)
 }
-TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 
 # Where each table's events happen: used for the default as-of date and the future-date check.
 EVENT_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -33,7 +33,7 @@ class Slice:
         return not (self.tiers or self.segments or self.regions or self.channels)
 
 
-def _condition(frame_columns: Sequence[str], chosen: Slice, *, deal: bool = False) -> pl.Expr:
+def _condition(frame_columns: Sequence[str], chosen: Slice) -> pl.Expr:
     condition = pl.lit(True)
     for field, column in DIMENSIONS.items():
         values = getattr(chosen, field)
@@ -66,7 +66,7 @@ def slice_tables(tables: Mapping[str, pl.DataFrame], chosen: Slice) -> dict[str,
         prospect_slice = Slice(chosen.tiers, chosen.segments, chosen.regions, ())
         prospects = deals.filter(pl.col("customer_id").is_null())
         if deal_dims and not chosen.channels:
-            prospects = prospects.filter(_condition(deals.columns, prospect_slice, deal=True))
+            prospects = prospects.filter(_condition(deals.columns, prospect_slice))
         else:
             prospects = prospects.clear()
         out["deals"] = pl.concat([with_customer, prospects])

@@ -116,6 +116,8 @@ def difference_p(value1: float, se1: float, value2: float, se2: float) -> float 
 # ---------------------------------------------------------------- frame helpers
 
 
+DAYS_PER_MONTH = 365.25 / 12  # an average calendar month
+
 #: An order with a negative amount is a refund: it counts in revenue, never as a purchase.
 PURCHASE = pl.col("amount") >= 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from metrics.schema import TABLES
 
@@ -449,7 +449,6 @@ class TableGuess:
     table: str | None
     mapping: dict[str, str]  # canonical (or derived) column → source header
     score: float
-    stage_columns: dict[str, str] = field(default_factory=dict)  # source header → stage name
 
 
 def guess_mapping(table: str, headers: list[str]) -> dict[str, str]:
@@ -565,8 +564,9 @@ def infer_stage_order(
 ) -> list[str]:
     """Stages in funnel order; lost-type stages are outcomes, not steps, and are left out.
 
-    Known vocabulary decides first; unknown stages fall back to when deals entered them
-    (median entered_at from stage history), then to how many deals sit there (more = earlier)."""
+    Known vocabulary decides first; unknown stages fall back to when deals entered them (median
+    entered_at from stage history, ranked between the known stages); unknown stages without
+    history go just before the won stage, in the order the data names them."""
     median_entered = median_entered or {}
     steps = [s for s in dict.fromkeys(stages) if s and not LOST_WORDS.search(s)]
 

@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 
 import polars as pl
 
+from dashboard.export import FORMULA_START
 from dashboard.importer import mapping as mp
 from dashboard.importer import recipes, shapes
 from dashboard.importer.parsing import (
@@ -44,7 +45,6 @@ from metrics.schema import (
 )
 
 FILE_COL = "__file"
-FORMULA_START = r"^[=+@\t\r]|^-[^0-9.\s]"  # what spreadsheets would run as a formula
 EARLIEST_PLAUSIBLE = dt.datetime(1900, 1, 1)
 ABSURD_AMOUNT = 1e12
 UNKNOWN_CUSTOMER_ERROR_SHARE = 0.5  # above this share of unknown customers it is a wrong file
