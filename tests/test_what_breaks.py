@@ -22,8 +22,8 @@ from sample_data import sample_settings
 AS_OF = dt.date(2026, 6, 30)
 
 
-def _context(tables, settings=None, slice_=Slice()):
-    filters = Filters(slice_, Period(dt.date(2026, 4, 1), AS_OF), "previous", AS_OF)
+def _context(tables, settings=None):
+    filters = Filters(Slice(), Period(dt.date(2026, 4, 1), AS_OF), "previous", AS_OF)
     return views.context(Dataset("t", tables, settings or sample_settings()), filters)
 
 
