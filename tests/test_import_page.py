@@ -4,6 +4,7 @@ a join previewed by its match rate), a mapping file given back, currency and mar
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -133,3 +134,14 @@ def test_the_other_shapes_import_from_the_page_too(app, build, table):
     _upload(app, files)
     assert "recognised as" in _texts(app)
     assert _import(app, "shape").tables[table].height > 0
+
+
+def test_the_time_zone_is_chosen_on_the_page(app):
+    body = b"order_id,customer_id,order_date,amount\nO1,C1,2024-01-31 22:00:00-05:00,10\n"
+    app.text_input(key="import_time_zone").set_value("Asia/Tehran").run()
+    _upload(app, {"orders.csv": body})
+    dataset = _import(app, "Tehran")
+    assert dataset.settings.time_zone == "Asia/Tehran"
+    assert dataset.tables["orders"].get_column("order_date").to_list() == [dt.datetime(2024, 2, 1, 6, 30)]
+    app.text_input(key="import_time_zone").set_value("Mars/Olympus").run()
+    assert any("unknown time zone" in str(df.value.to_dict()) for df in app.dataframe)

@@ -55,7 +55,12 @@ def show() -> None:
         horizontal=True,
         key="import_date_order",
     )
-    left, mid, right = st.columns(3)
+    left, mid, right, zone = st.columns(4)
+    time_zone = zone.text_input(
+        "Time zone of the data", value="UTC", key="import_time_zone", max_chars=40,
+        help="The clock every timestamp is read on, e.g. Europe/London or Asia/Tehran. Times with a UTC "
+        "offset (and time-zone-aware columns) become times on this clock; others are read as written.",
+    )  # fmt: skip
     currency = left.text_input(
         "Currency of the amounts", key="import_currency", max_chars=8,
         placeholder="detected from symbols or codes", help="An ISO code such as GBP, EUR, BRL, IRR.",
@@ -95,6 +100,7 @@ def show() -> None:
         currency=currency.strip().upper() or None,
         margin_rate=margin,
         lost_after_days=int(lost_after) if lost_after else None,
+        time_zone=time_zone.strip() or "UTC",
     )
     plan = _plan(sources, options)
     _show_plan(plan)
@@ -141,8 +147,8 @@ def _plan(sources: list[SourceFile], options: ImportOptions) -> ImportPlan:
         digest.update(s.name.encode() + hashlib.sha256(s.data).digest())
     digest.update(
         repr(
-            (options.as_of, options.prefer_dmy, options.currency, options.margin_rate,
-             options.lost_after_days, options.recipe.to_json() if options.recipe else None)
+            (options.as_of, options.prefer_dmy, options.currency, options.margin_rate, options.lost_after_days,
+             options.time_zone, options.recipe.to_json() if options.recipe else None)
         ).encode()
     )
     key = digest.hexdigest()

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.shell import CURRENCY_FORM
 from dashboard.store import Dataset
+from dashboard.text import plain
 from metrics.schema import UNASSIGNED_TIER, DatasetSettings, earliest_event, latest_event
 from metrics.slicing import dimension_values
 
@@ -50,6 +51,7 @@ def show(dataset: Dataset) -> None:
     editable = dataset.name not in (data.SAMPLE, data.SQL)
     if not editable:
         st.caption("The bundled sample and the SQL source use these settings as they are; import your data to set your own.")
+    st.caption(f"Timestamps are read on {plain(s.time_zone)} time (chosen at import: import again to change it).")
     latest, first = latest_event(dataset.tables), earliest_event(dataset.tables)
     # Bounds from the data itself: Streamlit's default bounds (ten years around today) refuse a
     # dataset from the 1990s or 2010s with an error instead of a page.
@@ -82,7 +84,7 @@ def show(dataset: Dataset) -> None:
     new = DatasetSettings(
         currency=currency.strip().upper(), margin_rate=float(margin), tier_order=_order(tiers), stage_order=_order(stages),
         churn_window_days=int(window), sla_hours={str(p).strip().lower(): float(h) for p, h in sla_rows},
-        as_of=as_of, cost_per_ticket=per_ticket, cost_per_interaction=per_contact,
+        as_of=as_of, cost_per_ticket=per_ticket, cost_per_interaction=per_contact, time_zone=s.time_zone,
     )  # fmt: skip
     problems = validate(new, dataset)
     if problems:
