@@ -16,7 +16,7 @@ import datetime as dt
 
 import polars as pl
 
-from metrics.stats import PURCHASE, Frame, as_date, day, lazy, wilson_exprs
+from metrics.stats import PURCHASE, Frame, as_date, day, lazy, month_start, wilson_exprs
 
 _SPELLS = {"spell": pl.Int64, "start": pl.Date, "last": pl.Date, "lapse": pl.Date}  # + customer_id as given
 _DAY_SLOTS = 1 << 20  # days since 1900 (< 2^20 until the year 4770) below the customer's code
@@ -179,4 +179,31 @@ def monthly(spells_frame: pl.DataFrame, *, as_of: dt.date | dt.datetime | str) -
         .with_columns(wilson_exprs("churned", "active_at_start"))
         .select(list(schema))
         .cast(schema)
+    )
+
+
+def active_in_months(spells_frame: pl.DataFrame, months: pl.Series) -> pl.DataFrame:
+    """→ month, active_customers: customers active on at least one day of each month (a spell
+    started by its last day and not lapsed before its first). Point in time like the rest: a
+    complete month's count does not change when later orders arrive. A customer who lapses and
+    comes back within one month is one customer."""
+    import numpy as np
+
+    month_starts = months.to_numpy().astype("datetime64[D]")
+    month_ends = months.dt.offset_by("1mo").to_numpy().astype("datetime64[D]") - np.timedelta64(1, "D")
+    starts = np.sort(spells_frame.get_column("start").to_numpy().astype("datetime64[D]"))
+    lapses = spells_frame.get_column("lapse").drop_nulls().to_numpy().astype("datetime64[D]")
+    started = np.searchsorted(starts, month_ends, side="right")
+    gone = np.searchsorted(np.sort(lapses), month_starts, side="right")
+    # the second spell of a customer who came back in the month the first lapsed counts once
+    again = spells_frame.with_columns(previous=pl.col("lapse").shift(1).over("customer_id")).filter(
+        (pl.col("spell") > 1)
+        & (month_start(pl.col("previous")) == month_start(pl.col("start")))
+        & (pl.col("previous") > month_start(pl.col("start")))  # the first spell reached into the month
+    )
+    twice = again.group_by(month=month_start(pl.col("start"))).agg(twice=pl.len().cast(pl.Int64))
+    return (
+        pl.DataFrame({"month": months, "active_customers": (started - gone).astype(np.int64)})
+        .join(twice, on="month", how="left")
+        .select("month", active_customers=pl.col("active_customers") - pl.col("twice").fill_null(0))
     )

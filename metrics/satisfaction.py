@@ -10,7 +10,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from metrics.schema import DEFAULT_SLA_HOURS
@@ -293,13 +292,11 @@ def complaints_per_100(
     category: str = "complaint",
 ) -> pl.DataFrame:
     """→ month, complaints, active_customers, per_100: complaint tickets created in the month per
-    100 customers active in it (acquired by its end and not churned before its start)."""
-    from metrics.retention import churn_status
+    100 customers active in it (on at least one day of it, point in time: metrics.activity)."""
+    from metrics import activity
 
     end = as_date(as_of)
-    status = churn_status(
-        orders, as_of=end, churn_window_days=churn_window_days, customers=customers
-    )
+    spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
     complaints = (
         lazy(tickets)
         .filter(
@@ -310,7 +307,7 @@ def complaints_per_100(
         .agg(complaints=pl.len().cast(pl.Int64))
         .collect()
     )
-    if status.is_empty():
+    if spells.is_empty():
         return pl.DataFrame(
             schema={
                 "month": pl.Date,
@@ -319,21 +316,11 @@ def complaints_per_100(
                 "per_100": pl.Float64,
             }
         )
-    first = status.get_column("first_purchase").min()
+    first = spells.get_column("start").min()
     months = pl.date_range(
         dt.date(first.year, first.month, 1), dt.date(end.year, end.month, 1), "1mo", eager=True
     )
-    starts = status.get_column("first_purchase").to_numpy().astype("datetime64[D]")
-    churned = status.get_column("churn_date").to_numpy().astype("datetime64[D]")
-    month_starts = months.to_numpy().astype("datetime64[D]")
-    month_ends = months.dt.offset_by("1mo").to_numpy().astype("datetime64[D]") - np.timedelta64(
-        1, "D"
-    )
-    sorted_starts = np.sort(starts)
-    sorted_churn = np.sort(churned[~np.isnat(churned)])
-    acquired = np.searchsorted(sorted_starts, month_ends, side="right")
-    gone = np.searchsorted(sorted_churn, month_starts, side="right")
-    active = pl.DataFrame({"month": months, "active_customers": (acquired - gone).astype(np.int64)})
+    active = activity.active_in_months(spells, months)
     return (
         active.join(complaints, on="month", how="left")
         .with_columns(pl.col("complaints").fill_null(0))

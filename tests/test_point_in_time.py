@@ -205,3 +205,31 @@ def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
     assert test["customers"] == ids.len()
     assert test["actual"] == pytest.approx(spent / ids.len())
     assert abs(test["error"]) < 0.5  # the model is in the right range on the sample
+
+
+def test_active_in_a_month_counts_a_returning_customer_once():
+    """Window 90. a bought 2 Jan (lapses 2 Jan + 91 = 2 Apr) and again 20 Apr: two spells touch
+    April, one customer. b bought 1 Jan (lapses 1 Apr, so not active in April) and again 25 Apr.
+    Active in March: a, b = 2; April: a, b = 2; August: a's second spell lapsed 20 Jul (20 Apr + 91
+    = 20 Jul), b's 25 Jul → 0."""
+    orders = pl.DataFrame({"customer_id": ["a", "a", "b", "b"],
+                           "order_date": [dt.datetime(2024, 1, 2), dt.datetime(2024, 4, 20), dt.datetime(2024, 1, 1),
+                                          dt.datetime(2024, 4, 25)], "amount": [5.0] * 4})  # fmt: skip
+    sp = activity.spells(orders, as_of=dt.date(2024, 12, 31))
+    months = pl.Series([dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 8, 1)])
+    assert activity.active_in_months(sp, months).get_column("active_customers").to_list() == [2, 2, 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(purchases, st.integers(30, 600), st.integers(1, 300))
+def test_complaints_per_100_never_restate_a_complete_month(rows, a_day, later):
+    from metrics import satisfaction
+
+    orders = _orders(rows)
+    tickets = pl.DataFrame({"customer_id": orders.get_column("customer_id"), "category": ["complaint"] * orders.height,
+                            "created_at": orders.get_column("order_date")})  # fmt: skip
+    a = START + dt.timedelta(days=a_day)
+    then = satisfaction.complaints_per_100(tickets, orders, as_of=a)
+    now = satisfaction.complaints_per_100(tickets, orders, as_of=a + dt.timedelta(days=later))
+    complete = _complete_at(then, a)
+    assert_frame_equal(complete, now.join(complete.select("month"), on="month", how="semi"))
