@@ -130,8 +130,8 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
     breakdowns, breakdowns_period = {}, {}
     for dim in ("tier", "segment", "owner", "source"):
         if dim in deals.columns and deals.get_column(dim).drop_nulls().len():
-            breakdowns[dim] = funnel.stage_funnel(reach, stages=stages, by=dim)
-            breakdowns_period[dim] = funnel.stage_funnel(created, stages=stages, by=dim)
+            breakdowns[dim] = _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
+            breakdowns_period[dim] = _largest_groups(funnel.stage_funnel(created, stages=stages, by=dim), dim, ctx)
     inferred = deals.get_column("close_date_source").value_counts()
     return {
         "stages": stages,
@@ -145,7 +145,8 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
         "summary": funnel.deal_summary(deals, start=p.start, end=p.end),
         "pipeline": funnel.pipeline(reach, stages=stages),
         "probability": funnel.stage_win_probability(reach, stages=stages),
-        "trend": funnel.conversion_by_month(deals),
+        "trend": (trend := funnel.conversion_by_month(deals)),
+        "trend_drawn": trend.filter("mature"),  # younger months are biased low (see conversion_by_month)
         "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.height else None,
         "reach": reach,
         "reach_period": created,
@@ -155,6 +156,18 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
         },
         "close_dates": dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
     }
+
+
+BREAKDOWN_GROUPS = 12  # a chart shows at most this many groups (the largest)
+
+
+def _largest_groups(frame: pl.DataFrame, dim: str, ctx: Context) -> dict[str, Any]:
+    """A breakdown as the page draws it: the largest groups (by deals at the first stage), in tier
+    order for tiers, else by size; the whole frame stays there for the download."""
+    top = frame.group_by(dim).agg(pl.col("reached").max()).sort("reached", descending=True).head(BREAKDOWN_GROUPS)
+    names = top.get_column(dim).to_list()
+    order = [t for t in ctx.tier_order() if t in names] if dim == "tier" and "customers" in ctx.tables else names
+    return {"all": frame, "shown": frame.filter(pl.col(dim).is_in(names)), "order": order}
 
 
 # ---------------------------------------------------------------- Retention
@@ -196,16 +209,30 @@ def retention_page(ctx: Context) -> dict[str, Any]:
         "customers": both.drop("revenue_retention"),
         "revenue": both.drop("retention").rename({"revenue_retention": "retention"}),
         "curves_by_tier": pl.concat(by_tier) if by_tier else None,
+        "curves_drawn": pl.concat(by_tier).filter(pl.col("period") <= CURVE_MONTHS) if by_tier else None,
         "survival": curves,
         "survival_drawn": drawn,
         "median_lifetime": medians,
         "lost_day_0": lost_day_0,
         "logrank": test,
-        "monthly_churn": retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers),
+        **_churn_months(retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers)),
         "backtest": retention.churn_backtest(orders, as_of=as_of, churn_window_days=window, customers=customers),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
     }
+
+
+CURVE_MONTHS = 24  # retention curves are drawn over the first two years
+TOP_ROWS = 25  # rows of a "top customers" table
+MIN_MONTH_ANSWERS = 10  # a month's NPS is drawn from this many answers on
+
+
+def _churn_months(months: pl.DataFrame) -> dict[str, Any]:
+    """Monthly churn as the page draws it: months with customers at their start, and the last
+    complete month for the card (a month still running is never shown as a full one)."""
+    drawn = months.filter(pl.col("active_at_start") > 0)
+    complete = drawn.filter(~pl.col("partial"))
+    return {"monthly_churn": months, "churn_months": drawn, "last_complete": complete.row(-1, named=True) if complete.height else None}
 
 
 # ---------------------------------------------------------------- Lifetime value
@@ -245,8 +272,15 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
             out["clv_by_group"] = {
                 d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()
             }
+            out["pooled_groups"] = {
+                d: sorted(frame.filter(pl.col("model") == "pooled").get_column(d).to_list()) for d, frame in out["clv_by_group"].items()
+            }
             repeat = clv.filter(pl.col("frequency") > 0)
+            by_frequency = model["holdout"]["by_frequency"]
             out.update(
+                top_clv=clv.sort("clv", descending=True).head(TOP_ROWS),
+                holdout_drawn=by_frequency.unpivot(index="frequency", on=["predicted", "actual"], variable_name="series",
+                                                   value_name="purchases").with_columns(pl.col("frequency").cast(pl.String)),
                 model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=clv,
                 holdout=model["holdout"], calibration_end=calibration_end,
                 # P(alive) is 1 for every one-time buyer by the model's construction (METRICS.md):
@@ -272,6 +306,18 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
                     for d in dims
                 }  # fmt: skip
                 out["margin_share"] = share
+        # historical value : CAC, with predicted CLV : CAC beside it where the model ran
+        tables = {
+            d: frame if d not in out.get("clv_cac", {}) else frame.join(
+                out["clv_cac"][d].select(d, predicted_clv=pl.col("mean_ltv"), clv_cac=pl.col("ltv_cac")), on=d, how="left")
+            for d, frame in out["ltv_cac"].items()
+        }  # fmt: skip
+        order = {t: i for i, t in enumerate(ctx.tier_order())}
+        out["ltv_cac_tables"] = {
+            d: frame.sort(pl.col("tier").replace_strict(order, default=len(order), return_dtype=pl.Int64)) if d == "tier"
+            else frame.sort("ltv_cac", descending=True, nulls_last=True)
+            for d, frame in tables.items()
+        }  # fmt: skip
         out["costs"] = acquisition_vs_retention(ctx)
     out["backtest"] = ltv.clv_backtest(orders, as_of=as_of)
     return out
@@ -317,9 +363,13 @@ def satisfaction_page(ctx: Context) -> dict[str, Any]:
         now = surveys.filter(pl.col("responded_at").dt.date().is_between(p.start, p.end))
         out.update(
             nps=satisfaction.nps(now), csat=satisfaction.csat(now), ces=satisfaction.ces(now),
-            nps_trend=satisfaction.nps_by(surveys.filter(pl.col("responded_at").dt.date() <= as_of), period="1mo"),
+            nps_trend=(trend := satisfaction.nps_by(surveys.filter(pl.col("responded_at").dt.date() <= as_of), period="1mo")),
+            nps_trend_drawn=trend.filter(pl.col("responses") >= MIN_MONTH_ANSWERS),
             nps_by_tier=satisfaction.nps_by(with_tier(now, ctx.tables["customers"]), by="tier") if "customers" in ctx.tables else None,
-            distributions={c: satisfaction.score_distribution(now, column=c) for c in ("nps", "csat", "ces")},
+            distributions={
+                c: satisfaction.score_distribution(now, column=c).with_columns(pl.col("score").cast(pl.String))
+                for c in ("nps", "csat", "ces")
+            },
             period_responses=now.height,
         )  # fmt: skip
         if "orders" in ctx.tables:
@@ -338,10 +388,17 @@ def satisfaction_page(ctx: Context) -> dict[str, Any]:
             sla_channel=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours, by="channel"),
             sla_all=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours),
         )  # fmt: skip
+        names = {"first_response_median_h": "median", "first_response_p90_h": "p90"}
+        out["times_drawn"] = {
+            dim: out[key].unpivot(index=dim, on=list(names), variable_name="measure", value_name="hours")
+            .with_columns(pl.col("measure").replace(names))
+            for key, dim in (("times_channel", "channel"), ("times_priority", "priority"))
+        }  # fmt: skip
         if "orders" in ctx.tables:
             out["complaints"] = satisfaction.complaints_per_100(
                 tickets, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables.get("customers")
             )
+            out["complaints_drawn"] = out["complaints"].filter(pl.col("active_customers") > 0)
     return out
 
 
@@ -386,8 +443,17 @@ def segments_page(ctx: Context) -> dict[str, Any]:
         rest = folio.join(worst.select("customer_id"), on="customer_id", how="anti")
         rest = rest.sample(n=min(rest.height, SCATTER_POINTS - worst.height), seed=0)
         points = pl.concat([worst, rest])
-    return {"rfm": rfm, "summary": summary, "matrix": matrix, "clusters": clusters, "portfolio": folio, "portfolio_points": points,
+    if contacts is not None:
+        contacts = contacts.filter(pl.col("contacts_per_sale").is_not_null())
+    return {"rfm": rfm, "summary": summary.filter(pl.col("customers") > 0), "summary_all": summary, "matrix": matrix,
+            "tiers": matrix.get_column("tier").n_unique(), "clusters": clusters, "portfolio": folio, "portfolio_points": points,
+            "unprofitable": None if folio is None else folio.filter(pl.col("unprofitable")).sort("profit"),
             "portfolio_reason": folio_reason, "contacts": contacts}  # fmt: skip
+
+
+def segment_members(view: dict[str, Any], segment: str) -> pl.DataFrame:
+    """The customers of one RFM segment, largest spend first (the page's drill-down)."""
+    return view["rfm"].filter(pl.col("segment") == segment).sort("monetary", descending=True)
 
 
 # ---------------------------------------------------------------- Churn risk

@@ -1,6 +1,5 @@
 """Funnel: how deals move through the stages, for exactly the chosen slice."""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
@@ -62,17 +61,14 @@ breakdowns = view["breakdowns_period"] if in_period else view["breakdowns"]
 if breakdowns:
     st.subheader("Breakdown")
     tabs = st.tabs([d.capitalize() for d in breakdowns])
-    for tab, (dim, frame) in zip(tabs, breakdowns.items(), strict=True):
+    for tab, (dim, parts) in zip(tabs, breakdowns.items(), strict=True):
         with tab:
-            top = frame.group_by(dim).agg(pl.col("reached").max()).sort("reached", descending=True).head(12).get_column(dim).to_list()
-            shown = frame.filter(pl.col(dim).is_in(top))
-            order = [t for t in shell.tier_order() if t in top] if dim == "tier" else top
-            st.plotly_chart(charts.grouped_bars(shown, x="stage", y="overall_conversion", colour=dim, percent=True, order=order,
-                                                title=f"Share of deals reaching each stage, by {dim}"))  # fmt: skip
-            download.show(frame, f"funnel-by-{dim}")
+            st.plotly_chart(charts.grouped_bars(parts["shown"], x="stage", y="overall_conversion", colour=dim, percent=True,
+                                                order=parts["order"], title=f"Share of deals reaching each stage, by {dim}"))  # fmt: skip
+            download.show(parts["all"], f"funnel-by-{dim}")
 
 left, right = st.columns(2)
-trend = view["trend"].filter("mature")
+trend = view["trend_drawn"]
 left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
                                title="Win rate by month the deal was created"))  # fmt: skip
 with left:

@@ -1,6 +1,5 @@
 """Lifetime value: what customers are worth, historically and predicted, against what they cost."""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
@@ -63,8 +62,7 @@ else:
     if view["degenerate"]:
         st.warning(view["degenerate"], icon="⚠️")
     left, right = st.columns(2)
-    holdout = check["by_frequency"].unpivot(index="frequency", on=["predicted", "actual"], variable_name="series", value_name="purchases")
-    left.plotly_chart(charts.grouped_bars(holdout.with_columns(pl.col("frequency").cast(pl.String)), x="frequency", y="purchases",
+    left.plotly_chart(charts.grouped_bars(view["holdout_drawn"], x="frequency", y="purchases",
                                           colour="series", title="Holdout: mean purchases by prior repeat purchases (7 = 7+)"))  # fmt: skip
     if not view["degenerate"]:
         right.plotly_chart(charts.histogram(view["p_alive_bins"], x_title="chance of still being active",
@@ -74,12 +72,12 @@ else:
         ordered = shell.sort_tiers(groups)
         st.plotly_chart(charts.bars(ordered, x="tier", y="mean_clv", colour_by_tier=True, text="model",
                                     title=f"12-month CLV by tier ({currency})", text_template="%{text} model"))  # fmt: skip
-        pooled = ordered.filter(pl.col("model") == "pooled").get_column("tier").to_list()
+        pooled = view["pooled_groups"]["tier"]
         st.caption("Each tier with at least 300 repeat buyers gets a model of its own (a pooled model would give every "
                    "one-time buyer the mean spend of all tiers)."
                    + (f" Too few repeat buyers for their own, so from the pooled model: {', '.join(pooled)}." if pooled else ""))  # fmt: skip
     st.markdown("**Top customers by predicted value**")
-    st.dataframe(clv.sort("clv", descending=True).head(25), hide_index=True, column_order=["customer_id", "tier", "frequency", "p_alive",
+    st.dataframe(view["top_clv"], hide_index=True, column_order=["customer_id", "tier", "frequency", "p_alive",
                  "expected_purchases", "expected_value", "clv"], column_config={
         "customer_id": st.column_config.TextColumn("customer"),
         "frequency": st.column_config.NumberColumn("repeat purchase days", format="localized"),
@@ -102,14 +100,10 @@ shell.how_did_this_do(
 if view.get("ltv_cac"):
     st.subheader("LTV : CAC")
     tabs = st.tabs([("Tier" if d == "tier" else "Acquisition channel") for d in view["ltv_cac"]])
-    for tab, (dim, frame) in zip(tabs, view["ltv_cac"].items(), strict=True):
-        frame = shell.sort_tiers(frame) if dim == "tier" else frame.sort("ltv_cac", descending=True, nulls_last=True)
+    for tab, (dim, table) in zip(tabs, view["ltv_cac_tables"].items(), strict=True):
         with tab:
-            predicted = (view.get("clv_cac") or {}).get(dim)
-            st.plotly_chart(charts.bars(frame, x=dim, y="ltv_cac", colour_by_tier=dim == "tier",
+            st.plotly_chart(charts.bars(table, x=dim, y="ltv_cac", colour_by_tier=dim == "tier",
                                         title=f"Historical value / acquisition cost by {dim.replace('_', ' ')}"))  # fmt: skip
-            table = frame if predicted is None else frame.join(
-                predicted.select(dim, predicted_clv=pl.col("mean_ltv"), clv_cac=pl.col("ltv_cac")), on=dim, how="left")
             st.dataframe(table, hide_index=True, column_config={
                 "mean_ltv": st.column_config.NumberColumn(f"mean historical margin ({currency})", format="accounting"),
                 "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format="accounting"),

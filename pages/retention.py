@@ -1,6 +1,5 @@
 """Retention: do customers come back, and how long do they stay?"""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
@@ -8,9 +7,7 @@ from dashboard.components import download
 
 filters, view = shell.page("retention", "Retention")
 repeat = view["repeat"]
-months = view["monthly_churn"].filter(pl.col("active_at_start") > 0)
-complete = months.filter(~pl.col("partial"))
-latest = complete.tail(1).to_dicts()[0] if complete.height else None
+months, latest = view["churn_months"], view["last_complete"]
 
 cols = st.columns(3)  # two cards, at the width of three
 tiers = view["survival"].get_column("tier").n_unique() if view["survival"].height else 0
@@ -38,7 +35,7 @@ download.show(matrix, f"cohorts-{basis or 'customers'}")
 left, right = st.columns(2)
 by_tier = " by tier" if tiers > 1 else ""
 if view["curves_by_tier"] is not None:
-    left.plotly_chart(charts.lines_by(view["curves_by_tier"].filter(pl.col("period") <= 24), x="period", y="retention", group="tier",
+    left.plotly_chart(charts.lines_by(view["curves_drawn"], x="period", y="retention", group="tier",
                                       percent=True, order=shell.tier_order(),
                                       title=f"Retention curve{by_tier} (all cohorts pooled)"))  # fmt: skip
     with left:

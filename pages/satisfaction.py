@@ -1,6 +1,5 @@
 """Satisfaction and quick response: how customers feel and how fast we answer them."""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, shell
@@ -37,8 +36,7 @@ if "times_all" in view and view["times_all"].height:
 
 if "nps" in view:
     left, right = st.columns(2)
-    trend = view["nps_trend"].filter(pl.col("responses") >= 10)
-    left.plotly_chart(charts.trend(trend, x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
+    left.plotly_chart(charts.trend(view["nps_trend_drawn"], x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
                                    title="NPS by month (95% interval; months with ≥ 10 answers)"))  # fmt: skip
     with left:
         download.show(view["nps_trend"], "nps-trend")
@@ -48,7 +46,7 @@ if "nps" in view:
     dist = st.columns(3)
     for column, (name, frame) in zip(dist, view["distributions"].items(), strict=True):
         if frame.height:
-            column.plotly_chart(charts.bars(frame.with_columns(pl.col("score").cast(pl.String)), x="score", y="responses",
+            column.plotly_chart(charts.bars(frame, x="score", y="responses",
                                             title=f"{name.upper()} answers"))  # fmt: skip
     if view.get("by_group") is not None and view["by_group"].height:
         st.subheader("Do promoters stay?")
@@ -61,9 +59,8 @@ if "times_channel" in view:
     st.subheader("Response times and SLA")
     left, right = st.columns(2)
     for column, key, dim in ((left, "times_channel", "channel"), (right, "times_priority", "priority")):
-        frame = view[key].unpivot(index=dim, on=["first_response_median_h", "first_response_p90_h"], variable_name="measure", value_name="hours")
-        frame = frame.with_columns(pl.col("measure").replace({"first_response_median_h": "median", "first_response_p90_h": "p90"}))
-        column.plotly_chart(charts.grouped_bars(frame, x=dim, y="hours", colour="measure", title=f"First response by {dim} (hours)"))
+        column.plotly_chart(charts.grouped_bars(view["times_drawn"][dim], x=dim, y="hours", colour="measure",
+                                                title=f"First response by {dim} (hours)"))  # fmt: skip
         with column:
             download.show(view[key], f"response-times-{dim}")
     left, right = st.columns(2)
@@ -77,7 +74,6 @@ if "times_channel" in view:
         st.caption(f"Answered within the first-response target of their priority: {sla['within_sla']:,} of {sla['decided']:,} decided "
                    f"tickets; {sla['pending']:,} still inside their target, {sla['no_target']:,} with a priority that has no target.")  # fmt: skip
     if view.get("complaints") is not None:
-        complaints = view["complaints"].filter(pl.col("active_customers") > 0)
-        st.plotly_chart(charts.trend(complaints, x="month", y="per_100", name="complaints per 100",
+        st.plotly_chart(charts.trend(view["complaints_drawn"], x="month", y="per_100", name="complaints per 100",
                                      title="Complaints per 100 active customers per month"))  # fmt: skip
         download.show(view["complaints"], "complaints")

@@ -1,23 +1,22 @@
 """Segments: know the customers — who they are by value and behaviour, and what to do with each group."""
 
-import polars as pl
 import streamlit as st
 
-from dashboard import charts, shell
+from dashboard import charts, shell, views
 from dashboard.components import download, table
 from metrics.segments import SEGMENT_ORDER
 
 filters, view = shell.page("segments", "Segments")
 currency = shell.currency()
-summary = view["summary"].filter(pl.col("customers") > 0)
+summary = view["summary"]  # the segments that have customers
 
 st.subheader("RFM segments")
 left, right = st.columns([2, 3])
 left.plotly_chart(charts.bars(summary, x="segment", y="customers", horizontal=True, title="Customers per segment"))
 with right:
     table.show(summary, currency=currency)
-    download.show(view["summary"], "segments")
-if view["matrix"].get_column("tier").n_unique() > 1:
+    download.show(view["summary_all"], "segments")
+if view["tiers"] > 1:
     st.plotly_chart(charts.matrix_heatmap(view["matrix"], rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
                                           row_order=SEGMENT_ORDER, col_order=shell.tier_order()))  # fmt: skip
 
@@ -39,24 +38,23 @@ folio = view["portfolio"]
 if folio is None:
     st.info(view["portfolio_reason"], icon="ℹ️")
 else:
-    unprofitable = folio.filter(pl.col("unprofitable"))
-    points = view["portfolio_points"]
+    unprofitable, points = view["unprofitable"], view["portfolio_points"]
     st.plotly_chart(charts.scatter(points, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
                                    x_title=f"cost to serve ({currency}: support tickets × cost per ticket + acquisition cost)",
                                    y_title=f"margin ({currency})", title=f"{unprofitable.height:,} of {folio.height:,} customers cost more than they earn"))  # fmt: skip
     if points.height < folio.height:
         st.caption(f"The chart draws {points.height:,} of the {folio.height:,} customers: the most unprofitable "
                    "ones and a random sample of the rest. The count in the title is of all of them.")  # fmt: skip
-    table.show(unprofitable.sort("profit"), currency=currency, rows=200)
+    table.show(unprofitable, currency=currency, rows=200)
     download.show(unprofitable, "unprofitable-customers")
 
 if view["contacts"] is not None and view["contacts"].height:
     contacts = view["contacts"]
-    st.plotly_chart(charts.bars(contacts.filter(pl.col("contacts_per_sale").is_not_null()), x="segment", y="contacts_per_sale",
+    st.plotly_chart(charts.bars(contacts, x="segment", y="contacts_per_sale",
                                 title=f"Contacts per sale by segment (interactions / {contacts.get_column('basis')[0]})"))  # fmt: skip
 
 st.subheader("Customers in a segment")
 segment = st.selectbox("Segment", summary.get_column("segment").to_list(), key="segment_drill")
-members = view["rfm"].filter(pl.col("segment") == segment).sort("monetary", descending=True)
+members = views.segment_members(view, segment)
 table.show(members, currency=currency)
 download.show(members, f"segment-{segment}")

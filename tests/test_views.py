@@ -98,3 +98,18 @@ def test_views_hand_charts_bounded_data(sample_tables):
     assert folio["portfolio_points"].height <= views.SCATTER_POINTS
     bins = stats.binned(pl.Series([1.0, 2.0, 2.0, 10.0]), bins=3)
     assert bins.get_column("count").to_list() == [3, 0, 1]  # [1, 4), [4, 7), [7, 10]
+
+
+def test_pages_only_draw():
+    """Pages draw their view; every filter, sort and aggregation lives in dashboard/views.py."""
+    import ast
+    from pathlib import Path
+
+    for page in sorted((Path(__file__).resolve().parent.parent / "pages").glob("*.py")):
+        tree = ast.parse(page.read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+                    for alias in node.names} | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}  # fmt: skip
+        assert "polars" not in imported, page.name
+        calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                 and not isinstance(node.func.value, ast.Constant)}  # ", ".join(…) is text, not a frame  # fmt: skip
+        assert not calls & {"filter", "group_by", "join", "agg", "unpivot", "with_columns", "sort"}, (page.name, calls)
