@@ -14,9 +14,10 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.importer.mapping import DERIVED, guess_mapping
+from dashboard.importer.mapping import guess_mapping
 from dashboard.importer.pipeline import ImportPlan
 from dashboard.importer.recipes import FileRecipe, Join, columns_after_joins, match_rate
+from dashboard.importer.vocabulary import DERIVED
 from dashboard.text import plain
 from metrics.schema import TABLES
 

@@ -9,6 +9,7 @@ import polars as pl
 
 Severity = Literal["error", "warning", "info"]
 ROW_COL = "__row"  # the spreadsheet row number (header = row 1) carried through the import
+FILE_COL = "__file"  # the file a row came from, carried through the import
 SHOW_ROWS = 5
 
 
