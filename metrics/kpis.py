@@ -23,6 +23,7 @@ from metrics import activity, funnel, ltv, satisfaction
 from metrics.schema import DatasetSettings
 from metrics.stats import (
     PURCHASE,
+    Z95,
     Frame,
     day,
     difference_p,
@@ -114,6 +115,52 @@ class Kpi:
     @property
     def beyond_noise(self) -> bool | None:
         return None if self.p_value is None else self.p_value < ALPHA
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """What a KPI is, said once: its label, unit, definition, the table it needs and whether a
+    fall is good news."""
+
+    key: str
+    label: str
+    unit: str  # currency, count, percent, points, ratio, hours
+    definition: str
+    needs: str  # the table without which it cannot be computed
+    lower_is_better: bool = False
+
+
+CATALOGUE: dict[str, KpiSpec] = {spec.key: spec for spec in (
+    KpiSpec("revenue", "Revenue", "currency", "Σ order amounts in the period (refunds net)", "orders"),
+    KpiSpec("active_customers", "Active customers", "count",
+            "customers with a purchase in the churn window to the period's last day and no churn date by then", "orders"),
+    KpiSpec("new_customers", "New customers", "count", "customers whose first order falls in the period", "orders"),
+    KpiSpec("churn_rate", "Churn rate", "percent", "customers active on the day before the period who lapsed during it "
+            "(no purchase for the churn window, or their churn date) / customers active on that day", "orders", True),
+    KpiSpec("nrr", "Net revenue retention", "percent", "revenue in the period from the customers who bought in the "
+            "same dates a year earlier / their revenue then (year over year)", "orders"),
+    KpiSpec("avg_ltv", "Average LTV", "currency", "average monthly margin per active customer / monthly churn rate", "orders"),
+    KpiSpec("ltv_cac", "LTV:CAC", "ratio", "average LTV / mean acquisition cost of the period's new customers", "orders"),
+    KpiSpec("win_rate", "Win rate", "percent", "won / (won + lost) deals closed in the period", "deals"),
+    KpiSpec("nps", "NPS", "points", "% promoters (9–10) − % detractors (0–6)", "surveys"),
+    KpiSpec("csat", "CSAT", "percent", "responses of 4 or 5 / all responses", "surveys"),
+    KpiSpec("first_response", "Median first response", "hours",
+            "median hours to the first response (open tickets censored)", "tickets", True),
+)}  # fmt: skip
+LOWER_IS_BETTER = {key for key, spec in CATALOGUE.items() if spec.lower_is_better}
+
+
+def _kpi(key: str, value: float | None, previous: float | None, p_value: float | None = None, *,
+         definition: str = "", numerator: float | None = None, denominator: float | None = None, note: str = "") -> Kpi:  # fmt: skip
+    """A KPI of the catalogue; `definition` replaces the catalogue's where it names this data's
+    particulars (the churn window, the base period of NRR)."""
+    spec = CATALOGUE[key]
+    return Kpi(key, spec.label, spec.unit, value, previous, p_value, definition or spec.definition, numerator, denominator, note)
+
+
+def _missing(key: str, note: str = "") -> Kpi:
+    """A KPI this data cannot give, saying what it needs."""
+    return _kpi(key, None, None, note=note or f"load the {CATALOGUE[key].needs} table to see this")
 
 
 @dataclass
@@ -254,90 +301,38 @@ def overview(
 
     if orders is not None:
         (rev, rev_se), (prev_rev, prev_se) = both(lambda p: _revenue(orders, p))
-        result.kpis.append(
-            Kpi(
-                "revenue",
-                "Revenue",
-                "currency",
-                rev,
-                prev_rev,
-                difference_p(rev, rev_se, prev_rev, prev_se),
-                "Σ order amounts in the period (refunds net)",
-            )
-        )
+        result.kpis.append(_kpi("revenue", rev, prev_rev, difference_p(rev, rev_se, prev_rev, prev_se)))
         status_now = activity.spells(orders, as_of=period.end, churn_window_days=window, customers=customers)
         result.spells = status_now
         status_then = activity.spells(orders, as_of=other.end, churn_window_days=window, customers=customers)
         now, then = _customer_counts(status_now, period), _customer_counts(status_then, other)
         result.kpis += [
-            Kpi(
-                "active_customers",
-                "Active customers",
-                "count",
-                now["active"],
-                then["active"],
-                _poisson_p(now["active"], then["active"]),
-                f"customers with a purchase in the {window} days to the period's last day and no churn date by then",
-            ),
-            Kpi(
-                "new_customers",
-                "New customers",
-                "count",
-                now["new"],
-                then["new"],
-                _poisson_p(now["new"], then["new"]),
-                "customers whose first order falls in the period",
-            ),
-        ]
+            _kpi("active_customers", now["active"], then["active"], _poisson_p(now["active"], then["active"]),
+                 definition=f"customers with a purchase in the {window} days to the period's last day and no churn date by then"),
+            _kpi("new_customers", now["new"], then["new"], _poisson_p(now["new"], then["new"])),
+        ]  # fmt: skip
         churn_now = 100 * now["churned"] / now["at_start"] if now["at_start"] else None
         churn_then = 100 * then["churned"] / then["at_start"] if then["at_start"] else None
         result.kpis.append(
-            Kpi(
-                "churn_rate",
-                "Churn rate",
-                "percent",
-                churn_now,
-                churn_then,
-                two_proportion_p(
-                    now["churned"], now["at_start"], then["churned"], then["at_start"]
-                ),
-                "customers active on the day before the period who lapsed during it (no purchase for "
-                f"{window} days, or their churn date) / customers active on that day",
-                now["churned"],
-                now["at_start"],
-            )
-        )
+            _kpi("churn_rate", churn_now, churn_then,
+                 two_proportion_p(now["churned"], now["at_start"], then["churned"], then["at_start"]),
+                 definition="customers active on the day before the period who lapsed during it (no purchase for "
+                 f"{window} days, or their churn date) / customers active on that day",
+                 numerator=now["churned"], denominator=now["at_start"])
+        )  # fmt: skip
         retained_now, retained_then = nrr(orders, period), nrr(orders, other)
         nrr_now, nrr_then = retained_now.value, retained_then.value
         result.kpis.append(
-            Kpi(
-                "nrr",
-                "Net revenue retention",
-                "percent",
-                nrr_now,
-                nrr_then,
-                difference_p(nrr_now, retained_now.se, nrr_then, retained_then.se)
-                if None not in (nrr_now, retained_now.se, nrr_then, retained_then.se)
-                else None,
-                f"revenue in the period from the {retained_now.customers:,} customers who bought in "
-                f"{retained_now.base.label()} / their revenue then (year over year)",
-                retained_now.revenue_now,
-                retained_now.revenue_base,
-            )
-        )
+            _kpi("nrr", nrr_now, nrr_then,
+                 difference_p(nrr_now, retained_now.se, nrr_then, retained_then.se)
+                 if None not in (nrr_now, retained_now.se, nrr_then, retained_then.se) else None,
+                 definition=f"revenue in the period from the {retained_now.customers:,} customers who bought in "
+                 f"{retained_now.base.label()} / their revenue then (year over year)",
+                 numerator=retained_now.revenue_now, denominator=retained_now.revenue_base)
+        )  # fmt: skip
         ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=status_now)["ltv"]
         ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=status_then)["ltv"]
-        result.kpis.append(
-            Kpi(
-                "avg_ltv",
-                "Average LTV",
-                "currency",
-                ltv_now,
-                ltv_then,
-                None,
-                "average monthly margin per active customer / monthly churn rate",
-            )
-        )
+        result.kpis.append(_kpi("avg_ltv", ltv_now, ltv_then))
         cac_now = cac_then = None
         if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
             cac = lazy(customers).select("customer_id", "acquisition_cost").collect()
@@ -350,59 +345,24 @@ def overview(
             cac_now, cac_then = mean_cac(status_now, period), mean_cac(status_then, other)
         ratio = lambda ltv, cac: ltv / cac if ltv is not None and cac else None  # noqa: E731
         result.kpis.append(
-            Kpi(
-                "ltv_cac",
-                "LTV:CAC",
-                "ratio",
-                ratio(ltv_now, cac_now),
-                ratio(ltv_then, cac_then),
-                None,
-                "average LTV / mean acquisition cost of the period's new customers",
-                note="" if cac_now is not None else "needs acquisition_cost in customers",
-            )
-        )
+            _kpi("ltv_cac", ratio(ltv_now, cac_now), ratio(ltv_then, cac_then),
+                 note="" if cac_now is not None else "needs acquisition_cost in customers")
+        )  # fmt: skip
     else:
-        for key, label, unit in (("revenue", "Revenue", "currency"), ("active_customers", "Active customers", "count"),
-                                 ("new_customers", "New customers", "count"), ("churn_rate", "Churn rate", "percent"),
-                                 ("nrr", "Net revenue retention", "percent"), ("avg_ltv", "Average LTV", "currency"),
-                                 ("ltv_cac", "LTV:CAC", "ratio")):  # fmt: skip
-            result.kpis.append(
-                Kpi(key, label, unit, None, None, note="load the orders table to see this")
-            )
+        result.kpis += [_missing(key) for key, spec in CATALOGUE.items() if spec.needs == "orders"]
 
     if "deals" in tables:
         now_rate, then_rate = (
             funnel.win_rate(tables["deals"], start=p.start, end=p.end) for p in (period, other)
         )
         result.kpis.append(
-            Kpi(
-                "win_rate",
-                "Win rate",
-                "percent",
-                None if now_rate.value is None else 100 * now_rate.value,
-                None if then_rate.value is None else 100 * then_rate.value,
-                two_proportion_p(
-                    now_rate.numerator,
-                    now_rate.denominator,
-                    then_rate.numerator,
-                    then_rate.denominator,
-                ),
-                "won / (won + lost) deals closed in the period",
-                now_rate.numerator,
-                now_rate.denominator,
-            )
-        )
+            _kpi("win_rate", None if now_rate.value is None else 100 * now_rate.value,
+                 None if then_rate.value is None else 100 * then_rate.value,
+                 two_proportion_p(now_rate.numerator, now_rate.denominator, then_rate.numerator, then_rate.denominator),
+                 numerator=now_rate.numerator, denominator=now_rate.denominator)
+        )  # fmt: skip
     else:
-        result.kpis.append(
-            Kpi(
-                "win_rate",
-                "Win rate",
-                "percent",
-                None,
-                None,
-                note="load the deals table to see this",
-            )
-        )
+        result.kpis.append(_missing("win_rate"))
 
     if "surveys" in tables:
         surveys = lazy(tables["surveys"])
@@ -417,7 +377,7 @@ def overview(
 
         def nps_se(rate) -> float:
             return (
-                (rate.ci_high - rate.ci_low) / (2 * 1.959963984540054)
+                (rate.ci_high - rate.ci_low) / (2 * Z95)
                 if rate.ci_low is not None
                 else float("nan")
             )
@@ -427,40 +387,15 @@ def overview(
             if n_now.value is not None and n_then.value is not None
             else None
         )
-        result.kpis.append(
-            Kpi(
-                "nps",
-                "NPS",
-                "points",
-                n_now.value,
-                n_then.value,
-                nps_p,
-                "% promoters (9–10) − % detractors (0–6)",
-                n_now.numerator,
-                n_now.denominator,
-            )
-        )
+        result.kpis.append(_kpi("nps", n_now.value, n_then.value, nps_p, numerator=n_now.numerator, denominator=n_now.denominator))
         c_now, c_then = satisfaction.csat(s_now), satisfaction.csat(s_then)
         result.kpis.append(
-            Kpi(
-                "csat",
-                "CSAT",
-                "percent",
-                c_now.value,
-                c_then.value,
-                two_proportion_p(
-                    c_now.numerator, c_now.denominator, c_then.numerator, c_then.denominator
-                ),
-                "responses of 4 or 5 / all responses",
-                c_now.numerator,
-                c_now.denominator,
-            )
-        )
+            _kpi("csat", c_now.value, c_then.value,
+                 two_proportion_p(c_now.numerator, c_now.denominator, c_then.numerator, c_then.denominator),
+                 numerator=c_now.numerator, denominator=c_now.denominator)
+        )  # fmt: skip
     else:
-        result.kpis += [
-            Kpi("nps", "NPS", "points", None, None, note="load the surveys table to see this"),
-            Kpi("csat", "CSAT", "percent", None, None, note="load the surveys table to see this"),
-        ]
+        result.kpis += [_missing("nps"), _missing("csat")]
 
     if "tickets" in tables:
         tickets = lazy(tables["tickets"])
@@ -470,28 +405,9 @@ def overview(
         p_value = None
         if a_now.size and a_then.size:
             p_value = median_test_p(a_now, a_then)
-        result.kpis.append(
-            Kpi(
-                "first_response",
-                "Median first response",
-                "hours",
-                m_now,
-                m_then,
-                p_value,
-                "median hours to the first response (open tickets censored)",
-            )
-        )
+        result.kpis.append(_kpi("first_response", m_now, m_then, p_value))
     else:
-        result.kpis.append(
-            Kpi(
-                "first_response",
-                "Median first response",
-                "hours",
-                None,
-                None,
-                note="load the tickets table to see this",
-            )
-        )
+        result.kpis.append(_missing("first_response"))
     return result
 
 
@@ -575,20 +491,19 @@ def _monthly_service_figures(
     return out
 
 
-def _format(kpi: Kpi, value: float | None, currency: str) -> str:
+def value_text(unit: str, value: float | None, currency: str = "") -> str:
+    """A KPI's value in words, the one way the dashboard writes each unit (cards, hovers and
+    sentences alike; a card shortens money to fit, see dashboard.shell.money)."""
     if value is None:
         return "n/a"
     return {
-        "currency": f"{currency} {value:,.0f}",
+        "currency": f"{currency} {value:,.0f}".strip(),
         "count": f"{value:,.0f}",
         "percent": f"{value:.1f}%",
-        "points": f"{value:+.0f}",
-        "ratio": f"{value:.1f}×",
+        "points": f"{value:+.1f}",
+        "ratio": f"{value:.2f}×",
         "hours": f"{value:.1f} h",
-    }.get(kpi.unit, f"{value:,.2f}")
-
-
-LOWER_IS_BETTER = {"churn_rate", "first_response"}
+    }.get(unit, f"{value:,.2f}")
 
 
 def top_changes(result: Overview, *, n: int = 3, currency: str = "USD") -> list[str]:
@@ -619,7 +534,7 @@ def top_changes(result: Overview, *, n: int = 3, currency: str = "USD") -> list[
             )
         )
         sentences.append(
-            f"{kpi.label} {direction} from {_format(kpi, kpi.previous, currency)} to "
-            f"{_format(kpi, kpi.value, currency)}{relative} — {'good' if good else 'bad'} news, {noise}."
+            f"{kpi.label} {direction} from {value_text(kpi.unit, kpi.previous, currency)} to "
+            f"{value_text(kpi.unit, kpi.value, currency)}{relative} — {'good' if good else 'bad'} news, {noise}."
         )
     return sentences

@@ -145,3 +145,23 @@ def test_comparison_periods_follow_metrics_md(start, end, mode, expected):
     period = kpis.Period(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
     other = kpis.comparison_period(period, mode)
     assert (other.start.isoformat(), other.end.isoformat()) == expected
+
+
+def test_every_kpi_is_said_once_in_the_catalogue(sample_tables):
+    """Each KPI's label and unit come from kpis.CATALOGUE; a missing table says which one."""
+    result = kpis.overview(sample_tables, period=Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)))
+    assert [k.key for k in result.kpis] == list(kpis.CATALOGUE)
+    for k in result.kpis:
+        spec = kpis.CATALOGUE[k.key]
+        assert (k.label, k.unit) == (spec.label, spec.unit)
+    bare = kpis.overview({"deals": sample_tables["deals"]}, period=Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)))
+    assert bare.get("nps").note == "load the surveys table to see this"
+
+
+@pytest.mark.parametrize("unit, value, text", [("count", 1234.0, "1,234"), ("percent", 12.345, "12.3%"),
+                                                ("points", 7.25, "+7.2"), ("ratio", 3.456, "3.46×"), ("hours", 5.04, "5.0 h")])  # fmt: skip
+def test_a_kpi_is_written_one_way_on_cards_and_in_sentences(unit, value, text):
+    from dashboard.components.kpi_cards import format_value
+
+    kpi = kpis.Kpi("x", "X", unit, value, None)
+    assert kpis.value_text(unit, value) == format_value(kpi, value, "USD") == text

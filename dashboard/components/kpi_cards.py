@@ -7,25 +7,17 @@ import polars as pl
 import streamlit as st
 
 from dashboard.shell import money
-from metrics.kpis import LOWER_IS_BETTER, Kpi, Overview
+from metrics.kpis import LOWER_IS_BETTER, Kpi, Overview, value_text
 
 
 def format_value(kpi: Kpi, value: float | None, currency: str) -> str:
+    """The card's number: money shortened to fit (the currency is in the label), every other unit
+    as metrics.kpis.value_text writes it."""
     if value is None:
         return "—"
     if kpi.unit == "currency":
-        return money(value)  # the currency is in the label: a narrow card cuts long values
-    if kpi.unit == "count":
-        return f"{value:,.0f}"
-    if kpi.unit == "percent":
-        return f"{value:.1f}%"
-    if kpi.unit == "points":
-        return f"{value:+.1f}"
-    if kpi.unit == "ratio":
-        return f"{value:.2f}×"
-    if kpi.unit == "hours":
-        return f"{value:.1f} h"
-    return f"{value:,.2f}"
+        return money(value)
+    return value_text(kpi.unit, value)
 
 
 def _unchanged(kpi: Kpi) -> bool:
