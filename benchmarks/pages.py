@@ -102,8 +102,8 @@ def filter_change(data: Path | None, repeat: int) -> dict:
 
     from dashboard import views
     from dashboard.filters import Filters, default_period
-    from dashboard.store import Dataset
     from metrics.churn import train_churn_model
+    from metrics.domain import Dataset
     from metrics.kpis import Period
     from metrics.schema import with_categorical_keys
     from metrics.slicing import Slice

@@ -12,7 +12,8 @@ import dataclasses
 import streamlit as st
 
 from dashboard import config
-from dashboard.store import Dataset, Store
+from dashboard.store import Store
+from metrics.domain import Dataset
 from metrics.schema import with_categorical_keys
 from sample_data import load_tables, sample_settings
 

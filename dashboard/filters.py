@@ -9,15 +9,13 @@ this dataset does not have, and a reset control. Only filter values ever travel 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard.store import Dataset
 from dashboard.text import plain, shorten
-from metrics.kpis import Period
+from metrics.domain import Dataset, Filters, Period, Slice
 from metrics.schema import earliest_event, latest_event
-from metrics.slicing import Slice, dimension_values
+from metrics.slicing import dimension_values
 
 COMPARISONS = {"previous": "the period before", "year": "the same period a year earlier"}
 LEGACY_COMPARISONS = {"Previous period": "previous", "Same period last year": "year"}  # older links
@@ -30,19 +28,6 @@ MULTI = {  # URL key → (customers column, label, Slice field)
 PERIOD_KEY, COMPARE_KEY = "period", "compare"
 MAX_NAMED = 5  # refused values a notice names
 KEYS = (*MULTI, PERIOD_KEY, COMPARE_KEY)
-
-
-@dataclass(frozen=True)
-class Filters:
-    slice: Slice
-    period: Period
-    comparison: str
-    as_of: dt.date
-
-    @property
-    def key(self) -> tuple:
-        """Hashable identity for caching results of this view."""
-        return (self.slice, self.period, self.comparison, self.as_of)
 
 
 def dataset_as_of(dataset: Dataset) -> dt.date:

@@ -8,7 +8,7 @@ import re
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import Filters
+from metrics.domain import Filters
 
 FILTERS_KEY = "_filters"  # set by app.py before the page runs; never put in the URL
 

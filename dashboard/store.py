@@ -14,14 +14,14 @@ import datetime as dt
 import io
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from metrics.domain import Dataset
 from metrics.schema import TABLES, DatasetSettings
 
 CHUNK_ROWS = 500_000  # rows per Parquet blob: keeps each blob far below database size limits
@@ -64,18 +64,6 @@ state_table = sa.Table(
     sa.Column("key", sa.String(50), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
-
-
-@dataclass
-class Dataset:
-    """Canonical frames plus what was learned importing them."""
-
-    name: str
-    tables: dict[str, pl.DataFrame]
-    settings: DatasetSettings = field(default_factory=DatasetSettings)
-    report: list[dict[str, Any]] = field(default_factory=list)  # warnings kept with the data
-    mapping: dict[str, Any] = field(default_factory=dict)  # how source columns were understood
-    updated_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

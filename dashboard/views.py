@@ -14,9 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from dashboard.filters import Filters
-from dashboard.store import Dataset
 from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
+from metrics.domain import Dataset, Filters
 from metrics.schema import TABLES, UNASSIGNED_TIER
 from metrics.slicing import slice_tables
 

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from metrics import activity, funnel, ltv, satisfaction
+from metrics.domain import Period
 from metrics.schema import DatasetSettings
 from metrics.stats import (
     PURCHASE,
@@ -35,19 +36,6 @@ from metrics.stats import (
 )
 
 ALPHA = 0.05
-
-
-@dataclass(frozen=True)
-class Period:
-    start: dt.date
-    end: dt.date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def label(self) -> str:
-        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
 
 
 def whole_months(period: Period) -> int | None:

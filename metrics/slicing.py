@@ -9,28 +9,14 @@ period or as-of date itself, because retention and lifetime value need the histo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import polars as pl
 
+from metrics.domain import Slice
 from metrics.schema import UNASSIGNED_TIER
 
 CUSTOMER_TABLES = ("orders", "tickets", "surveys", "interactions")
 DIMENSIONS = {"tiers": "tier", "segments": "segment", "regions": "region", "channels": "acquisition_channel"}
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Chosen values per dimension; an empty tuple means "all"."""
-
-    tiers: tuple[str, ...] = ()
-    segments: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-    channels: tuple[str, ...] = ()
-
-    @property
-    def is_everything(self) -> bool:
-        return not (self.tiers or self.segments or self.regions or self.channels)
 
 
 def _condition(frame_columns: Sequence[str], chosen: Slice) -> pl.Expr:

@@ -80,7 +80,7 @@ def test_a_bad_upload_cannot_be_imported_and_stores_nothing(app):
 
 def test_settings_of_a_stored_dataset_are_edited_on_the_data_page(app, sample_tables):
     from dashboard import data
-    from dashboard.store import Dataset
+    from metrics.domain import Dataset
     from sample_data import sample_settings
 
     data.store().save(Dataset("Mine", dict(sample_tables), sample_settings()))

@@ -69,8 +69,7 @@ def test_value_at_risk_rows_are_chosen_by_value_and_explained_themselves(sample_
     """The table of the most valuable customers at risk holds the 50 largest values at risk of
     all scored customers, each with its drivers (not only the 1,000 riskiest ones)."""
     from dashboard import views
-    from dashboard.filters import Filters
-    from dashboard.store import Dataset
+    from metrics.domain import Dataset, Filters
     from metrics.kpis import Period
     from metrics.slicing import Slice
     from sample_data import sample_settings

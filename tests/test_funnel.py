@@ -195,9 +195,8 @@ def test_crm_deal_exports_show_won_and_lost_deals(export):
     import corpus
 
     from dashboard import views
-    from dashboard.filters import Filters
     from dashboard.importer import SourceFile, plan_import
-    from dashboard.store import Dataset
+    from metrics.domain import Dataset, Filters
     from metrics.kpis import Period
     from metrics.slicing import Slice
 

@@ -127,7 +127,7 @@ def test_reset_filters_clears_the_slice(env):
 
 
 def test_pages_without_their_table_show_why(env, sample_tables):
-    from dashboard.store import Dataset
+    from metrics.domain import Dataset
 
     tables = {name: sample_tables[name] for name in ("customers", "orders")}
     env.store().save(Dataset("Orders only", tables, sample_settings()))

@@ -9,8 +9,7 @@ import polars as pl
 import pytest
 
 from dashboard import views
-from dashboard.filters import Filters
-from dashboard.store import Dataset
+from metrics.domain import Dataset, Filters
 from metrics.kpis import Period
 from metrics.schema import DatasetSettings
 from metrics.slicing import Slice

@@ -11,9 +11,8 @@ import polars as pl
 import pytest
 
 from dashboard import views
-from dashboard.filters import Filters
-from dashboard.store import Dataset
 from metrics import kpis
+from metrics.domain import Dataset, Filters
 from metrics.kpis import Period
 from metrics.schema import DatasetSettings
 from metrics.slicing import Slice, slice_tables

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.export import safe_csv
-from dashboard.store import Dataset
+from metrics.domain import Dataset
 from metrics.schema import TABLES, latest_event
 
 PREVIEW_ROWS = 200

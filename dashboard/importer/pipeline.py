@@ -26,7 +26,8 @@ from dashboard.importer.parsing import (
 from dashboard.importer.problems import FILE_COL, ROW_COL, ImportFailed, Problem
 from dashboard.importer.reading import RawFile, ReadError, read_file
 from dashboard.importer.validate import check_as_of, validate, validate_tables
-from dashboard.store import Dataset, Store
+from dashboard.store import Store
+from metrics.domain import Dataset
 from metrics.schema import (
     DatasetSettings,
     conform,
