@@ -101,9 +101,9 @@ def filter_change(data: Path | None, repeat: int) -> dict:
     import datetime as dt
 
     from dashboard import views
-    from dashboard.filters import Filters, default_period
+    from dashboard.filters import default_period
     from metrics.churn import train_churn_model
-    from metrics.domain import Dataset
+    from metrics.domain import Dataset, Filters
     from metrics.kpis import Period
     from metrics.schema import with_categorical_keys
     from metrics.slicing import Slice
@@ -116,17 +116,13 @@ def filter_change(data: Path | None, repeat: int) -> dict:
     start, end = default_period(as_of)
     model = train_churn_model(tables, as_of=as_of)  # cached per dataset in the app: not timed
     results = {}
-    for page in [*views.PAGES, "churn"]:
+    for page in views.VIEWS:
         runs = []
         for _ in range(repeat):
             for tier in ("Bronze", "Silver", "Gold", "Platinum"):
                 filters = Filters(Slice(tiers=(tier,)), Period(start, end), "previous", as_of)
                 started = time.perf_counter()
-                ctx = views.context(dataset, filters)
-                if page == "churn":
-                    views.churn_page(ctx, model)
-                else:
-                    getattr(views, views.PAGES[page])(ctx)
+                views.compute(page, dataset, filters, churn_model=lambda: model)
                 runs.append(time.perf_counter() - started)
         results[page] = {"median_s": statistics.median(runs), "max_s": max(runs), "runs": len(runs)}
     results["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -96,10 +96,7 @@ def active_key() -> str:
 def _view(page: str, dataset_key: str, filters_key: str, _dataset: Dataset, _filters) -> dict:
     from dashboard import views
 
-    ctx = views.context(_dataset, _filters)
-    if page == "churn":
-        return views.churn_page(ctx, _churn_model(dataset_key, _dataset))
-    return getattr(views, views.PAGES[page])(ctx)
+    return views.compute(page, _dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Training the churn model…")

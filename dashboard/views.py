@@ -9,6 +9,7 @@ state naming the table.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import polars as pl
 
 from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
 from metrics.domain import Dataset, Filters
-from metrics.schema import TABLES, UNASSIGNED_TIER
+from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
 from metrics.slicing import slice_tables
 
 
@@ -34,9 +35,20 @@ class Missing(Exception):
 
 @dataclass
 class Context:
+    """What every page view is computed from: the dataset, its slice for the filters, the filters,
+    and the churn model (trained once per dataset on every customer, whatever the slice: the caller
+    hands a callable that trains or fetches it, so a page that does not need it never waits)."""
+
     dataset: Dataset
     tables: dict[str, pl.DataFrame]  # the slice
     filters: Filters
+    churn_model: Callable[[], churn.ChurnModel] | None = None
+
+    def trained_churn_model(self) -> churn.ChurnModel:
+        if self.churn_model is not None:
+            return self.churn_model()
+        as_of = self.settings.as_of or latest_event(self.dataset.tables)
+        return churn.train_churn_model(self.dataset.tables, as_of=as_of, churn_window_days=self.settings.churn_window_days)
 
     @property
     def settings(self):
@@ -63,8 +75,8 @@ class Context:
         return order + sorted(present - set(order))
 
 
-def context(dataset: Dataset, filters: Filters) -> Context:
-    return Context(dataset, slice_tables(dataset.tables, filters.slice), filters)
+def context(dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> Context:
+    return Context(dataset, slice_tables(dataset.tables, filters.slice), filters, churn_model)
 
 
 def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "tier") -> pl.DataFrame:
@@ -462,10 +474,11 @@ AT_RISK_ROWS = 50
 SCATTER_POINTS = 5_000  # customers drawn in a scatter at most
 
 
-def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
-    """The model is trained once per dataset on every customer (see data.churn_model); the
-    slice only chooses whose scores are shown."""
+def churn_page(ctx: Context) -> dict[str, Any]:
+    """The model is trained once per dataset on every customer (Context.churn_model); the slice
+    only chooses whose scores are shown."""
     ctx.need("customers", "orders")
+    model = ctx.trained_churn_model()
     if model.refused:
         return {"model": model, "scores": None}
     ids = ctx.tables["customers"].select("customer_id")
@@ -481,12 +494,18 @@ def churn_page(ctx: Context, model: churn.ChurnModel) -> dict[str, Any]:
     return {"model": model, "scores": scores, "at_risk": at_risk, "risk_bins": stats.binned(scores.get_column("risk"))}
 
 
-# page name → function, for dashboard.data.view()
-PAGES = {
-    "overview": "overview",
-    "funnel": "funnel_page",
-    "retention": "retention_page",
-    "lifetime_value": "lifetime_value",
-    "satisfaction": "satisfaction_page",
-    "segments": "segments_page",
+# The one registry of page views: page name → function of a Context (dashboard.data.view caches them).
+VIEWS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "overview": overview,
+    "funnel": funnel_page,
+    "retention": retention_page,
+    "lifetime_value": lifetime_value,
+    "satisfaction": satisfaction_page,
+    "segments": segments_page,
+    "churn": churn_page,
 }
+
+
+def compute(page: str, dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> dict[str, Any]:
+    """The view of `page` for the dataset and filters: dataset → slice → page view, named calls only."""
+    return VIEWS[page](context(dataset, filters, churn_model=churn_model))
