@@ -66,7 +66,8 @@ def _families(tables):
         calibration, rfm = ltv.rfm_summaries(orders, as_of=[calibration_end, AS_OF])  # as the page: one pass
         model = ltv.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
         # as the page: a model per group with enough repeat buyers
-        ltv.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"], pooled_model=model["bgnbd"])
+        ltv.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"], pooled_model=model["bgnbd"],
+                          pooled_spend=model["gamma_gamma"])
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")

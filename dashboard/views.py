@@ -279,7 +279,8 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
             out.update(summary=summary, pooled_clv=model["clv"], customers=customers)
             # value by tier (and channel) from a model per group where each has enough repeat buyers
             dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
-            by_group = ltv.clv_by_groups(summary, customers, by=dims, pooled=model["clv"], pooled_model=model["bgnbd"])
+            by_group = ltv.clv_by_groups(summary, customers, by=dims, pooled=model["clv"], pooled_model=model["bgnbd"],
+                                           pooled_spend=model["gamma_gamma"])
             out["clv_by_group"] = {
                 d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()
             }

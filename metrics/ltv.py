@@ -522,11 +522,16 @@ def _whitening(objective, theta: np.ndarray, step: float = 1e-4) -> np.ndarray |
 
 
 def fit_gamma_gamma(
-    summary: Frame, *, frequency: str = "frequency", monetary_value: str = "monetary_value"
+    summary: Frame,
+    *,
+    frequency: str = "frequency",
+    monetary_value: str = "monetary_value",
+    start: GammaGamma | None = None,
 ) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma (Fader & Hardie 2013) on customers with frequency > 0 and
     monetary_value > 0; the others are excluded and counted. On the 946 CDNOW repeat customers:
-    p = 6.25, q = 3.74, γ = 15.44. Raises ValueError when no customer qualifies."""
+    p = 6.25, q = 3.74, γ = 15.44. Raises ValueError when no customer qualifies. `start`: a fit
+    to start the search from (a group's model from the pooled one)."""
     x, z = _columns(summary, frequency, monetary_value)
     usable = (x > 0) & np.isfinite(z) & (z > 0)
     excluded = int((~usable).sum())
@@ -536,7 +541,12 @@ def fit_gamma_gamma(
         )
     # Spend averages are nearly all distinct: compressing would cost more than it saves
     x, z = x[usable], z[usable]
-    best = _maximise(_gg_negll, _gg_data, (x, z), np.ones(len(x)), start=np.log([1.0, 2.0, max(float(z.mean()), 1.0)]))
+    first = (
+        np.log([start.p, start.q, start.v])
+        if start is not None and min(start.p, start.q, start.v) > 0
+        else np.log([1.0, 2.0, max(float(z.mean()), 1.0)])
+    )
+    best = _maximise(_gg_negll, _gg_data, (x, z), np.ones(len(x)), start=first)
     p, q, v = np.exp(best.x)
     return GammaGamma(
         float(p), float(q), float(v), float(best.log_likelihood), len(x), excluded, bool(best.success)
@@ -896,6 +906,7 @@ def clv_by_group(
     by: str,
     pooled: pl.DataFrame,
     pooled_model: BGNBD | None = None,
+    pooled_spend: GammaGamma | None = None,
     months: int = 12,
     monthly_discount: float = 0.01,
     unit: str = "W",
@@ -907,7 +918,7 @@ def clv_by_group(
     mean spend, whatever their group; a model per group gives them their group's.
 
     summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled").
-    `pooled_model`: the pooled BG/NBD fit, each group's search starts from it.
+    `pooled_model`, `pooled_spend`: the pooled fits, each group's search starts from them.
     A group larger than GROUP_FIT_SAMPLE customers is fitted and predicted on a seeded sample of
     that many: its rows then stand for the group (its mean CLV, CLV:CAC). On the generated million
     customers the standard error of a tier's mean CLV from 20,000 of them is 0.4–0.8 % of it."""
@@ -921,8 +932,13 @@ def clv_by_group(
         if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
             fit_on = part
             try:
-                bg = fit_bgnbd(fit_on, unit=unit, start=pooled_model)  # a group is near the whole
-                gg = fit_gamma_gamma(fit_on)
+                # A small group's search can probe parameters whose likelihood overflows; the line
+                # search steps back from them, and only a converged fit is used (else the pooled).
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    bg = fit_bgnbd(fit_on, unit=unit, start=pooled_model)  # a group is near the whole
+                    gg = fit_gamma_gamma(fit_on, start=pooled_spend)
+                if not (bg.converged and gg.converged):
+                    raise ValueError("no converged fit")
                 own = predict_clv(part.drop(by), bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
             except ValueError:  # a group the models cannot fit: it keeps the pooled values
                 own = None

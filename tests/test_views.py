@@ -112,3 +112,15 @@ def test_pages_only_draw():
         calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                  and not isinstance(node.func.value, ast.Constant)}  # ", ".join(…) is text, not a frame  # fmt: skip
         assert not calls & {"filter", "group_by", "join", "agg", "unpivot", "with_columns", "sort"}, (page.name, calls)
+
+
+def test_lifetime_value_of_each_tier_fits_quietly(sample_tables):
+    """A tier's slice splits into small channel groups whose fits can probe overflowing
+    parameters: no warning escapes (pytest turns warnings into errors), and each group is
+    either its own converged model or the pooled one."""
+    for tier in ("Bronze", "Silver", "Gold", "Platinum"):
+        filters = Filters(Slice(tiers=(tier,)), Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)), "previous",
+                          dt.date(2026, 6, 30))  # fmt: skip
+        view = views.lifetime_value(views.context(Dataset("t", sample_tables, DatasetSettings()), filters))
+        if view["model"] is not None:
+            assert set(view["clv_by_group"]["acquisition_channel"].get_column("model")) <= {"own", "pooled"}
