@@ -3,12 +3,11 @@ which slice is shown, and the empty state when a page cannot be computed."""
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from dashboard import data
 from metrics.domain import Filters
+from metrics.schema import CURRENCY_FORM
 
 FILTERS_KEY = "_filters"  # set by app.py before the page runs; never put in the URL
 
@@ -40,9 +39,6 @@ def page(name: str, title: str) -> tuple[Filters, dict]:
         st.info(missing.reason, icon="ℹ️")
         st.stop()
         raise  # unreachable: st.stop() ends the run
-
-
-CURRENCY_FORM = re.compile(r"[A-Za-z€£$¥₹₽₺₩﷼]{1,8}")
 
 
 def currency() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +206,10 @@ EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "surveys": ("responded_at",),
     "interactions": ("occurred_at",),
 }
+
+
+#: A currency as settings hold it: an ISO code or a symbol (letters only, so it can be shown anywhere)
+CURRENCY_FORM = re.compile(r"[A-Za-z€£$¥₹₽₺₩﷼]{1,8}")
 
 
 @dataclass

@@ -4,13 +4,14 @@ import streamlit as st
 
 from dashboard import charts, shell
 from dashboard.components import download, kpi_cards
+from dashboard.text import plain
 
 filters, view = shell.page("overview", "Overview")
 currency = shell.currency()
 
 st.subheader("What changed")
 for sentence in view["changes"] or ["Nothing to compare: the comparison period has no data."]:
-    st.markdown(f"- {sentence}")
+    st.markdown(f"- {plain(sentence)}")
 
 kpi_cards.show(view["overview"], view["months"], currency=currency)
 st.caption(

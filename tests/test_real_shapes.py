@@ -294,3 +294,10 @@ def test_several_currencies_are_not_guessed_between():
     plan = _plan({"orders.csv": body.encode()})
     assert plan.settings.currency == ""
     assert any("several currencies (EUR, GBP)" in str(p) for p in plan.warnings)
+
+
+def test_a_currency_that_is_no_code_or_symbol_is_refused(tmp_path, store, capsys):
+    paths = _write(tmp_path, realshapes.cdnow_master_like()[0])
+    assert main(["import", *paths, "--dataset", "x", "--store", str(store.engine.url), "--currency", "[x](http://e)"]) == 1
+    assert "currency is a code" in capsys.readouterr().err
+    assert store.list() == []

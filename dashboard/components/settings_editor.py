@@ -10,10 +10,15 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
-from dashboard.shell import CURRENCY_FORM
 from dashboard.text import plain
 from metrics.domain import Dataset
-from metrics.schema import UNASSIGNED_TIER, DatasetSettings, earliest_event, latest_event
+from metrics.schema import (
+    CURRENCY_FORM,
+    UNASSIGNED_TIER,
+    DatasetSettings,
+    earliest_event,
+    latest_event,
+)
 from metrics.slicing import dimension_values
 
 

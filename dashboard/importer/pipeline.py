@@ -29,6 +29,7 @@ from dashboard.importer.validate import check_as_of, validate, validate_tables
 from dashboard.store import Store
 from metrics.domain import Dataset
 from metrics.schema import (
+    CURRENCY_FORM,
     DatasetSettings,
     conform,
 )
@@ -165,7 +166,10 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
         src = fp.mapping.get(money.get(fp.table or "", ""))
         if fp.role == "table" and src in fp.raw.frame.columns:
             found |= detect_currency(fp.raw.frame.get_column(src))
-    if options.currency:
+    if options.currency and not CURRENCY_FORM.fullmatch(options.currency):
+        problems.append(Problem("error", "(settings)", "the currency is a code such as GBP or a symbol such as £ "
+                                                       f"(letters only, up to 8), not {options.currency[:20]!r}"))  # fmt: skip
+    elif options.currency:
         settings.currency = options.currency
     elif len(found) == 1:
         settings.currency = found.pop()
