@@ -93,7 +93,7 @@ def active_key() -> str:
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing…")
-def _view(page: str, dataset_key: str, filters_key: str, _dataset: Dataset, _filters) -> dict:
+def _view(page: str, dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
     from dashboard import views
 
     return views.compute(page, _dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
@@ -109,7 +109,7 @@ def _churn_model(dataset_key: str, _dataset: Dataset):
     return train_churn_model(_dataset.tables, as_of=as_of, churn_window_days=_dataset.settings.churn_window_days)
 
 
-def view(page: str, filters) -> dict:
+def view(page: str, filters):
     """The cached results of one page for the active dataset and these filters. Raises
     views.Missing when the dataset lacks a table the page needs."""
     return _view(page, active_key(), repr(filters.key), active_dataset(), filters)

@@ -3,6 +3,8 @@ which slice is shown, and the empty state when a page cannot be computed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from dashboard import data
@@ -26,7 +28,7 @@ def describe(filters: Filters) -> str:
     return f"{data.selected_name()} · {who} · {filters.period.label()} · data as of {filters.as_of:%d %b %Y}"
 
 
-def page(name: str, title: str) -> tuple[Filters, dict]:
+def page(name: str, title: str) -> tuple[Filters, Any]:
     """Header, then the page's cached results, or its empty state (and the page stops)."""
     from dashboard.views import Missing
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -79,6 +79,134 @@ def context(dataset: Dataset, filters: Filters, *, churn_model: Callable[[], chu
     return Context(dataset, slice_tables(dataset.tables, filters.slice), filters, churn_model)
 
 
+# ---------------------------------------------------------------- the views: what each page draws
+# Frozen: a view is computed once per dataset and filters (dashboard.data caches it) and only read.
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    overview: kpis.Overview  # the eleven KPIs and their comparison
+    months: pl.DataFrame  # twelve months of each monthly KPI (sparklines, trends)
+    tiers: pl.DataFrame | None  # revenue, customers and orders per tier in the period
+    changes: list[str]  # the three biggest changes in words
+
+
+@dataclass(frozen=True)
+class FunnelView:
+    stages: list[str]
+    funnel: pl.DataFrame  # every deal
+    funnel_period: pl.DataFrame  # deals created in the period
+    breakdowns: dict[str, dict[str, Any]]  # by dimension: all, shown (largest groups), order
+    breakdowns_period: dict[str, dict[str, Any]]
+    win_rate: Any  # stats.Rate over deals closed in the period
+    win_rate_all: Any
+    win_by_tier: pl.DataFrame | None
+    summary: dict[str, Any]  # deal size and cycle
+    pipeline: dict[str, Any]
+    probability: pl.DataFrame
+    trend: pl.DataFrame  # win rate by creation month
+    trend_drawn: pl.DataFrame  # the months old enough to draw
+    time_in_stage: pl.DataFrame | None
+    reach: pl.DataFrame  # each deal with its furthest stage
+    reach_period: pl.DataFrame
+    unknown_stage: dict[str, int]  # deals counted at the first stage for want of a known one
+    close_dates: dict[str | None, int]  # where closed deals' close dates came from
+
+
+@dataclass(frozen=True)
+class RetentionView:
+    customers: pl.DataFrame  # cohort × month retention of customers
+    revenue: pl.DataFrame  # … of revenue
+    curves_by_tier: pl.DataFrame | None
+    curves_drawn: pl.DataFrame | None
+    survival: pl.DataFrame  # Kaplan–Meier per tier
+    survival_drawn: pl.DataFrame  # from 100% just before day 0
+    median_lifetime: dict[str, float | None]
+    lost_day_0: dict[str, float]
+    logrank: dict[str, Any] | None
+    monthly_churn: pl.DataFrame  # point in time, with reactivated and partial
+    churn_months: pl.DataFrame  # the months with customers at their start
+    last_complete: dict[str, Any] | None  # the last complete month, for the card
+    backtest: dict[str, Any] | None  # the churn rate of a year ago against what happened
+    repeat: Any  # stats.Rate
+    window: int
+
+
+@dataclass(frozen=True)
+class LifetimeValueView:
+    value: pl.DataFrame  # historical revenue and margin per customer
+    value_by_tier: pl.DataFrame
+    value_bins: pl.DataFrame  # histogram of historical value (log scale)
+    model: Any = None  # BG/NBD fit, None when it could not be fitted
+    model_reason: str | None = None
+    clv_by_group: dict[str, pl.DataFrame] = field(default_factory=dict)
+    pooled_groups: dict[str, list[str]] = field(default_factory=dict)
+    gamma_gamma: Any = None
+    clv: pl.DataFrame | None = None
+    top_clv: pl.DataFrame | None = None
+    holdout: dict[str, Any] | None = None
+    holdout_drawn: pl.DataFrame | None = None
+    calibration_end: dt.date | None = None
+    repeat_buyers: int | None = None
+    p_alive_repeat: float | None = None
+    p_alive_bins: pl.DataFrame | None = None
+    degenerate: str | None = None
+    summary: pl.DataFrame | None = None  # the RFM summary the models are fitted on
+    pooled_clv: pl.DataFrame | None = None
+    customers: pl.DataFrame | None = None
+    ltv_cac: dict[str, pl.DataFrame] | None = None
+    clv_cac: dict[str, pl.DataFrame] | None = None
+    ltv_cac_tables: dict[str, pl.DataFrame] | None = None
+    margin_share: float | None = None
+    costs: dict[str, Any] | None = None
+    backtest: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SatisfactionView:
+    nps: Any = None  # stats.Rate of the period; None without surveys
+    csat: Any = None
+    ces: Any = None
+    nps_trend: pl.DataFrame | None = None
+    nps_trend_drawn: pl.DataFrame | None = None
+    nps_by_tier: pl.DataFrame | None = None
+    distributions: dict[str, pl.DataFrame] | None = None
+    period_responses: int | None = None
+    by_group: pl.DataFrame | None = None  # retention of promoters, passives, detractors
+    times_channel: pl.DataFrame | None = None  # None without tickets
+    times_priority: pl.DataFrame | None = None
+    times_all: pl.DataFrame | None = None
+    times_drawn: dict[str, pl.DataFrame] | None = None
+    sla_priority: pl.DataFrame | None = None
+    sla_channel: pl.DataFrame | None = None
+    sla_all: pl.DataFrame | None = None
+    complaints: pl.DataFrame | None = None
+    complaints_drawn: pl.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class SegmentsView:
+    rfm: pl.DataFrame  # per customer: R, F, M, scores, segment
+    summary: pl.DataFrame  # segments with customers
+    summary_all: pl.DataFrame
+    matrix: pl.DataFrame  # segment × tier
+    tiers: int
+    clusters: dict[str, Any]
+    portfolio: pl.DataFrame | None
+    portfolio_points: pl.DataFrame | None  # at most SCATTER_POINTS of them
+    portfolio_reason: str | None
+    unprofitable: pl.DataFrame | None
+    contacts: pl.DataFrame | None
+
+
+@dataclass(frozen=True)
+class ChurnView:
+    model: churn.ChurnModel
+    scores: pl.DataFrame | None = None
+    at_risk: pl.DataFrame | None = None  # the largest margins at risk, explained
+    risk_bins: pl.DataFrame | None = None
+
+
 def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "tier") -> pl.DataFrame:
     tiers = customers.select("customer_id", pl.col("tier").fill_null(UNASSIGNED_TIER).alias(column))
     return frame.join(tiers, on="customer_id", how="left")
@@ -87,7 +215,7 @@ def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "ti
 # ---------------------------------------------------------------- Overview
 
 
-def overview(ctx: Context) -> dict[str, Any]:
+def overview(ctx: Context) -> OverviewView:
     deals = ctx.tables.get("deals")
     if deals is None or deals.is_empty():  # a deals-only dataset still has its sales figures
         ctx.need("customers")
@@ -107,18 +235,13 @@ def overview(ctx: Context) -> dict[str, Any]:
         )
         order = {t: i for i, t in enumerate(ctx.tier_order())}
         tiers = tiers.sort(pl.col("tier").replace_strict(order, default=len(order)))
-    return {
-        "overview": result,
-        "months": months,
-        "tiers": tiers,
-        "changes": kpis.top_changes(result, currency=ctx.settings.currency),
-    }
+    return OverviewView(overview=result, months=months, tiers=tiers, changes=kpis.top_changes(result, currency=ctx.settings.currency))
 
 
 # ---------------------------------------------------------------- Funnel
 
 
-def funnel_page(ctx: Context) -> dict[str, Any]:
+def funnel_page(ctx: Context) -> FunnelView:
     ctx.need("deals")
     deals, history = ctx.tables["deals"], ctx.tables.get("stage_history")
     stages = ctx.settings.stage_order
@@ -144,7 +267,7 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
             breakdowns[dim] = _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
             breakdowns_period[dim] = _largest_groups(funnel.stage_funnel(created, stages=stages, by=dim), dim, ctx)
     inferred = deals.get_column("close_date_source").value_counts()
-    return {
+    return FunnelView(**{
         "stages": stages,
         "funnel": funnel.stage_funnel(reach, stages=stages),
         "funnel_period": funnel.stage_funnel(created, stages=stages),
@@ -166,7 +289,7 @@ def funnel_page(ctx: Context) -> dict[str, Any]:
             "period": int((~created.get_column("furthest_known")).sum()),
         },
         "close_dates": dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
-    }
+    })
 
 
 BREAKDOWN_GROUPS = 12  # a chart shows at most this many groups (the largest)
@@ -184,7 +307,7 @@ def _largest_groups(frame: pl.DataFrame, dim: str, ctx: Context) -> dict[str, An
 # ---------------------------------------------------------------- Retention
 
 
-def retention_page(ctx: Context) -> dict[str, Any]:
+def retention_page(ctx: Context) -> RetentionView:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
@@ -216,7 +339,7 @@ def retention_page(ctx: Context) -> dict[str, Any]:
         days=pl.lit(0.0), survival=pl.lit(1.0), ci_low=pl.lit(1.0), ci_high=pl.lit(1.0)
     )
     drawn = pl.concat([start, curves.select(start.columns).with_columns(pl.col("days").cast(pl.Float64))]) if curves.height else curves
-    return {
+    return RetentionView(**{
         "customers": both.drop("revenue_retention"),
         "revenue": both.drop("retention").rename({"revenue_retention": "retention"}),
         "curves_by_tier": pl.concat(by_tier) if by_tier else None,
@@ -230,7 +353,7 @@ def retention_page(ctx: Context) -> dict[str, Any]:
         "backtest": retention.churn_backtest(orders, as_of=as_of, churn_window_days=window, customers=customers),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
-    }
+    })
 
 
 CURVE_MONTHS = 24  # retention curves are drawn over the first two years
@@ -249,7 +372,7 @@ def _churn_months(months: pl.DataFrame) -> dict[str, Any]:
 # ---------------------------------------------------------------- Lifetime value
 
 
-def lifetime_value(ctx: Context) -> dict[str, Any]:
+def lifetime_value(ctx: Context) -> LifetimeValueView:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of = ctx.as_of
@@ -332,7 +455,7 @@ def lifetime_value(ctx: Context) -> dict[str, Any]:
         }  # fmt: skip
         out["costs"] = acquisition_vs_retention(ctx)
     out["backtest"] = ltv.clv_backtest(orders, as_of=as_of)
-    return out
+    return LifetimeValueView(**out)
 
 
 DEGENERATE_P_ALIVE = 0.999
@@ -365,7 +488,7 @@ def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
 # ---------------------------------------------------------------- Satisfaction
 
 
-def satisfaction_page(ctx: Context) -> dict[str, Any]:
+def satisfaction_page(ctx: Context) -> SatisfactionView:
     if "surveys" not in ctx.tables and "tickets" not in ctx.tables:
         raise Missing("surveys")
     p, as_of = ctx.filters.period, ctx.as_of
@@ -411,13 +534,13 @@ def satisfaction_page(ctx: Context) -> dict[str, Any]:
                 tickets, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables.get("customers")
             )
             out["complaints_drawn"] = out["complaints"].filter(pl.col("active_customers") > 0)
-    return out
+    return SatisfactionView(**out)
 
 
 # ---------------------------------------------------------------- Segments
 
 
-def segments_page(ctx: Context) -> dict[str, Any]:
+def segments_page(ctx: Context) -> SegmentsView:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     rfm = with_tier(segments.rfm_segments(orders, as_of=ctx.as_of), customers)
@@ -457,15 +580,15 @@ def segments_page(ctx: Context) -> dict[str, Any]:
         points = pl.concat([worst, rest])
     if contacts is not None:
         contacts = contacts.filter(pl.col("contacts_per_sale").is_not_null())
-    return {"rfm": rfm, "summary": summary.filter(pl.col("customers") > 0), "summary_all": summary, "matrix": matrix,
+    return SegmentsView(**{"rfm": rfm, "summary": summary.filter(pl.col("customers") > 0), "summary_all": summary, "matrix": matrix,
             "tiers": matrix.get_column("tier").n_unique(), "clusters": clusters, "portfolio": folio, "portfolio_points": points,
             "unprofitable": None if folio is None else folio.filter(pl.col("unprofitable")).sort("profit"),
-            "portfolio_reason": folio_reason, "contacts": contacts}  # fmt: skip
+            "portfolio_reason": folio_reason, "contacts": contacts})  # fmt: skip
 
 
-def segment_members(view: dict[str, Any], segment: str) -> pl.DataFrame:
+def segment_members(view: SegmentsView, segment: str) -> pl.DataFrame:
     """The customers of one RFM segment, largest spend first (the page's drill-down)."""
-    return view["rfm"].filter(pl.col("segment") == segment).sort("monetary", descending=True)
+    return view.rfm.filter(pl.col("segment") == segment).sort("monetary", descending=True)
 
 
 # ---------------------------------------------------------------- Churn risk
@@ -475,13 +598,13 @@ AT_RISK_ROWS = 50
 SCATTER_POINTS = 5_000  # customers drawn in a scatter at most
 
 
-def churn_page(ctx: Context) -> dict[str, Any]:
+def churn_page(ctx: Context) -> ChurnView:
     """The model is trained once per dataset on every customer (Context.churn_model); the slice
     only chooses whose scores are shown."""
     ctx.need("customers", "orders")
     model = ctx.trained_churn_model()
     if model.refused:
-        return {"model": model, "scores": None}
+        return ChurnView(model)
     ids = ctx.tables["customers"].select("customer_id")
     scores = model.scores.join(ids, on="customer_id", how="semi")
     value = ltv.historical_value(ctx.tables["orders"], as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate)
@@ -492,11 +615,11 @@ def churn_page(ctx: Context) -> dict[str, Any]:
         scores = scores.join(ctx.tables["customers"].select("customer_id", "name"), on="customer_id", how="left")
     # the rows shown are chosen by value at risk, and their drivers computed for exactly them
     at_risk = churn.explain(model, scores.sort("value_at_risk", descending=True, nulls_last=True).head(AT_RISK_ROWS))
-    return {"model": model, "scores": scores, "at_risk": at_risk, "risk_bins": stats.binned(scores.get_column("risk"))}
+    return ChurnView(model, scores, at_risk, stats.binned(scores.get_column("risk")))
 
 
 # The one registry of page views: page name → function of a Context (dashboard.data.view caches them).
-VIEWS: dict[str, Callable[[Context], dict[str, Any]]] = {
+VIEWS: dict[str, Callable[[Context], Any]] = {
     "overview": overview,
     "funnel": funnel_page,
     "retention": retention_page,
@@ -507,6 +630,6 @@ VIEWS: dict[str, Callable[[Context], dict[str, Any]]] = {
 }
 
 
-def compute(page: str, dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> dict[str, Any]:
+def compute(page: str, dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> Any:
     """The view of `page` for the dataset and filters: dataset → slice → page view, named calls only."""
     return VIEWS[page](context(dataset, filters, churn_model=churn_model))

@@ -8,7 +8,7 @@ from metrics.funnel import deals_at_stage
 
 filters, view = shell.page("funnel", "Funnel")
 currency = shell.currency()
-rate, summary, pipe = view["win_rate"], view["summary"], view["pipeline"]
+rate, summary, pipe = view.win_rate, view.summary, view.pipeline
 
 cols = st.columns(5)
 cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:.1f}%", border=True,
@@ -29,8 +29,8 @@ cols[4].metric(f"Velocity ({currency}/day)", shell.money(pipe["velocity_per_day"
 scope = st.radio("Deals", ["created in the period", "all deals"], horizontal=True, key="funnel_scope",
                  help="The cards above count deals closed in the period; the funnel counts deals by when they were created.")  # fmt: skip
 in_period = scope == "created in the period"
-stages_frame = view["funnel_period"] if in_period else view["funnel"]
-unknown = view["unknown_stage"]["period" if in_period else "all"]
+stages_frame = view.funnel_period if in_period else view.funnel
+unknown = view.unknown_stage["period" if in_period else "all"]
 if not stages_frame.height or not stages_frame.get_column("reached").max():
     st.info("No deal was created in this period: choose all deals, or a longer period.", icon="ℹ️")
     st.stop()
@@ -51,13 +51,13 @@ with right:
     if unknown:
         st.caption(f"{unknown:,} deals record no stage of the stage order (lost deals whose export keeps only the outcome): "
                    "they count at the first stage, as every deal entered there.")  # fmt: skip
-    inferred = {k: v for k, v in view["close_dates"].items() if k in ("last stage", "created")}
+    inferred = {k: v for k, v in view.close_dates.items() if k in ("last stage", "created")}
     if inferred:
         st.caption("Closed deals without a close date are dated by "
                    + " and ".join(f"their {k} date ({v:,})" for k, v in inferred.items()) + ", so they count in a period.")  # fmt: skip
     download.show(stages_frame, "funnel")
 
-breakdowns = view["breakdowns_period"] if in_period else view["breakdowns"]
+breakdowns = view.breakdowns_period if in_period else view.breakdowns
 if breakdowns:
     st.subheader("Breakdown")
     tabs = st.tabs([d.capitalize() for d in breakdowns])
@@ -68,25 +68,25 @@ if breakdowns:
             download.show(parts["all"], f"funnel-by-{dim}")
 
 left, right = st.columns(2)
-trend = view["trend_drawn"]
+trend = view.trend_drawn
 left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
                                title="Win rate by month the deal was created"))  # fmt: skip
 with left:
     st.caption("Months with more than 5% of their deals still open are left out: lost deals close sooner than won ones, so a young month's rate is biased low.")
-    download.show(view["trend"], "funnel-trend")
-if view["time_in_stage"] is not None and view["time_in_stage"].height:
-    right.plotly_chart(charts.bars(view["time_in_stage"], x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",
+    download.show(view.trend, "funnel-trend")
+if view.time_in_stage is not None and view.time_in_stage.height:
+    right.plotly_chart(charts.bars(view.time_in_stage, x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",
                                    text="deals", text_template="%{text:,} deals"))  # fmt: skip
     with right:
-        download.show(view["time_in_stage"], "time-in-stage")
+        download.show(view.time_in_stage, "time-in-stage")
 else:
     right.info("Time in stage needs stage_history (or stage-date columns in the export).")
 
 st.subheader("Deals behind a stage")
 c1, c2 = st.columns([1, 2])
-stage = c1.selectbox("Stage", view["stages"], key="drill_stage")
+stage = c1.selectbox("Stage", view.stages, key="drill_stage")
 which = c2.radio("Deals that", ["reached it", "stopped there"], horizontal=True, key="drill_which")
-behind = deals_at_stage(view["reach_period" if in_period else "reach"], stages=view["stages"], stage=stage, exact=which == "stopped there")
+behind = deals_at_stage(view.reach_period if in_period else view.reach, stages=view.stages, stage=stage, exact=which == "stopped there")
 st.caption(f"{behind.height:,} deals")
 table.show(behind, currency=currency)
 download.show(behind, f"deals-{stage}")

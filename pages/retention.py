@@ -6,26 +6,26 @@ from dashboard import charts, shell
 from dashboard.components import download
 
 filters, view = shell.page("retention", "Retention")
-repeat = view["repeat"]
-months, latest = view["churn_months"], view["last_complete"]
+repeat = view.repeat
+months, latest = view.churn_months, view.last_complete
 
 cols = st.columns(3)  # two cards, at the width of three
-tiers = view["survival"].get_column("tier").n_unique() if view["survival"].height else 0
+tiers = view.survival.get_column("tier").n_unique() if view.survival.height else 0
 cols[0].metric("Repeat purchase rate", "—" if repeat.value is None else f"{100 * repeat.value:.1f}%", border=True,
                help=f"customers with ≥ 2 orders / customers with ≥ 1 order: {repeat.numerator:,.0f} of {repeat.denominator:,.0f}")  # fmt: skip
 cols[1].metric("Churn rate, last complete month", "—" if latest is None else f"{100 * latest['churn_rate']:.1f}%", border=True,
                help=("" if latest is None else f"{latest['month']:%B %Y}: {latest['churned']:,} of the {latest['active_at_start']:,} "
                "customers active on the day before it lapsed during it (no purchase for "
-               f"{view['window']} days, or their churn date). A month still running at the as-of date is not shown as one."))  # fmt: skip
+               f"{view.window} days, or their churn date). A month still running at the as-of date is not shown as one."))  # fmt: skip
 if latest is not None:
     cols[2].metric("Came back, last complete month", f"{latest['reactivated']:,}", border=True,
                    help="customers who bought again after a lapse (a reactivation) in that month")
-test = view["logrank"]
-medians = {t: d for t, d in view["median_lifetime"].items() if d is not None}
+test = view.logrank
+medians = {t: d for t, d in view.median_lifetime.items() if d is not None}
 
 st.subheader("Cohorts")
 basis = st.segmented_control("Retention of", ["customers", "revenue"], default="customers", key="cohort_basis")
-matrix = view["revenue" if basis == "revenue" else "customers"]
+matrix = view.revenue if basis == "revenue" else view.customers
 st.plotly_chart(charts.cohort_heatmap(matrix, value_label="retention" if basis != "revenue" else "revenue retention",
                                       title=f"Share of each cohort's {'first-month revenue' if basis == 'revenue' else 'customers'} "
                                       "still buying, by month since their first purchase"))  # fmt: skip
@@ -34,19 +34,19 @@ download.show(matrix, f"cohorts-{basis or 'customers'}")
 
 left, right = st.columns(2)
 by_tier = " by tier" if tiers > 1 else ""
-if view["curves_by_tier"] is not None:
-    left.plotly_chart(charts.lines_by(view["curves_drawn"], x="period", y="retention", group="tier",
+if view.curves_by_tier is not None:
+    left.plotly_chart(charts.lines_by(view.curves_drawn, x="period", y="retention", group="tier",
                                       percent=True, order=shell.tier_order(),
                                       title=f"Retention curve{by_tier} (all cohorts pooled)"))  # fmt: skip
     with left:
-        download.show(view["curves_by_tier"], "retention-by-tier")
-survival = view["survival"]
+        download.show(view.curves_by_tier, "retention-by-tier")
+survival = view.survival
 if survival.height:
-    right.plotly_chart(charts.lines_by(view["survival_drawn"], x="days", y="survival", group="tier", percent=True,
+    right.plotly_chart(charts.lines_by(view.survival_drawn, x="days", y="survival", group="tier", percent=True,
                                        order=shell.tier_order(), band=("ci_low", "ci_high"), step=True,
                                        title=f"Still active, by days since first order{by_tier}"))  # fmt: skip
     with right:
-        lost = {t: v for t, v in view["lost_day_0"].items() if v >= 0.005}
+        lost = {t: v for t, v in view.lost_day_0.items() if v >= 0.005}
         if lost:
             st.caption("The drop on day 0 is customers who bought once and lapsed ("
                        + ", ".join(f"{t} {100 * v:.0f}%" for t, v in lost.items()) + "): their time as a customer ends at their only order.")  # fmt: skip
@@ -63,9 +63,9 @@ if survival.height:
 
 st.plotly_chart(charts.trend(months, x="month", y="churn_rate", band=("ci_low", "ci_high"), percent=True, name="monthly churn",
                              partial="partial", title="Monthly churn rate (customers active at the month's start who lapsed in it)"))  # fmt: skip
-download.show(view["monthly_churn"], "monthly-churn")
+download.show(view.monthly_churn, "monthly-churn")
 
-test = view["backtest"]
+test = view.backtest
 shell.how_did_this_do(
     None if test is None else
     f"A year ago, on {test['as_of_then']:%d %b %Y}, the monthly churn rate read {100 * test['monthly_rate']:.1f}% "

@@ -21,59 +21,59 @@ def rate_help(rate, definition: str) -> str:
 
 filters, view = shell.page("satisfaction", "Satisfaction")
 cols = st.columns(4)
-if "nps" in view:
-    cols[0].metric("NPS", rate_text(view["nps"], "pts"), border=True, help=rate_help(view["nps"], "% promoters (9–10) − % detractors (0–6)"))
-    cols[1].metric("CSAT", rate_text(view["csat"]), border=True, help=rate_help(view["csat"], "responses of 4 or 5 / all responses (1–5)"))
-    ces = view["ces"]
+if view.nps is not None:
+    cols[0].metric("NPS", rate_text(view.nps, "pts"), border=True, help=rate_help(view.nps, "% promoters (9–10) − % detractors (0–6)"))
+    cols[1].metric("CSAT", rate_text(view.csat), border=True, help=rate_help(view.csat, "responses of 4 or 5 / all responses (1–5)"))
+    ces = view.ces
     cols[2].metric("CES", rate_text(ces), border=True,
                    help=rate_help(ces, "responses of 5–7 / all responses (1–7)") + ("" if ces.value is None else f"; mean {ces.parts['mean']:.2f}"))  # fmt: skip
-if "times_all" in view and view["times_all"].height:
-    t = view["times_all"].row(0, named=True)
+if view.times_all is not None and view.times_all.height:
+    t = view.times_all.row(0, named=True)
     cols[3].metric("Median first response", "—" if t["first_response_median_h"] is None else f"{t['first_response_median_h']:.1f} h",
                    border=True, help=f"Kaplan–Meier median over {t['tickets']:,} tickets created in the period; "
                    f"{t['open_unanswered']:,} still unanswered count as waiting (censored), not dropped. p90 "
                    + ("—" if t["first_response_p90_h"] is None else f"{t['first_response_p90_h']:.1f} h"))  # fmt: skip
 
-if "nps" in view:
+if view.nps is not None:
     left, right = st.columns(2)
-    left.plotly_chart(charts.trend(view["nps_trend_drawn"], x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
+    left.plotly_chart(charts.trend(view.nps_trend_drawn, x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
                                    title="NPS by month (95% interval; months with ≥ 10 answers)"))  # fmt: skip
     with left:
-        download.show(view["nps_trend"], "nps-trend")
-    if view.get("nps_by_tier") is not None and view["nps_by_tier"].height:
-        right.plotly_chart(charts.bars(shell.sort_tiers(view["nps_by_tier"]), x="tier", y="nps", colour_by_tier=True, error=("ci_low", "ci_high"),
+        download.show(view.nps_trend, "nps-trend")
+    if view.nps_by_tier is not None and view.nps_by_tier.height:
+        right.plotly_chart(charts.bars(shell.sort_tiers(view.nps_by_tier), x="tier", y="nps", colour_by_tier=True, error=("ci_low", "ci_high"),
                                        title="NPS by tier in the period (95% interval)"))  # fmt: skip
     dist = st.columns(3)
-    for column, (name, frame) in zip(dist, view["distributions"].items(), strict=True):
+    for column, (name, frame) in zip(dist, view.distributions.items(), strict=True):
         if frame.height:
             column.plotly_chart(charts.bars(frame, x="score", y="responses",
                                             title=f"{name.upper()} answers"))  # fmt: skip
-    if view.get("by_group") is not None and view["by_group"].height:
+    if view.by_group is not None and view.by_group.height:
         st.subheader("Do promoters stay?")
-        groups = view["by_group"]
+        groups = view.by_group
         st.plotly_chart(charts.bars(groups, x="group", y="retention", percent=True, error=("ci_low", "ci_high"),
                                     title="Still customers at the as-of date, by latest NPS answer"))  # fmt: skip
         download.show(groups, "retention-by-nps-group")
 
-if "times_channel" in view:
+if view.times_channel is not None:
     st.subheader("Response times and SLA")
     left, right = st.columns(2)
     for column, key, dim in ((left, "times_channel", "channel"), (right, "times_priority", "priority")):
-        column.plotly_chart(charts.grouped_bars(view["times_drawn"][dim], x=dim, y="hours", colour="measure",
+        column.plotly_chart(charts.grouped_bars(view.times_drawn[dim], x=dim, y="hours", colour="measure",
                                                 title=f"First response by {dim} (hours)"))  # fmt: skip
         with column:
-            download.show(view[key], f"response-times-{dim}")
+            download.show(getattr(view, key), f"response-times-{dim}")
     left, right = st.columns(2)
     for column, key, dim in ((left, "sla_priority", "priority"), (right, "sla_channel", "channel")):
-        column.plotly_chart(charts.bars(view[key], x=dim, y="compliance", percent=True, error=("ci_low", "ci_high"),
+        column.plotly_chart(charts.bars(getattr(view, key), x=dim, y="compliance", percent=True, error=("ci_low", "ci_high"),
                                         title=f"SLA compliance by {dim}"))  # fmt: skip
         with column:
-            download.show(view[key], f"sla-{dim}")
-    sla = view["sla_all"].row(0, named=True) if view["sla_all"].height else None
+            download.show(getattr(view, key), f"sla-{dim}")
+    sla = view.sla_all.row(0, named=True) if view.sla_all.height else None
     if sla:
         st.caption(f"Answered within the first-response target of their priority: {sla['within_sla']:,} of {sla['decided']:,} decided "
                    f"tickets; {sla['pending']:,} still inside their target, {sla['no_target']:,} with a priority that has no target.")  # fmt: skip
-    if view.get("complaints") is not None:
-        st.plotly_chart(charts.trend(view["complaints_drawn"], x="month", y="per_100", name="complaints per 100",
+    if view.complaints is not None:
+        st.plotly_chart(charts.trend(view.complaints_drawn, x="month", y="per_100", name="complaints per 100",
                                      title="Complaints per 100 active customers per month"))  # fmt: skip
-        download.show(view["complaints"], "complaints")
+        download.show(view.complaints, "complaints")

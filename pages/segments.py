@@ -8,19 +8,19 @@ from metrics.segments import SEGMENT_ORDER
 
 filters, view = shell.page("segments", "Segments")
 currency = shell.currency()
-summary = view["summary"]  # the segments that have customers
+summary = view.summary  # the segments that have customers
 
 st.subheader("RFM segments")
 left, right = st.columns([2, 3])
 left.plotly_chart(charts.bars(summary, x="segment", y="customers", horizontal=True, title="Customers per segment"))
 with right:
     table.show(summary, currency=currency)
-    download.show(view["summary_all"], "segments")
-if view["tiers"] > 1:
-    st.plotly_chart(charts.matrix_heatmap(view["matrix"], rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
+    download.show(view.summary_all, "segments")
+if view.tiers > 1:
+    st.plotly_chart(charts.matrix_heatmap(view.matrix, rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
                                           row_order=SEGMENT_ORDER, col_order=shell.tier_order()))  # fmt: skip
 
-clusters = view["clusters"]
+clusters = view.clusters
 st.subheader("Clusters")
 if clusters["reason"]:
     st.info(clusters["reason"])
@@ -34,11 +34,11 @@ else:
     download.show(clusters["assignments"], "clusters")
 
 st.subheader("Customer portfolio: value vs cost to serve")
-folio = view["portfolio"]
+folio = view.portfolio
 if folio is None:
-    st.info(view["portfolio_reason"], icon="ℹ️")
+    st.info(view.portfolio_reason, icon="ℹ️")
 else:
-    unprofitable, points = view["unprofitable"], view["portfolio_points"]
+    unprofitable, points = view.unprofitable, view.portfolio_points
     st.plotly_chart(charts.scatter(points, x="cost_to_serve", y="margin", colour="tier", order=shell.tier_order(),
                                    x_title=f"cost to serve ({currency}: support tickets × cost per ticket + acquisition cost)",
                                    y_title=f"margin ({currency})", title=f"{unprofitable.height:,} of {folio.height:,} customers cost more than they earn"))  # fmt: skip
@@ -48,8 +48,8 @@ else:
     table.show(unprofitable, currency=currency, rows=200)
     download.show(unprofitable, "unprofitable-customers")
 
-if view["contacts"] is not None and view["contacts"].height:
-    contacts = view["contacts"]
+if view.contacts is not None and view.contacts.height:
+    contacts = view.contacts
     st.plotly_chart(charts.bars(contacts, x="segment", y="contacts_per_sale",
                                 title=f"Contacts per sale by segment (interactions / {contacts.get_column('basis')[0]})"))  # fmt: skip
 

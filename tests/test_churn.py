@@ -78,9 +78,9 @@ def test_value_at_risk_rows_are_chosen_by_value_and_explained_themselves(sample_
     model = churn.train_churn_model(sample_tables, as_of=as_of, explain_top=10)
     filters = Filters(Slice(), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
     view = views.compute("churn", Dataset("sample", sample_tables, sample_settings()), filters, churn_model=lambda: model)
-    expected = view["scores"].sort("value_at_risk", descending=True).head(views.AT_RISK_ROWS)
-    assert view["at_risk"].get_column("customer_id").to_list() == expected.get_column("customer_id").to_list()
-    assert view["at_risk"].get_column("drivers").null_count() == 0
+    expected = view.scores.sort("value_at_risk", descending=True).head(views.AT_RISK_ROWS)
+    assert view.at_risk.get_column("customer_id").to_list() == expected.get_column("customer_id").to_list()
+    assert view.at_risk.get_column("drivers").null_count() == 0
     # with drivers for only the 10 riskiest, most of these 50 would have had none
     assert expected.get_column("drivers").null_count() > 25
 

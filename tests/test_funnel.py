@@ -208,7 +208,7 @@ def test_crm_deal_exports_show_won_and_lost_deals(export):
     as_of = plan.settings.as_of or dt.date(2024, 12, 31)
     filters = Filters(Slice(), Period(dt.date(2000, 1, 1), as_of), "previous", as_of)
     view = views.funnel_page(views.context(Dataset("x", plan.tables, plan.settings), filters))
-    reached = view["funnel"].get_column("reached").to_list()
+    reached = view.funnel.get_column("reached").to_list()
     assert reached[0] == deals.height and reached[-1] == won
-    rate = view["win_rate_all"]
+    rate = view.win_rate_all
     assert (rate.numerator, rate.denominator) == (won, won + lost)

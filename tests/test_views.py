@@ -37,26 +37,26 @@ def _never_leaving(customers: int = 600) -> dict[str, pl.DataFrame]:
 
 def test_a_degenerate_bgnbd_fit_is_detected_and_said():
     view = views.lifetime_value(_context(_never_leaving(), dt.date(2024, 12, 31)))
-    assert view["model"].a < 1e-6
-    assert view["degenerate"] is not None and "almost no drop-out" in view["degenerate"]
+    assert view.model.a < 1e-6
+    assert view.degenerate is not None and "almost no drop-out" in view.degenerate
 
 
 def test_an_informative_fit_is_not_called_degenerate(sample_tables):
     view = views.lifetime_value(_context(sample_tables, dt.date(2026, 6, 30)))
-    assert view["degenerate"] is None
+    assert view.degenerate is None
     # "likely still active" is over repeat buyers: one-time buyers all have P(alive) = 1
-    repeat = view["clv"].filter(pl.col("frequency") > 0)
-    assert view["p_alive_repeat"] == repeat.get_column("p_alive").mean() < view["clv"].get_column("p_alive").mean()
+    repeat = view.clv.filter(pl.col("frequency") > 0)
+    assert view.p_alive_repeat == repeat.get_column("p_alive").mean() < view.clv.get_column("p_alive").mean()
 
 
 def test_clv_cac_is_on_margin(sample_tables):
     """CLV predicts spend; set against acquisition cost it is taken on margin: CLV × (Σ margin /
     Σ revenue) of the data, so CLV:CAC = mean CLV × share / mean CAC (METRICS.md)."""
     view = views.lifetime_value(_context(sample_tables, dt.date(2026, 6, 30)))
-    share = view["margin_share"]
-    value = view["value"]
+    share = view.margin_share
+    value = view.value
     assert share == value.get_column("margin").sum() / value.get_column("revenue").sum() < 1
-    gold = view["clv_cac"]["tier"].filter(pl.col("tier") == "Gold").row(0, named=True)
+    gold = view.clv_cac["tier"].filter(pl.col("tier") == "Gold").row(0, named=True)
     customers = sample_tables["customers"].filter(pl.col("tier") == "Gold")
     gold_model = ltv_models(view, "Gold")
     clv = gold_model.join(customers.select("customer_id", "acquisition_cost"), on="customer_id")
@@ -68,8 +68,8 @@ def ltv_models(view, tier: str) -> pl.DataFrame:
     """The CLV the view used for a tier's customers: its own model's, or the pooled one's."""
     from metrics import ltv
 
-    return ltv.clv_by_group(view["summary"], view["customers"].select("customer_id", "tier"), by="tier",
-                            pooled=view["pooled_clv"]).filter(pl.col("tier") == tier)  # fmt: skip
+    return ltv.clv_by_group(view.summary, view.customers.select("customer_id", "tier"), by="tier",
+                            pooled=view.pooled_clv).filter(pl.col("tier") == tier)  # fmt: skip
 
 
 def test_clv_by_tier_comes_from_a_model_per_tier_with_enough_repeat_buyers(sample_tables):
@@ -78,8 +78,8 @@ def test_clv_by_tier_comes_from_a_model_per_tier_with_enough_repeat_buyers(sampl
     from metrics import ltv
 
     view = views.lifetime_value(_context(sample_tables, dt.date(2026, 6, 30)))
-    groups = view["clv_by_group"]["tier"]
-    repeat = view["summary"].filter(pl.col("frequency") > 0).join(sample_tables["customers"], on="customer_id")
+    groups = view.clv_by_group["tier"]
+    repeat = view.summary.filter(pl.col("frequency") > 0).join(sample_tables["customers"], on="customer_id")
     enough = {t for (t,), part in repeat.group_by("tier") if part.height >= ltv.MIN_REPEAT_BUYERS_PER_GROUP}
     assert set(groups.filter(pl.col("model") == "own").get_column("tier")) == enough
     assert set(groups.filter(pl.col("model") == "pooled").get_column("tier")) == set(groups.get_column("tier")) - enough
@@ -91,10 +91,10 @@ def test_views_hand_charts_bounded_data(sample_tables):
 
     context = _context(sample_tables, dt.date(2026, 6, 30))
     value = views.lifetime_value(context)
-    assert value["value_bins"].height == 50
-    assert value["value_bins"].get_column("count").sum() == value["value"].filter(pl.col("margin") > 0).height
+    assert value.value_bins.height == 50
+    assert value.value_bins.get_column("count").sum() == value.value.filter(pl.col("margin") > 0).height
     folio = views.segments_page(context)
-    assert folio["portfolio_points"].height <= views.SCATTER_POINTS
+    assert folio.portfolio_points.height <= views.SCATTER_POINTS
     bins = stats.binned(pl.Series([1.0, 2.0, 2.0, 10.0]), bins=3)
     assert bins.get_column("count").to_list() == [3, 0, 1]  # [1, 4), [4, 7), [7, 10]
 
@@ -122,5 +122,20 @@ def test_lifetime_value_of_each_tier_fits_quietly(sample_tables):
         filters = Filters(Slice(tiers=(tier,)), Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)), "previous",
                           dt.date(2026, 6, 30))  # fmt: skip
         view = views.lifetime_value(views.context(Dataset("t", sample_tables, DatasetSettings()), filters))
-        if view["model"] is not None:
-            assert set(view["clv_by_group"]["acquisition_channel"].get_column("model")) <= {"own", "pooled"}
+        if view.model is not None:
+            assert set(view.clv_by_group["acquisition_channel"].get_column("model")) <= {"own", "pooled"}
+
+
+def test_every_view_is_a_frozen_record_of_what_its_page_draws(sample_tables):
+    """views.VIEWS is the one registry; each page's view is a frozen dataclass, computed through
+    views.compute (dataset → slice → view) and only read by its page."""
+    import dataclasses
+
+    filters = Filters(Slice(), Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)), "previous", dt.date(2026, 6, 30))
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    for page in views.VIEWS:
+        view = views.compute(page, dataset, filters)
+        assert dataclasses.is_dataclass(view), page
+        first = dataclasses.fields(view)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(view, first, None)

@@ -43,9 +43,9 @@ def test_a_slice_cuts_the_stage_history_to_its_deals():
 def test_contacts_per_sale_count_won_deals_not_orders(sample_tables):
     """Where there are deals, a sale is a won deal: per segment, interactions / won deals."""
     view = views.segments_page(_context(sample_tables))
-    contacts = view["contacts"]
+    contacts = view.contacts
     assert set(contacts.get_column("basis")) == {"won deals"}
-    rfm = view["rfm"].select("customer_id", "segment")
+    rfm = view.rfm.select("customer_id", "segment")
     won = sample_tables["deals"].filter(pl.col("status") == "won").select("customer_id").join(rfm, on="customer_id")
     expected = won.group_by("segment").agg(sales=pl.len())
     got = dict(contacts.select("segment", "sales").drop_nulls().iter_rows())
@@ -55,7 +55,7 @@ def test_contacts_per_sale_count_won_deals_not_orders(sample_tables):
 def test_the_holdout_check_leaves_out_the_last_six_months(sample_tables):
     """The model is checked on its prediction of the last 182 days (README: six months)."""
     view = views.lifetime_value(_context(sample_tables))
-    assert view["calibration_end"] == AS_OF - dt.timedelta(days=182)
+    assert view.calibration_end == AS_OF - dt.timedelta(days=182)
 
 
 def test_a_customers_deal_takes_the_customers_tier_and_a_prospect_keeps_its_own():
@@ -71,7 +71,7 @@ def test_a_customers_deal_takes_the_customers_tier_and_a_prospect_keeps_its_own(
     }
     settings = DatasetSettings(stage_order=["Lead", "Won"])
     view = views.funnel_page(_context(tables, settings))
-    tiers = dict(view["reach"].select("deal_id", "tier").iter_rows())
+    tiers = dict(view.reach.select("deal_id", "tier").iter_rows())
     assert tiers == {"D1": "Gold", "D2": "Bronze", "D3": "Unassigned"}
 
 
