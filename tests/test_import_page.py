@@ -145,3 +145,13 @@ def test_the_time_zone_is_chosen_on_the_page(app):
     assert dataset.tables["orders"].get_column("order_date").to_list() == [dt.datetime(2024, 2, 1, 6, 30)]
     app.text_input(key="import_time_zone").set_value("Mars/Olympus").run()
     assert any("unknown time zone" in str(df.value.to_dict()) for df in app.dataframe)
+
+
+def test_a_mapping_file_given_after_the_files_is_used(app):
+    text = b"who,when,paid\nc1,2024-01-02,5\nc1,2024-01-02,6\n"
+    _upload(app, {"pay.csv": text})
+    mapping = {"files": {"pay.csv": {"table": "orders", "columns": {
+        "order_id": {"row_key": ["who", "when"]}, "customer_id": "who", "order_date": "when", "amount": "paid"}}}}  # fmt: skip
+    app.file_uploader(key="import_mapping_file").set_value(("m.json", json.dumps(mapping).encode(), "application/json")).run()
+    dataset = _import(app, "Later")
+    assert dataset.tables["orders"].height == 2

@@ -16,7 +16,7 @@ from dashboard.importer.pipeline import ImportPlan
 from dashboard.importer.recipes import Recipe, RecipeError
 from dashboard.text import plain
 
-RECIPE_KEY = "import_recipe"  # (file names, the mapping edited on this page as JSON)
+RECIPE_KEY = "import_recipe"  # ((file names, mapping file digest), the mapping in force as JSON, its error)
 DONE_KEY = "import_done"
 PLAN_KEY = "import_plan"  # (digest of files and choices, the dry run made of them)
 
@@ -113,16 +113,19 @@ def show() -> None:
 def _recipe(sources: list[SourceFile], mapping_file) -> Recipe | None:
     """The mapping in force for these files: the one edited on this page, else an uploaded
     mapping file, else None (the importer recognises the shape or guesses)."""
-    names = tuple(sorted(s.name for s in sources))
+    given = None if mapping_file is None else hashlib.sha256(mapping_file.getvalue()).hexdigest()
+    key = (tuple(sorted(s.name for s in sources)), given)  # new files or a new mapping file: start again
     state = st.session_state.get(RECIPE_KEY)
-    if state is None or state[0] != names:
-        state = (names, None)
+    if state is None or state[0] != key:
+        state = (key, None, None)
         if mapping_file is not None:
             try:
-                state = (names, Recipe.from_json(json.loads(mapping_file.getvalue())).to_json())
+                state = (key, Recipe.from_json(json.loads(mapping_file.getvalue())).to_json(), None)
             except (ValueError, RecipeError) as exc:
-                st.error(f"The mapping file {mapping_file.name} cannot be used: {exc}", icon="⚠️")
+                state = (key, None, f"The mapping file {mapping_file.name} cannot be used: {exc}")
         st.session_state[RECIPE_KEY] = state
+    if state[2]:
+        st.error(plain(state[2]), icon="⚠️")
     return Recipe.from_json(state[1]) if state[1] else None
 
 
@@ -179,8 +182,8 @@ def _show_plan(plan: ImportPlan) -> None:
             if fp.raw.name in plan.sources:
                 changed = mapping_editor.show(plan, fp.raw.name, recipe)
                 if changed is not None:
-                    names = tuple(sorted(plan.sources))
-                    st.session_state[RECIPE_KEY] = (names, changed)
+                    key = st.session_state[RECIPE_KEY][0]
+                    st.session_state[RECIPE_KEY] = (key, changed, None)
                     st.rerun()
             st.dataframe(source.frame.drop("__row").head(5), hide_index=True, width="stretch")
     st.download_button(
