@@ -105,7 +105,7 @@ def test_a_mapping_file_given_back_is_used(app, tmp_path):
 def test_a_broken_mapping_file_is_refused_in_words(app):
     app.file_uploader(key="import_mapping_file").set_value(("m.json", b'{"files": 3}', "application/json")).run()
     _upload(app, realshapes.cdnow_master_like()[0])
-    assert any("m.json" in str(e.value) and "cannot be used" in str(e.value) for e in app.error)
+    assert any("m.json" in str(e.value).replace("\\", "") and "cannot be used" in str(e.value) for e in app.error)
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,7 @@ def _recipe(sources: list[SourceFile], mapping_file) -> Recipe | None:
     key = (tuple(sorted(s.name for s in sources)), given)  # new files or a new mapping file: start again
     state = st.session_state.get(RECIPE_KEY)
     if state is None or state[0] != key:
+        mapping_editor.forget_choices()
         state = (key, None, None)
         if mapping_file is not None:
             try:

@@ -31,6 +31,18 @@ OTHER = "= derived (as the notes above say)"
 SKIP = "skip"
 
 
+# The editor's widget keys start with these: when the mapping is replaced from outside (new files,
+# a mapping file), their remembered choices must go, or they would write the old choices back.
+KEY_PREFIXES = ("table::", "map::", "const::", "rowkey::", "producta::", "productb::", "suma::", "sumb::",
+                "group::", "require::", "jfile::", "jon::", "jother::", "jtake::", "jhow::", "join::", "unjoin::")  # fmt: skip
+
+
+def forget_choices() -> None:
+    """Drop the editor's remembered widget choices (the mapping in force was replaced)."""
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(KEY_PREFIXES)]:
+        del st.session_state[key]
+
+
 def show(plan: ImportPlan, name: str, recipe: dict[str, Any]) -> dict[str, Any] | None:
     recipe = copy.deepcopy(recipe)
     files = recipe.setdefault("files", {})
