@@ -174,33 +174,21 @@ def _check_text(fp: FilePlan, frame: pl.DataFrame, problems: list[Problem]) -> N
         if dtype != pl.String or col in (FILE_COL, ROW_COL):
             continue
         s = frame.get_column(col)
-        too_long = s.str.len_chars() > MAX_CELL_CHARS
-        if too_long.any():
-            rows, count = rows_of(frame, too_long)
-            problems.append(
-                Problem(
-                    "error",
-                    fp.raw.name,
-                    f"column {col!r} has cells longer than {MAX_CELL_CHARS:,} characters "
-                    f"(the longest is {s.str.len_chars().max():,}): a broken quote or a wrong file?",
-                    table=fp.table,
-                    column=col,
-                    rows=rows,
-                    count=count,
-                )
-            )
-        formula = s.str.contains(FORMULA_START)
-        if formula.any():
-            rows, count = rows_of(frame, formula)
-            problems.append(
-                Problem(
-                    "warning",
-                    fp.raw.name,
-                    f"column {col!r}: cells start with =, +, - or @ (a spreadsheet would run them as "
-                    "formulas); kept as text, and every CSV export escapes them",
-                    table=fp.table,
-                    column=col,
-                    rows=rows,
-                    count=count,
-                )
-            )
+        lengths = s.str.len_chars()
+        checks = (
+            ("error", lengths > MAX_CELL_CHARS,
+             f"column {col!r} has cells longer than {MAX_CELL_CHARS:,} characters "
+             f"(the longest is {lengths.max() or 0:,}): a broken quote or a wrong file?"),
+            ("warning", s.str.contains(FORMULA_START),
+             f"column {col!r}: cells start with =, +, - or @ (a spreadsheet would run them as "
+             "formulas); kept as text, and every CSV export escapes them"),
+        )  # fmt: skip
+        for severity, mask, message in checks:
+            if mask.any():
+                rows, count = rows_of(frame, mask)
+                problems.append(
+                    Problem(
+                        severity, fp.raw.name, message,
+                        table=fp.table, column=col, rows=rows, count=count,
+                    )
+                )  # fmt: skip

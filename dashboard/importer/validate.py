@@ -174,38 +174,15 @@ def _check_references(tables: dict[str, pl.DataFrame], problems) -> None:
             continue
         examples = ", ".join(repr(v) for v in ids.filter(unknown).unique().head(3).to_list())
         share = unknown.sum() / max(ids.is_not_null().sum(), 1)
-        if name == "deals":
-            per_file(
-                problems,
-                "warning",
-                frame,
-                unknown,
-                name,
-                "customer_id",
-                f"deals of accounts not in the customers file (kept, e.g. {examples})",
-            )
+        if name == "deals":  # prospects' deals may name accounts the customers file lacks
+            severity, message = "warning", f"deals of accounts not in the customers file (kept, e.g. {examples})"
         elif share > UNKNOWN_CUSTOMER_ERROR_SHARE:
-            per_file(
-                problems,
-                "error",
-                frame,
-                unknown,
-                name,
-                "customer_id",
-                f"{share:.0%} of rows refer to customers that are not in the customers "
-                f"file, e.g. {examples} — is it the right customers file?",
-            )
+            severity, message = "error", (f"{share:.0%} of rows refer to customers that are not in the customers "
+                                          f"file, e.g. {examples} — is it the right customers file?")  # fmt: skip
         else:
-            per_file(
-                problems,
-                "warning",
-                frame,
-                unknown,
-                name,
-                "customer_id",
-                f"rows of unknown customers were dropped, e.g. {examples}",
-            )
+            severity, message = "warning", f"rows of unknown customers were dropped, e.g. {examples}"
             tables[name] = frame.filter(~unknown)
+        per_file(problems, severity, frame, unknown, name, "customer_id", message)
     if "stage_history" in tables and "deals" in tables:
         h = tables["stage_history"]
         unknown = ~h.get_column("deal_id").is_in(tables["deals"].get_column("deal_id").implode())
