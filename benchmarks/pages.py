@@ -2,6 +2,7 @@
 computation behind each page when a filter changes, on the sample and on 100,000 customers.
 
     python -m benchmarks.pages [--customers 100000] [--repeat 5]
+    python -m benchmarks.pages --every-page DIR   # every page in Chromium on a generated dataset
 
 First render, two ways: the server-side script run of the Overview (AppTest, fresh process: the
 first session pays for importing the dashboard's modules, the next finds the dataset and results
@@ -97,6 +98,83 @@ def first_render(root: Path, visitors: int = 2) -> list[float]:
         server.wait(timeout=30)
 
 
+PAGES = [("home", "Overview"), ("funnel", "Funnel"), ("retention", "Retention"), ("lifetime-value", "Lifetime value"),
+         ("satisfaction", "Satisfaction"), ("segments", "Segments"), ("churn-risk", "Churn risk"), ("data", "Data")]  # fmt: skip
+QUIET_S = 3.0  # a page is drawn when the server has sent nothing for this long and the run is done
+
+
+def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -> dict:
+    """Import `data` (the generated Parquet files) into a fresh SQLite store, start `streamlit run`
+    on it, open the Overview once (the server loads and caches the dataset: reported apart), then
+    open every page as a first-time visitor in Chromium. Per page: seconds from navigation until
+    the last message of its first run arrives (nothing more for QUIET_S seconds, the running
+    indicator gone), and the bytes the server sent over the app's websocket (the page's data and
+    charts; Streamlit's own JavaScript comes over HTTP and is cached after the first visit).
+    Also the server's peak resident memory; with `shots`, a screenshot of each page there."""
+    import os
+    import socket
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    tmp = tempfile.mkdtemp()
+    env = dict(os.environ, CRM_STORE_URL=f"sqlite:///{tmp}/store.sqlite", CRM_SECRETS_FILE="/nonexistent.toml")
+    subprocess.run([sys.executable, "-m", "dashboard", "import", "--dataset", "bench", "--as-of", "2026-06-30",
+                    "--currency", "USD", *map(str, sorted(data.glob("*.parquet")))],
+                   cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), "--server.port",
+                               str(port), "--server.headless", "true"], cwd=root, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    results: dict = {}
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+
+        def visit(browser, path: str) -> dict:
+            context = browser.new_context(viewport={"width": 1400, "height": 1400})
+            page = context.new_page()
+            frames: list[tuple[float, int]] = []
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda body: frames.append((time.perf_counter(), len(body)))))
+            started = time.perf_counter()
+            page.goto(url + path)
+            while time.perf_counter() - started < 600:
+                page.wait_for_timeout(250)
+                quiet = frames and time.perf_counter() - frames[-1][0] > QUIET_S
+                if quiet and not page.locator("[data-testid='stStatusWidget']").is_visible():
+                    break
+            if not frames:
+                raise RuntimeError(f"{url}{path}: the server sent nothing in 600 s")
+            result = {"first_render_s": round(frames[-1][0] - started, 2), "websocket_mb": round(sum(n for _, n in frames) / 1e6, 2),
+                      "exceptions": page.locator("[data-testid='stException']").count()}  # fmt: skip
+            if shots:  # after the measurement: drawing the whole page may ask the server for more
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / f"{path or 'loading'}.png"), full_page=True)
+            context.close()
+            return result
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            results["overview_loading_the_dataset"] = visit(browser, "")
+            for path, title in PAGES:
+                results[title] = visit(browser, path)
+                print(title, results[title], file=sys.stderr, flush=True)
+            browser.close()
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        results["server_peak_mb"] = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1]) // 1024
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def filter_change(data: Path | None, repeat: int) -> dict:
     import datetime as dt
 
@@ -134,7 +212,13 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--child-filter", nargs="?", const="", default=None)
+    p.add_argument("--every-page", type=Path, metavar="DIR",
+                   help="only: every page's first render in Chromium on the generated dataset in DIR")
+    p.add_argument("--screenshots", type=Path, metavar="DIR", help="with --every-page: a screenshot of each page here")  # fmt: skip
     args = p.parse_args()
+    if args.every_page:
+        print(json.dumps(every_page_first_render(Path(__file__).resolve().parent.parent, args.every_page, args.screenshots), indent=2))
+        return
     if args.child_filter is not None:
         print(json.dumps(filter_change(Path(args.child_filter) if args.child_filter else None, args.repeat)))
         return

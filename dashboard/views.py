@@ -137,6 +137,7 @@ class LifetimeValueView:
     value: pl.DataFrame  # historical revenue and margin per customer
     value_by_tier: pl.DataFrame
     value_bins: pl.DataFrame  # histogram of historical value (log scale)
+    value_not_drawn: int  # customers whose value is under a cent: a log scale has no place for them
     model: Any = None  # BG/NBD fit, None when it could not be fitted
     model_reason: str | None = None
     clv_by_group: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -358,6 +359,7 @@ def retention_page(ctx: Context) -> RetentionView:
 
 CURVE_MONTHS = 24  # retention curves are drawn over the first two years
 TOP_ROWS = 25  # rows of a "top customers" table
+CENT = 0.01  # the smallest value of money drawn on a log scale
 MIN_MONTH_ANSWERS = 10  # a month's NPS is drawn from this many answers on
 
 
@@ -381,9 +383,10 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
     if "acquisition_channel" in customers.columns:
         value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
     by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
+    bins = stats.binned(value.get_column("margin"), log=True, smallest=CENT)  # fifty bars, not a million values
     out: dict[str, Any] = {
         "value": value, "value_by_tier": by_tier, "model": None, "model_reason": None, "clv_by_group": {},
-        "value_bins": stats.binned(value.get_column("margin"), log=True),  # fifty bars, not a million values
+        "value_bins": bins, "value_not_drawn": value.height - int(bins.get_column("count").sum()),
     }  # fmt: skip
     by_group: dict[str, pl.DataFrame] = {}
     # the model's summary and the holdout check's calibration summary come from one pass

@@ -316,12 +316,14 @@ def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> 
     }
 
 
-def binned(values: pl.Series, *, bins: int = 50, log: bool = False) -> pl.DataFrame:
+def binned(values: pl.Series, *, bins: int = 50, log: bool = False, smallest: float = 0.0) -> pl.DataFrame:
     """values → left, right, count: a histogram of `bins` equal-width bins (of log10 of the
-    positive values when `log`), so a chart gets fifty bars instead of a million values."""
+    positive values when `log`), so a chart gets fifty bars instead of a million values.
+    With `log`, values under `smallest` are left out too: a margin of 1e-14 (what is left of a
+    refunded order in floating point) would otherwise stretch the axis over fourteen decades."""
     v = values.drop_nulls().cast(pl.Float64)
     if log:
-        v = v.filter(v > 0).log10()
+        v = v.filter((v > 0) & (v >= smallest)).log10()
     v = v.filter(v.is_finite())
     if v.is_empty():
         return pl.DataFrame(schema={"left": pl.Float64, "right": pl.Float64, "count": pl.Int64})

@@ -92,11 +92,18 @@ def test_views_hand_charts_bounded_data(sample_tables):
     context = _context(sample_tables, dt.date(2026, 6, 30))
     value = views.lifetime_value(context)
     assert value.value_bins.height == 50
-    assert value.value_bins.get_column("count").sum() == value.value.filter(pl.col("margin") > 0).height
+    drawn = value.value.filter(pl.col("margin") >= views.CENT).height
+    assert value.value_bins.get_column("count").sum() == drawn
+    assert value.value_not_drawn == value.value.height - drawn
     folio = views.segments_page(context)
     assert folio.portfolio_points.height <= views.SCATTER_POINTS
     bins = stats.binned(pl.Series([1.0, 2.0, 2.0, 10.0]), bins=3)
     assert bins.get_column("count").to_list() == [3, 0, 1]  # [1, 4), [4, 7), [7, 10]
+    # log scale: 1e-14 (a refunded order's floating-point residue) and 0 are left out, so the axis
+    # runs over log10 of 0.01 … 100 = −2 … 2 (4 bins of one decade), not over −14 … 2
+    residue = stats.binned(pl.Series([1e-14, 0.0, 0.01, 0.5, 100.0]), bins=4, log=True, smallest=0.01)
+    assert residue.get_column("left").to_list() == pytest.approx([-2.0, -1.0, 0.0, 1.0])
+    assert residue.get_column("count").to_list() == [1, 1, 0, 1]  # 0.01, 0.5 (−0.3), 100 (last bin)
 
 
 def test_pages_only_draw():
