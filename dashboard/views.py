@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
+from metrics import activity, churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
 from metrics.domain import Dataset, Filters
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
 from metrics.slicing import slice_tables
@@ -313,6 +313,7 @@ def retention_page(ctx: Context) -> RetentionView:
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
     status = retention.churn_status(orders, as_of=as_of, churn_window_days=window, customers=customers)
+    spells = activity.spells(orders, as_of=as_of, churn_window_days=window, customers=customers)  # once for both below
     life = retention.lifetimes_table(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier", status=status)
     curves = retention.survival(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life)
     tiers_present = curves.get_column("tier").n_unique() if curves.height else 0
@@ -350,8 +351,10 @@ def retention_page(ctx: Context) -> RetentionView:
         "median_lifetime": medians,
         "lost_day_0": lost_day_0,
         "logrank": test,
-        **_churn_months(retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers)),
-        "backtest": retention.churn_backtest(orders, as_of=as_of, churn_window_days=window, customers=customers),
+        **_churn_months(retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers,
+                                                spells=spells)),
+        "backtest": retention.churn_backtest(orders, as_of=as_of, churn_window_days=window, customers=customers,
+                                             spells=spells),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
     })

@@ -352,11 +352,14 @@ def churn_backtest(
     churn_window_days: int = 90,
     customers: Frame | None = None,
     months: int = 12,
+    spells: pl.DataFrame | None = None,
 ) -> dict[str, object] | None:
     """How far to trust the churn rate: the monthly churn rate as it read a year before the as-of
     date (its last complete month then), the share of the customers active then that it implied
     would lapse within `months` months (1 − (1 − rate)^months), and the share that did lapse by the
-    as-of date. None when the data do not reach back far enough.
+    as-of date. None when the data do not reach back far enough. `spells`: activity.spells for the
+    same as-of date and window, when the caller has them (the rate as it read then is always
+    computed from the spells as of then: later purchases must not reach it).
 
     → as_of_then, month_then, monthly_rate, active_then, predicted_share, lapsed, actual_share."""
     from metrics import activity
@@ -368,7 +371,8 @@ def churn_backtest(
     if complete.is_empty():
         return None
     last = complete.row(-1, named=True)
-    now = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    now = spells if spells is not None else activity.spells(orders, as_of=end, churn_window_days=churn_window_days,
+                                                            customers=customers)  # fmt: skip
     running = now.filter((pl.col("start") <= then) & (pl.col("lapse").is_null() | (pl.col("lapse") > then)))
     active = running.height
     if not active:
