@@ -16,6 +16,7 @@ repeats, and the peak memory of each child process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -44,22 +45,23 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-def first_render(root: Path, visitors: int = 2) -> list[float]:
-    """Start `streamlit run`, then open the Overview in Chromium as `visitors` first-time visitors
-    (each a new session and browser profile) and then as a returning visitor (same profile, its
-    cache warm); seconds from navigation until the eleven KPI cards are drawn and the run is done.
-    The first visitor pays for importing the dashboard's modules in the fresh server."""
+def _store_env() -> dict[str, str]:
+    """The environment of a dashboard on a fresh, empty SQLite store and no secrets file."""
     import os
+
+    tmp = tempfile.mkdtemp()
+    return dict(os.environ, CRM_STORE_URL=f"sqlite:///{tmp}/store.sqlite", CRM_SECRETS_FILE="/nonexistent.toml")
+
+
+@contextlib.contextmanager
+def _server(root: Path, env: dict[str, str]):
+    """A `streamlit run` server of the dashboard on a free port, once healthy: yields (url, pid)."""
     import socket
     import urllib.request
-
-    from playwright.sync_api import sync_playwright
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    tmp = tempfile.mkdtemp()
-    env = dict(os.environ, CRM_STORE_URL=f"sqlite:///{tmp}/store.sqlite", CRM_SECRETS_FILE="/nonexistent.toml")
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), "--server.port",
                                str(port), "--server.headless", "true"], cwd=root, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -71,6 +73,20 @@ def first_render(root: Path, visitors: int = 2) -> list[float]:
                 break
             except OSError:
                 time.sleep(0.5)
+        yield url, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def first_render(root: Path, visitors: int = 2) -> list[float]:
+    """Start `streamlit run`, then open the Overview in Chromium as `visitors` first-time visitors
+    (each a new session and browser profile) and then as a returning visitor (same profile, its
+    cache warm); seconds from navigation until the eleven KPI cards are drawn and the run is done.
+    The first visitor pays for importing the dashboard's modules in the fresh server."""
+    from playwright.sync_api import sync_playwright
+
+    with _server(root, _store_env()) as (url, _):
 
         def visit(page) -> float:
             started = time.perf_counter()
@@ -93,9 +109,6 @@ def first_render(root: Path, visitors: int = 2) -> list[float]:
             context.close()
             browser.close()
         return times
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 PAGES = [("home", "Overview"), ("funnel", "Funnel"), ("retention", "Retention"), ("lifetime-value", "Lifetime value"),
@@ -111,32 +124,14 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     indicator gone), and the bytes the server sent over the app's websocket (the page's data and
     charts; Streamlit's own JavaScript comes over HTTP and is cached after the first visit).
     Also the server's peak resident memory; with `shots`, a screenshot of each page there."""
-    import os
-    import socket
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
-    tmp = tempfile.mkdtemp()
-    env = dict(os.environ, CRM_STORE_URL=f"sqlite:///{tmp}/store.sqlite", CRM_SECRETS_FILE="/nonexistent.toml")
+    env = _store_env()
     subprocess.run([sys.executable, "-m", "dashboard", "import", "--dataset", "bench", "--as-of", "2026-06-30",
                     "--currency", "USD", *map(str, sorted(data.glob("*.parquet")))],
                    cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), "--server.port",
-                               str(port), "--server.headless", "true"], cwd=root, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
     results: dict = {}
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with _server(root, env) as (url, pid):
 
         def visit(browser, path: str) -> dict:
             context = browser.new_context(viewport={"width": 1400, "height": 1400})
@@ -167,12 +162,9 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
                 results[title] = visit(browser, path)
                 print(title, results[title], file=sys.stderr, flush=True)
             browser.close()
-        status = Path(f"/proc/{server.pid}/status").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
         results["server_peak_mb"] = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1]) // 1024
         return results
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def filter_change(data: Path | None, repeat: int) -> dict:
