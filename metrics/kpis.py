@@ -28,6 +28,7 @@ from metrics.stats import (
     Frame,
     day,
     difference_p,
+    first_of_month,
     kaplan_meier,
     km_quantile,
     lazy,
@@ -45,11 +46,6 @@ def whole_months(period: Period) -> int | None:
     return (period.end.year - period.start.year) * 12 + period.end.month - period.start.month + 1
 
 
-def _month_shift(d: dt.date, months: int) -> dt.date:
-    index = d.year * 12 + d.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def comparison_period(period: Period, mode: str = "previous") -> Period:
     """The period to compare with (METRICS.md, "Periods and dates"): "previous" — the same number
     of whole calendar months just before when the period is whole months (Apr–Jun → Jan–Mar),
@@ -60,8 +56,8 @@ def comparison_period(period: Period, mode: str = "previous") -> Period:
     months = whole_months(period)
     if months is not None:
         shift = 12 if mode == "year" else months
-        start = _month_shift(period.start, -shift)
-        return Period(start, _month_shift(start, months) - dt.timedelta(days=1))
+        start = first_of_month(period.start, -shift)
+        return Period(start, first_of_month(start, months) - dt.timedelta(days=1))
     if mode == "year":
 
         def back(d: dt.date) -> dt.date:
@@ -290,10 +286,10 @@ def overview(
     if orders is not None:
         (rev, rev_se), (prev_rev, prev_se) = both(lambda p: _revenue(orders, p))
         result.kpis.append(_kpi("revenue", rev, prev_rev, difference_p(rev, rev_se, prev_rev, prev_se)))
-        status_now = activity.spells(orders, as_of=period.end, churn_window_days=window, customers=customers)
-        result.spells = status_now
-        status_then = activity.spells(orders, as_of=other.end, churn_window_days=window, customers=customers)
-        now, then = _customer_counts(status_now, period), _customer_counts(status_then, other)
+        spells_now = activity.spells(orders, as_of=period.end, churn_window_days=window, customers=customers)
+        result.spells = spells_now
+        spells_then = activity.spells(orders, as_of=other.end, churn_window_days=window, customers=customers)
+        now, then = _customer_counts(spells_now, period), _customer_counts(spells_then, other)
         result.kpis += [
             _kpi("active_customers", now["active"], then["active"], _poisson_p(now["active"], then["active"]),
                  definition=f"customers with a purchase in the {window} days to the period's last day and no churn date by then"),
@@ -318,8 +314,8 @@ def overview(
                  f"{retained_now.base.label()} / their revenue then (year over year)",
                  numerator=retained_now.revenue_now, denominator=retained_now.revenue_base)
         )  # fmt: skip
-        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=status_now)["ltv"]
-        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=status_then)["ltv"]
+        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=spells_now)["ltv"]
+        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=spells_then)["ltv"]
         result.kpis.append(_kpi("avg_ltv", ltv_now, ltv_then))
         cac_now = cac_then = None
         if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
@@ -330,7 +326,7 @@ def overview(
                 new = first.filter(pl.col("first_purchase").is_between(p.start, p.end))
                 return new.join(cac, on="customer_id").get_column("acquisition_cost").mean()
 
-            cac_now, cac_then = mean_cac(status_now, period), mean_cac(status_then, other)
+            cac_now, cac_then = mean_cac(spells_now, period), mean_cac(spells_then, other)
         ratio = lambda ltv, cac: ltv / cac if ltv is not None and cac else None  # noqa: E731
         result.kpis.append(
             _kpi("ltv_cac", ratio(ltv_now, cac_now), ratio(ltv_then, cac_then),
@@ -414,8 +410,7 @@ def monthly_series(
     not its last day); a month without data is null. Point in time: a month's figures use only what
     was known at its end, so they do not change when later data arrive. active_customers: active on
     the day before the month. `spells`: metrics.activity.spells as of `end`, to reuse."""
-    index = end.year * 12 + end.month - 1 - (months - 1)
-    first = dt.date(index // 12, index % 12 + 1, 1)
+    first = first_of_month(end, -(months - 1))
     calendar = pl.DataFrame(
         {"month": pl.date_range(first, dt.date(end.year, end.month, 1), "1mo", eager=True)}
     )

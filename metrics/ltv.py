@@ -26,6 +26,7 @@ from metrics.stats import (
     DAYS_PER_MONTH,
     PURCHASE,
     Frame,
+    add_months,
     as_date,
     canonical,
     day,
@@ -829,7 +830,7 @@ def acquisition_vs_retention_cost(
         spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
     first = activity.first_purchases(spells)
     new = first.filter(pl.col("first_purchase").is_between(start, end)).select("customer_id")
-    active = spells.filter((pl.col("start") <= end) & (pl.col("lapse").is_null() | (pl.col("lapse") > end)))
+    active = spells.filter(activity.active_on_day(end))
     retained = (
         first.filter(pl.col("first_purchase") < start).join(active.select("customer_id"), on="customer_id", how="semi")
         .select("customer_id")
@@ -865,10 +866,8 @@ def clv_backtest(
 
     → as_of_then, customers, predicted (mean per customer), actual (mean per customer), error
     (predicted / actual − 1)."""
-    from metrics.retention import _months_back
-
     end = as_date(as_of)
-    then = _months_back(end, months)
+    then = add_months(end, -months)
     summary = rfm_summary(orders, as_of=then, unit=unit)
     if summary.height < 100 or summary.filter(pl.col("frequency") > 0).height < 20:
         return None

@@ -18,6 +18,7 @@ from metrics.stats import (
     PURCHASE,
     Frame,
     Rate,
+    add_months,
     as_date,
     canonical,
     day,
@@ -365,7 +366,7 @@ def churn_backtest(
     from metrics import activity
 
     end = as_date(as_of)
-    then = _months_back(end, months)
+    then = add_months(end, -months)
     past = activity.spells(orders, as_of=then, churn_window_days=churn_window_days, customers=customers)
     complete = activity.monthly(past, as_of=then).filter(~pl.col("partial") & pl.col("churn_rate").is_not_null())
     if complete.is_empty():
@@ -373,21 +374,11 @@ def churn_backtest(
     last = complete.row(-1, named=True)
     now = spells if spells is not None else activity.spells(orders, as_of=end, churn_window_days=churn_window_days,
                                                             customers=customers)  # fmt: skip
-    running = now.filter((pl.col("start") <= then) & (pl.col("lapse").is_null() | (pl.col("lapse") > then)))
-    active = running.height
+    # of the customers active on the day `then`, those who lapsed by the as-of date
+    lapsed, active = activity.period_churn(now, then + dt.timedelta(days=1), end)
     if not active:
         return None
-    lapsed = running.filter(pl.col("lapse").is_not_null() & (pl.col("lapse") <= end)).height
     return {
         "as_of_then": then, "month_then": last["month"], "monthly_rate": last["churn_rate"], "active_then": active,
         "predicted_share": 1 - (1 - last["churn_rate"]) ** months, "lapsed": lapsed, "actual_share": lapsed / active,
     }  # fmt: skip
-
-
-def _months_back(day_: dt.date, months: int) -> dt.date:
-    """The same day `months` months earlier (the month's last day when it is shorter)."""
-    index = day_.year * 12 + day_.month - 1 - months
-    year, month = index // 12, index % 12 + 1
-    following = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return min(day_.replace(year=year, month=month, day=1) + dt.timedelta(days=day_.day - 1),
-               following - dt.timedelta(days=1))  # fmt: skip

@@ -177,6 +177,20 @@ def day(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Date)
 
 
+def first_of_month(d: dt.date, months: int = 0) -> dt.date:
+    """The first day of the month `months` calendar months after d's (before it when negative)."""
+    index = d.year * 12 + d.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def add_months(d: dt.date, months: int) -> dt.date:
+    """The same day `months` calendar months later (earlier when negative); the month's last day
+    when it is shorter (31 March − 1 month = 28 or 29 February)."""
+    first = first_of_month(d, months)
+    last = first_of_month(first, 1) - dt.timedelta(days=1)
+    return min(first + dt.timedelta(days=d.day - 1), last)
+
+
 def month_start(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Date).dt.truncate("1mo")
 

@@ -165,3 +165,19 @@ def test_a_kpi_is_written_one_way_on_cards_and_in_sentences(unit, value, text):
 
     kpi = kpis.Kpi("x", "X", unit, value, None)
     assert kpis.value_text(unit, value) == format_value(kpi, value, "USD") == text
+
+
+@pytest.mark.parametrize(("day", "months", "expected"), [
+    (dt.date(2026, 6, 30), -12, dt.date(2025, 6, 30)),  # a year back: same day
+    (dt.date(2024, 3, 31), -1, dt.date(2024, 2, 29)),  # February 2024 has 29 days: its last day
+    (dt.date(2025, 3, 31), -1, dt.date(2025, 2, 28)),  # and 28 in 2025
+    (dt.date(2025, 12, 31), 2, dt.date(2026, 2, 28)),  # forward across a year
+    (dt.date(2026, 1, 15), -13, dt.date(2024, 12, 15)),  # back across two year ends
+])  # fmt: skip
+def test_calendar_month_steps(day, months, expected):
+    """add_months keeps the day and clamps it to a shorter month; first_of_month steps from the
+    first of day's month (15 Jan 2026, −13 → 1 Dec 2024)."""
+    from metrics.stats import add_months, first_of_month
+
+    assert add_months(day, months) == expected
+    assert first_of_month(day, months) == expected.replace(day=1)
