@@ -1,7 +1,8 @@
 """What each page shows, computed from the metrics package for one dataset and one set of filters.
 
-One function per page: Context in, a dict of frames and figures' inputs out. No Streamlit calls
-here — `dashboard.data.view()` caches the result per (dataset, filters), and pages only draw it.
+One function per page: Context in, that page's frozen view (its frames and figures' inputs) out;
+`compute(page, dataset, filters)` is the one entry, through VIEWS. No Streamlit calls here —
+`dashboard.data.view()` caches the result per (dataset, filters), and pages only draw it.
 A page that needs a table the dataset lacks raises `Missing`, which the page turns into an empty
 state naming the table.
 """

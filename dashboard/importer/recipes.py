@@ -180,7 +180,7 @@ def _apply_file(
                          f"{{n:,}} of {{total:,}} rows have no {col} and were left out")  # fmt: skip
     customers = None
     if fr.customers is not None:
-        customers = _derive_customers(name, frame, out, fr.customers)
+        customers = _customers_from_rows(name, frame, out, fr.customers)
     if fr.group_by:
         out = _group(name, out, fr, problems, notes)
     if fr.unique:
@@ -418,7 +418,7 @@ def _group(name: str, out: pl.DataFrame, fr: FileRecipe, problems, notes) -> pl.
     return grouped
 
 
-def _derive_customers(
+def _customers_from_rows(
     name: str, frame: pl.DataFrame, out: pl.DataFrame, attributes: dict[str, str]
 ) -> pl.DataFrame:
     """One row per customer id of `out`, each attribute its last non-empty value in the file."""
