@@ -426,6 +426,15 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
     L-BFGS-B where those do not converge): the optimum is the full-data MLE, reached in 3-4 full
     evaluations instead of dozens.
     """
+    # The search may probe parameters whose likelihood overflows (a small group, a degenerate
+    # fit): such a probe is not finite and the line search steps back from it. The error state is
+    # set here, in the thread that fits (NumPy keeps it per thread).
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _search(negll, prepare, columns, weights, start=start)
+
+
+def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.ndarray) -> _Fit:
+    """_maximise's search itself."""
     total = float(weights.sum())
 
     # Stop when the mean log-likelihood no longer improves by 1e-14 (relative); beyond 100,000
@@ -931,11 +940,9 @@ def clv_by_group(
         if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
             fit_on = part
             try:
-                # A small group's search can probe parameters whose likelihood overflows; the line
-                # search steps back from them, and only a converged fit is used (else the pooled).
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    bg = fit_bgnbd(fit_on, unit=unit, start=pooled_model)  # a group is near the whole
-                    gg = fit_gamma_gamma(fit_on, start=pooled_spend)
+                bg = fit_bgnbd(fit_on, unit=unit, start=pooled_model)  # a group is near the whole
+                gg = fit_gamma_gamma(fit_on, start=pooled_spend)
+                # only a converged fit is used (else the pooled model)
                 if not (bg.converged and gg.converged):
                     raise ValueError("no converged fit")
                 own = predict_clv(part.drop(by), bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
