@@ -12,14 +12,15 @@ import dataclasses
 import streamlit as st
 
 from dashboard import config
+from dashboard.naming import SAMPLE, SQL
 from dashboard.store import Store
-from metrics.domain import Dataset
+from metrics.domain import Dataset, Slice
 from metrics.schema import with_categorical_keys
+from metrics.slicing import slice_tables
 from sample_data import load_tables, sample_settings
 
-SAMPLE = "Sample CRM (bundled)"
-SQL = "SQL database"
 DATASET_KEY = "dataset"  # session-state key of the selected dataset, bound to ?dataset=
+LOCK_KEY = "_lock"  # the locked link's lock of this session (access.gate sets it every run)
 
 
 @st.cache_resource(show_spinner=False)
@@ -28,7 +29,7 @@ def store() -> Store:
 
 
 def dataset_names() -> list[str]:
-    names = [SAMPLE] + [info.name for info in store().list()]
+    names = [SAMPLE] + [info.name for info in store().list() if info.name not in (SAMPLE, SQL)]
     if config.sql_source_config():
         names.append(SQL)
     return names
@@ -74,13 +75,32 @@ def load(name: str) -> Dataset:
     return _load(name, _stamp(name))
 
 
+def active_lock():
+    """The lock of a locked link this session opened (sharing.Lock), or None."""
+    return st.session_state.get(LOCK_KEY)
+
+
 def selected_name() -> str:
+    lock = active_lock()
+    if lock is not None:
+        return lock.dataset
     name = st.session_state.get(DATASET_KEY)
     return name if name in dataset_names() else default_dataset()
 
 
+@st.cache_resource(max_entries=8, show_spinner="Loading the shared slice…")
+def _locked(dataset_key: str, locked: Slice, _dataset: Dataset) -> Dataset:
+    """The dataset cut down to a locked link's slice: every page and download of the session
+    reads these tables, so none can show a row outside it."""
+    return dataclasses.replace(_dataset, tables=slice_tables(_dataset.tables, locked))
+
+
 def active_dataset() -> Dataset:
-    return load(selected_name())
+    dataset = load(selected_name())
+    lock = active_lock()
+    if lock is None:
+        return dataset
+    return _locked(f"{selected_name()}@{_stamp(selected_name())}", Slice(lock.tiers, lock.segments), dataset)
 
 
 # ---------------------------------------------------------------- page results, per filter
@@ -88,8 +108,9 @@ def active_dataset() -> Dataset:
 
 def active_key() -> str:
     """Identity of the active dataset's content: its name and when it was stored."""
-    name = selected_name()
-    return f"{name}@{_stamp(name)}"
+    name, lock = selected_name(), active_lock()
+    locked = "" if lock is None else f"|locked {lock.tiers!r} {lock.segments!r}"
+    return f"{name}@{_stamp(name)}{locked}"
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing…")

@@ -33,15 +33,72 @@ def test_empty_table_keeps_its_schema(store):
     assert store.load("e").tables["customers"].schema == empty.schema
 
 
-def test_replacement_swaps_every_table_and_old_versions_are_gone(store, sample_tables):
+def test_replacement_swaps_every_table_and_keeps_the_replaced_versions_restorable(store, sample_tables):
     store.save(_dataset("s", sample_tables))
     small = {"customers": sample_tables["customers"].head(3)}
-    store.save(_dataset("s", small))
+    store.save(_dataset("s", small), actor="ana")
     back = store.load("s")
     assert set(back.tables) == {"customers"} and back.tables["customers"].height == 3
+    versions = store.versions("s")
+    assert [(v.version, v.current, v.saved_by) for v in versions] == [(2, True, "ana"), (1, False, "command line")]
+    store.restore("s", 1, actor="admin")
+    assert store.load("s").tables["orders"].height == sample_tables["orders"].height
+    # two more saves: only KEPT_VERSIONS (3) stay, in the store's chunks too
+    store.save(_dataset("s", small))
+    store.save(_dataset("s", small))
+    assert [v.version for v in store.versions("s")] == [4, 3, 2]
     with store.engine.connect() as conn:
-        versions = conn.exec_driver_sql("SELECT DISTINCT version FROM crm_table_chunks").all()
-    assert len(versions) == 1
+        chunks = {v for (v,) in conn.exec_driver_sql("SELECT DISTINCT version FROM crm_table_chunks").all()}
+    assert chunks == {2, 3, 4}
+    assert [(e.actor, e.action) for e in store.audit_log()][:3] == [("command line", "replace")] * 2 + [("admin", "restore")]
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [("", "needs a name"), ("x" * 5000, "at most 100 characters"), ("a\nb", "control characters"),
+     ("Sample CRM (bundled)", "built-in source"), ("sql DATABASE", "built-in source")],
+)  # fmt: skip
+def test_a_dataset_name_that_cannot_be_used_is_refused_in_words(store, name, reason):
+    from dashboard.naming import BadName
+
+    with pytest.raises(BadName, match=reason):
+        store.save(_dataset(name, {"customers": pl.DataFrame({"customer_id": ["1"]})}))
+    assert store.list() == []
+
+
+def test_concurrent_saves_of_one_name_all_land_one_after_the_other(store, sample_tables):
+    """Eight threads save the same new name at once (each its own Store, as sessions and the
+    command line would): none fails, the last one stands, and the log holds all eight."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = store.url
+
+    def save(i: int) -> None:
+        Store(url).save(_dataset("same", {"customers": sample_tables["customers"].head(i + 1)}), actor=f"u{i}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(save, range(8)))
+    assert len([e for e in store.audit_log() if e.detail.startswith("dataset 'same'")]) == 8
+    assert store.load("same").tables["customers"].height in range(1, 9)
+
+
+def test_two_processes_writing_at_once_both_succeed(tmp_path, sample_tables):
+    """SQLite has one writer at a time: a second process waits and retries instead of failing."""
+    url = f"sqlite:///{tmp_path / 'two.sqlite'}"
+    Store(url)
+    script = textwrap.dedent(f"""
+        import sys
+        from dashboard.store import Dataset, Store
+        from sample_data import load_tables
+        tables = load_tables()
+        store = Store({url!r})
+        for i in range(3):
+            store.save(Dataset(sys.argv[1], tables), actor=sys.argv[1])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, name], stderr=subprocess.PIPE) for name in ("p1", "p2", "p1")]
+    errors = [p.communicate(timeout=300)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert {e.actor for e in Store(url).audit_log()} == {"p1", "p2"}
 
 
 def test_large_tables_are_split_into_chunks(store, monkeypatch):

@@ -26,7 +26,8 @@ from dashboard.importer.parsing import (
 from dashboard.importer.problems import FILE_COL, ROW_COL, ImportFailed, Problem
 from dashboard.importer.reading import RawFile, ReadError, read_file
 from dashboard.importer.validate import check_as_of, validate, validate_tables
-from dashboard.store import Store
+from dashboard.naming import check_dataset_name
+from dashboard.store import LOCAL, Store
 from metrics.domain import Dataset
 from metrics.schema import (
     CURRENCY_FORM,
@@ -254,13 +255,15 @@ def _stage_columns(raw: RawFile, table: str | None, mapping: dict[str, str]) -> 
     return mp.stage_date_columns(raw.columns, mapping, sorted(stages))
 
 
-def commit_import(plan: ImportPlan, store: Store, name: str, *, activate: bool = True) -> Dataset:
-    """Store a plan without errors as dataset `name` (replacing it atomically)."""
+def commit_import(plan: ImportPlan, store: Store, name: str, *, activate: bool = True, actor: str = LOCAL) -> Dataset:
+    """Store a plan without errors as dataset `name` (replacing it atomically; the version it
+    replaces is kept). The name is checked first (naming.BadName says why it cannot be used)."""
     if not plan.ok:
         raise ImportFailed(plan.problems)
+    name = check_dataset_name(name)
     kept = [p.to_json() for p in plan.problems if p.severity != "error"]
     dataset = Dataset(name, plan.tables, plan.settings, kept, plan.mapping_json())
-    store.save(dataset)
+    store.save(dataset, actor=actor)
     for fp in plan.files:
         if fp.role == "table" and fp.table and fp.mapping_source != "recipe":
             store.save_mapping(fp.shape, fp.table, fp.mapping)
@@ -271,7 +274,7 @@ def commit_import(plan: ImportPlan, store: Store, name: str, *, activate: bool =
                 shape = RECIPE_SHAPE + mp.shape_key(plan.sources[file].columns)
                 store.save_mapping(shape, fr.table, {"file": file, "recipe": dataclasses.asdict(fr)})
     if activate:
-        store.set_active(name)
+        store.set_active(name, actor=actor)
     return dataset
 
 
