@@ -3,20 +3,29 @@
 Same code path as the Data page: plan (read, map, convert, validate), then commit atomically.
 Exits 1 and prints the report when the import has errors (an import with no usable data is one);
 nothing stored changes then.
+
+Also: `datasets` (list), `users add|list|remove|set-role|set-password` (built-in accounts; a
+password is read from standard input, never an argument), `share` (print a locked link) and
+`serve` (the production run mode: refuses to start without a way to sign in).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 
 from dashboard import config
+from dashboard.accounts import ROLES, AccountError, Accounts
 from dashboard.importer import ImportFailed, ImportOptions, import_paths
 from dashboard.importer.recipes import Recipe, RecipeError
-from dashboard.store import Store
+from dashboard.naming import RESERVED, BadName, check_dataset_name
+from dashboard.sharing import PAGES, Lock, link, make_token, parse_duration
+from dashboard.store import LOCAL, Store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,15 +51,49 @@ def main(argv: list[str] | None = None) -> int:
     )
     imp.add_argument("--store", help="store URL (default: CRM_STORE_URL or the SQLite file)")
     sub.add_parser("datasets", help="list stored datasets")
+    users = sub.add_parser("users", help="built-in accounts (sign-in without an identity provider)")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="add an account; the password is read from standard input")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    users_sub.add_parser("list", help="list accounts and roles")
+    users_sub.add_parser("remove", help="remove an account").add_argument("name")
+    set_role = users_sub.add_parser("set-role", help="change an account's role")
+    set_role.add_argument("name")
+    set_role.add_argument("role", choices=ROLES)
+    users_sub.add_parser("set-password", help="a new password, read from standard input").add_argument("name")
+    share = sub.add_parser("share", help="print a locked link: a view fixed to a slice of one dataset")
+    share.add_argument("--dataset", required=True)
+    share.add_argument("--page", default="overview", choices=list(PAGES))
+    share.add_argument("--tier", action="append", default=[], help="a tier the link is locked to (repeat for several)")
+    share.add_argument("--segment", action="append", default=[], help="a segment the link is locked to (repeatable)")
+    share.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first day of the locked period")
+    share.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day of the locked period")
+    share.add_argument("--expires", default="7d", help="how long the link opens: 12h, 7d, 2w (default 7d)")
+    share.add_argument("--base-url", default="http://localhost:8501", help="the dashboard's address")
+    serve = sub.add_parser("serve", help="run the dashboard for a team: sign-in required, on 0.0.0.0")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--base-url-path", default="", help="the path behind a reverse proxy, e.g. crm")
     args = parser.parse_args(argv)
 
     store = Store(getattr(args, "store", None) or config.store_url())
+    if args.command == "users":
+        return _users(args, store)
+    if args.command == "share":
+        return _share(args, store)
+    if args.command == "serve":
+        return _serve(args, store)
     if args.command == "datasets":
         for info in store.list():
             counts = ", ".join(f"{t} {n:,}" for t, n in info.row_counts.items())
             print(f"{info.name}\t{info.updated_at:%Y-%m-%d %H:%M}\t{counts}")
         return 0
 
+    try:
+        args.dataset = check_dataset_name(args.dataset)
+    except BadName as exc:
+        print(f"error: --dataset: {exc}", file=sys.stderr)
+        return 2
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
@@ -94,6 +137,75 @@ def main(argv: list[str] | None = None) -> int:
     verb = "would import" if args.dry_run else "imported"
     print(f"{verb} {args.dataset!r}: {counts}")
     return 0
+
+
+def _password() -> str:
+    """A password from standard input: asked twice at a terminal, else the first line."""
+    if sys.stdin.isatty():
+        first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+        if first != second:
+            raise AccountError("The two passwords differ.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users(args, store: Store) -> int:
+    accounts = Accounts(store)
+    try:
+        if args.action == "list":
+            for account in accounts.list():
+                print(f"{account.name}\t{account.role}\t{account.created_at:%Y-%m-%d %H:%M}")
+        elif args.action == "add":
+            accounts.add(args.name, _password(), args.role)
+            print(f"added {args.name!r} as {args.role}")
+        elif args.action == "remove":
+            accounts.remove(args.name)
+            print(f"removed {args.name!r}")
+        elif args.action == "set-role":
+            accounts.set_role(args.name, args.role)
+            print(f"{args.name!r} is now {args.role}")
+        elif args.action == "set-password":
+            accounts.set_password(args.name, _password())
+            print(f"new password set for {args.name!r}")
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _share(args, store: Store) -> int:
+    names = {info.name for info in store.list()} | set(RESERVED)
+    if args.dataset not in names:
+        print(f"error: no dataset named {args.dataset!r} (python -m dashboard datasets lists them)", file=sys.stderr)
+        return 2
+    try:
+        expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + parse_duration(args.expires)
+        lock = Lock(args.dataset, args.page, tuple(args.tier), tuple(args.segment), args.start, args.end, expires)
+        url = link(args.base_url, make_token(store, lock), args.page)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store.record(LOCAL, "locked link", f"dataset {lock.dataset!r}, {lock.describe()}, until {lock.expires:%Y-%m-%d %H:%M} UTC")
+    print(url)
+    return 0
+
+
+def _serve(args, store: Store) -> int:
+    """Replace this process with `streamlit run` in production settings, after checking that
+    nobody can open the dashboard without signing in (or an allowed anonymous viewing)."""
+    if not (config.auth_configured() or Accounts(store).exist()):
+        print("error: the production mode needs a way to sign in: add an account first "
+              "(python -m dashboard users add NAME --role admin) or configure [auth] in secrets.toml", file=sys.stderr)  # fmt: skip
+        return 2
+    app = config.PROJECT_ROOT / "dashboard" / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "0.0.0.0",
+               "--server.port", str(args.port), "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--server.enableXsrfProtection", "true",
+               "--server.enableCORS", "true", "--client.showErrorDetails", "none", "--client.toolbarMode", "viewer",
+               "--browser.gatherUsageStats", "false", "--server.baseUrlPath", args.base_url_path]  # fmt: skip
+    os.environ["CRM_REQUIRE_SIGN_IN"] = "1"  # the app itself refuses to serve open, should the accounts go
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 if __name__ == "__main__":

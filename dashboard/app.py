@@ -13,12 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a plain checkout
     sys.path.insert(0, str(ROOT))
 
+from dashboard.preload import heavy_modules  # noqa: E402
+
+heavy_modules()  # before any page: the first visitors after a start must not import them concurrently
+
 import streamlit as st  # noqa: E402
 
-from dashboard import data, filters, shell  # noqa: E402
-from dashboard.components import dataset_picker  # noqa: E402
+from dashboard import access, data, filters, shell  # noqa: E402
+from dashboard.components import dataset_picker, share_panel  # noqa: E402
 
 st.set_page_config(page_title="CRM analytics", page_icon="📊", layout="wide")
+visitor = access.gate()  # stops here with the sign-in form when sign-in is needed
 
 PAGES_DIR = ROOT / "pages"
 PAGES = [
@@ -40,6 +45,8 @@ navigation = st.navigation(PAGES + [OVERVIEW_ALIAS], position="hidden")
 with st.sidebar:
     for listed in PAGES:
         st.page_link(listed)
+access.sidebar(visitor)
 dataset_picker.show()
 st.session_state[shell.FILTERS_KEY] = filters.show(data.active_dataset())
+share_panel.show(visitor)
 navigation.run()

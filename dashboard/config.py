@@ -72,3 +72,23 @@ def describe_url(url: str) -> str:
         Path(parsed.database).name if parsed.drivername.startswith("sqlite") else parsed.database
     )
     return f"{parsed.get_backend_name()} {where}/{database or ''}".replace(" /", " ").strip()
+
+
+def auth_configured() -> bool:
+    """An identity provider is configured for st.login: an [auth] section in secrets.toml."""
+    return bool(load_secrets().get("auth"))
+
+
+def access_settings() -> dict[str, Any]:
+    """The [access] table of secrets.toml: `anonymous` ("viewer" lets people view without
+    signing in), `roles` (an e-mail address or a domain → a role, for accounts from the identity
+    provider), `links_need_sign_in` (whether opening a locked link needs a signed-in user)."""
+    return dict(load_secrets().get("access", {}))
+
+
+def share_keys() -> list[str]:
+    """The keys that sign locked links, newest last: CRM_SHARE_KEYS (comma-separated), else
+    [share] keys in secrets.toml; empty when neither is set (the store then keeps a generated one)."""
+    if env := os.environ.get("CRM_SHARE_KEYS"):
+        return [k.strip() for k in env.split(",") if k.strip()]
+    return [str(k) for k in load_secrets().get("share", {}).get("keys", [])]

@@ -12,6 +12,7 @@ import datetime as dt
 
 import streamlit as st
 
+from dashboard import data
 from dashboard.text import plain, shorten
 from metrics.domain import Dataset, Filters, Period, Slice
 from metrics.schema import earliest_event, latest_event
@@ -111,16 +112,26 @@ def show(dataset: Dataset) -> Filters:
         key: dimension_values(dataset.tables, column, order=tier_order if key == "tier" else ())
         for key, (column, _, _) in MULTI.items()
     }
-    earliest = _earliest(dataset, as_of)
+    earliest, latest = _earliest(dataset, as_of), as_of
+    lock = data.active_lock()
+    if lock is not None:  # a locked link's period: the date picker cannot leave it
+        earliest = min(max(earliest, lock.start or earliest), as_of)
+        latest = max(min(as_of, lock.end or as_of), earliest)
     if "_link_checked" not in st.session_state:  # only the link a session opened with
         st.session_state["_link_checked"] = True
-        _link_notice(options, earliest, as_of)
+        _link_notice(options, earliest, latest)
         _legacy_compare()
         days = set(st.query_params.get_all(PERIOD_KEY))
         if len(days) == 1:
             st.session_state["_one_day_link"] = days.pop()
     sidebar = st.sidebar
     sidebar.markdown("**Filters**")
+    if lock is not None:
+        fixed = [f"{label} {', '.join(values)}" for label, values in (("tier", lock.tiers), ("segment", lock.segments)) if values]
+        if lock.start or lock.end:
+            fixed.append(f"period {earliest} – {latest}")
+        if fixed:
+            sidebar.caption("Fixed by the link: " + plain("; ".join(fixed)) + ". The other filters can narrow it.")
     chosen: dict[str, tuple[str, ...]] = {}
     for key, (_, label, field) in MULTI.items():
         if not options[key]:
@@ -131,13 +142,13 @@ def show(dataset: Dataset) -> Filters:
             help="Empty means all. Every page shows only the customers in the slice.",
         )  # fmt: skip
         chosen[field] = tuple(values)
-    start_default, end_default = default_period(as_of, earliest)
+    start_default, end_default = default_period(latest, earliest)
     period = sidebar.date_input(
-        "Period", value=(start_default, end_default), min_value=earliest, max_value=as_of,
+        "Period", value=(start_default, end_default), min_value=earliest, max_value=latest,
         key=PERIOD_KEY, bind="query-params", format="YYYY-MM-DD",
         help=f"Period of the KPIs and trends. Data runs to {as_of:%d %b %Y} (the as-of date).",
     )  # fmt: skip
-    if isinstance(period, tuple) and len(period) == 2:
+    if isinstance(period, tuple) and len(period) == 2 and earliest <= period[0] <= period[1] <= latest:
         start, end = period
     elif isinstance(period, tuple) and len(period) == 1 and _one_day_link(period[0]):
         start = end = period[0]  # a one-day period: the link says the day twice

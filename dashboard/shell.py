@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import data
+from dashboard.text import plain
 from metrics.domain import Filters
 from metrics.schema import CURRENCY_FORM
 
@@ -20,7 +21,10 @@ def current_filters() -> Filters:
 
 def describe(filters: Filters) -> str:
     parts = []
-    for label, values in (("tier", filters.slice.tiers), ("segment", filters.slice.segments),
+    lock = data.active_lock()  # a locked link's values hold when the filter chooses none
+    tiers = filters.slice.tiers or (lock.tiers if lock else ())
+    segments = filters.slice.segments or (lock.segments if lock else ())
+    for label, values in (("tier", tiers), ("segment", segments),
                           ("region", filters.slice.regions), ("channel", filters.slice.channels)):  # fmt: skip
         if values:
             parts.append(f"{label} {', '.join(values)}")
@@ -34,7 +38,7 @@ def page(name: str, title: str) -> tuple[Filters, Any]:
 
     filters = current_filters()
     st.title(title)
-    st.caption(describe(filters))
+    st.caption(plain(describe(filters)))  # the dataset's name and the data's tier values: text
     try:
         return filters, data.view(name, filters)
     except Missing as missing:
@@ -80,7 +84,7 @@ def sort_tiers(frame, column: str = "tier"):
 def one_tier_note(by_tier) -> str:
     """What a per-tier chart would say when the slice has a single tier."""
     tier = by_tier.get_column("tier")[0] if by_tier.height else "none"
-    return (f"All customers in this slice are in one tier ({tier}): there is nothing to compare. A tier "
+    return (f"All customers in this slice are in one tier ({plain(tier)}): there is nothing to compare. A tier "
             "column in the customers file (or a tier filter with several tiers) splits this by tier.")
 
 

@@ -90,7 +90,7 @@ def test_settings_of_a_stored_dataset_are_edited_on_the_data_page(app, sample_ta
     app.text_input(key="settings_tiers").set_value("Bronze > Silver > Gold")  # leaves out Platinum
     submit = next(b for b in app.get("form_submit_button") if b.label == "Save settings")
     submit.click().run()
-    assert any("leaves out tiers in the data: Platinum" in e.value for e in app.error)
+    assert any("leaves out tiers in the data: Platinum" in e.value.replace("\\", "") for e in app.error)
     assert data.store().load("Mine").settings.churn_window_days == 90  # nothing saved
     app.text_input(key="settings_tiers").set_value("Bronze > Silver > Gold > Platinum")
     next(b for b in app.get("form_submit_button") if b.label == "Save settings").click().run()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data
+from dashboard import access, data
+from dashboard.text import plain
 
 
 def show() -> None:
@@ -32,19 +33,47 @@ def show() -> None:
     )
     name = st.selectbox("Dataset", [i.name for i in infos], key="manage_dataset")
     left, right = st.columns(2)
-    if left.button("Open by default", key="manage_activate"):
-        data.store().set_active(name)
+    if left.button("Open by default", key="manage_activate", help="The dataset every new visitor opens on."):
+        access.require("editor")
+        data.store().set_active(name, actor=access.actor())
         st.session_state[data.DATASET_KEY] = name
         st.rerun()
+    if not access.can("admin"):
+        right.caption("Deleting a dataset or restoring an earlier version needs the admin role.")
+        return
     if right.button("Delete…", key="manage_delete"):
         _confirm_delete(name)
+    _versions(name)
+
+
+def _versions(name: str) -> None:
+    """The versions an import replaced, restorable (the store keeps KEPT_VERSIONS)."""
+    versions = data.store().versions(name)
+    st.caption(plain(f"Versions of {name} kept (an import that replaces a dataset keeps the one it replaced):"))
+    st.dataframe(
+        pl.DataFrame({
+            "version": [v.version for v in versions], "current": [v.current for v in versions],
+            "saved (UTC)": [v.saved_at for v in versions], "by": [v.saved_by for v in versions],
+            "tables": [", ".join(f"{t} {n:,}" for t, n in v.row_counts.items()) for v in versions],
+        }),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
+    earlier = [v.version for v in versions if not v.current]
+    if earlier:
+        left, right = st.columns(2)
+        version = left.selectbox("Version", earlier, key="manage_version")
+        if right.button("Restore this version", key="manage_restore"):
+            access.require("admin")
+            data.store().restore(name, version, actor=access.actor())
+            st.rerun()
 
 
 @st.dialog("Delete dataset")
 def _confirm_delete(name: str) -> None:
-    st.write(f"Delete **{name}** and everything imported into it? This cannot be undone.")
-    if st.button(f"Delete {name}", type="primary", key="manage_confirm_delete"):
-        data.store().delete(name)
+    st.text(f"Delete {name}, every kept version and everything imported into it? This cannot be undone.")
+    if st.button("Delete it", type="primary", key="manage_confirm_delete"):
+        access.require("admin")
+        data.store().delete(name, actor=access.actor())
         if st.session_state.get(data.DATASET_KEY) == name:
             st.session_state[data.DATASET_KEY] = data.default_dataset()
         st.rerun()

@@ -11,6 +11,10 @@ NOTICE_KEY = "_dataset_notice"
 
 
 def show() -> str:
+    lock = data.active_lock()
+    if lock is not None:  # a locked link fixes the dataset
+        st.sidebar.caption("Dataset: " + plain(shorten(lock.dataset, 100)))
+        return lock.dataset
     names = data.dataset_names()
     if st.session_state.get(data.DATASET_KEY) not in names:
         # A link's dataset wins over the default (the widget would otherwise take the value set

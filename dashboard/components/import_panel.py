@@ -9,11 +9,13 @@ import json
 import polars as pl
 import streamlit as st
 
-from dashboard import config, data
+from dashboard import access, config, data
 from dashboard.components import mapping_editor
 from dashboard.importer import ImportOptions, SourceFile, commit_import, plan_import
 from dashboard.importer.pipeline import ImportPlan
 from dashboard.importer.recipes import Recipe, RecipeError
+from dashboard.naming import BadName, check_dataset_name
+from dashboard.store import StoreBusy
 from dashboard.text import plain
 
 RECIPE_KEY = "import_recipe"  # ((file names, mapping file digest), the mapping in force as JSON, its error)
@@ -104,7 +106,12 @@ def show() -> None:
     )
     plan = _plan(sources, options)
     _show_plan(plan)
-    ready = plan.ok and bool(name.strip())
+    try:
+        check_dataset_name(name)
+        ready = plan.ok
+    except BadName as bad:
+        st.warning(plain(str(bad)))
+        ready = False
     st.button("Import", type="primary", disabled=not ready, key="import_commit", on_click=_commit, args=(plan, name.strip()))
     if not plan.ok:
         st.error("Fix the errors above (or correct the mapping) to import; nothing was stored.")
@@ -133,8 +140,13 @@ def _recipe(sources: list[SourceFile], mapping_file) -> Recipe | None:
 def _commit(plan: ImportPlan, name: str) -> None:
     """Runs before the next script run (a button callback), so it may switch the dataset picker
     to the new dataset, which a widget already drawn in this run could not."""
+    access.require("editor")
     existed = name in data.dataset_names()
-    commit_import(plan, data.store(), name)
+    try:
+        commit_import(plan, data.store(), name, actor=access.actor())
+    except (BadName, StoreBusy) as exc:
+        st.session_state[DONE_KEY] = f"Nothing was imported: {exc}"
+        return
     st.session_state[data.DATASET_KEY] = name
     st.session_state.pop(RECIPE_KEY, None)
     st.session_state.pop(PLAN_KEY, None)

@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import data
+from dashboard import access, data
 from dashboard.text import plain
 from metrics.domain import Dataset
 from metrics.schema import (
@@ -94,7 +94,8 @@ def show(dataset: Dataset) -> None:
     problems = validate(new, dataset)
     if problems:
         for problem in problems:
-            st.error(problem)
+            st.error(plain(problem))
         return
-    data.store().update_settings(dataset.name, new)
+    access.require("editor")
+    data.store().update_settings(dataset.name, new, actor=access.actor())
     st.success("Settings saved: every page now uses them.")

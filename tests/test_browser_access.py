@@ -1,0 +1,93 @@
+"""Sign-in, locked links and a cold start with several visitors, in real Chromium against a real
+`streamlit run` server (issue 15)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dashboard import sharing
+from dashboard.accounts import Accounts
+from dashboard.store import Store
+from tests.test_browser import SHOTS, _no_error_box, _open, _serve, _settle, browser, page  # noqa: F401
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """A freshly started server whose store holds two accounts."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('guarded') / 'store.sqlite'}"
+    accounts = Accounts(Store(url))
+    accounts.add("ana", PASSWORD, "admin")
+    accounts.add("vic", PASSWORD, "viewer")
+    proc, address = _serve(url)
+    yield address, Store(url)
+    proc.terminate()
+    proc.wait(timeout=20)
+    proc.stderr.close()
+
+
+@pytest.mark.browser
+def test_six_first_visitors_at_once_after_a_start_all_get_the_page(guarded, browser):  # noqa: F811
+    """The heavy modules are imported once, under a lock: none of six sessions opened together on a
+    cold server sees a half-initialised module."""
+    address, _ = guarded
+    pages = [browser.new_page(viewport={"width": 1200, "height": 1400}) for _ in range(6)]
+    try:
+        for pg in pages:
+            pg.goto(address, wait_until="commit")
+        for pg in pages:
+            pg.get_by_role("heading", name="Sign in", exact=True).wait_for(timeout=120_000)
+            _settle(pg)
+            _no_error_box(pg)
+    finally:
+        for pg in pages:
+            pg.close()
+
+
+@pytest.mark.browser
+def test_sign_in_shows_the_dashboard_and_sign_out_ends_it(guarded, page):  # noqa: F811
+    address, _ = guarded
+    page.goto(address)
+    page.get_by_role("heading", name="Sign in", exact=True).wait_for(timeout=60_000)
+    assert page.get_by_text("Revenue").count() == 0
+    page.get_by_label("Account name").fill("vic")
+    page.get_by_role("textbox", name="Password").fill("not it at all")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("The account name or the password is wrong.").wait_for(timeout=30_000)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=60_000)
+    _settle(page)
+    _no_error_box(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "signed-in-viewer.png"))
+    # a viewer's Data page (through the sidebar: a reload would start a new, signed-out session)
+    page.get_by_role("link", name="Data").click()
+    page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=60_000)
+    _settle(page)
+    assert page.get_by_role("tab", name="Import files").count() == 0
+    assert page.get_by_role("tab", name="Active dataset").count() == 1
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in", exact=True).wait_for(timeout=60_000)
+
+
+@pytest.mark.browser
+def test_a_locked_link_opens_its_slice_without_an_account(guarded, page):  # noqa: F811
+    address, store = guarded
+    lock = sharing.Lock("Sample CRM (bundled)", "funnel", ("Gold",), (), dt.date(2026, 1, 1), dt.date(2026, 3, 31),
+                        dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1))  # fmt: skip
+    url = sharing.link(address, sharing.make_token(store, lock), "funnel")
+    _open(page, url + "&tier=Platinum", "Funnel")
+    _no_error_box(page)
+    assert page.get_by_text("Fixed by the link: tier Gold").count() == 1
+    caption = page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first.inner_text()
+    assert caption.startswith("Sample CRM (bundled) · tier Gold · 01 Jan 2026 – 31 Mar 2026"), caption
+    page.screenshot(path=str(SHOTS / "locked-link.png"))
+    # altered by one character: refused, no data
+    _open_refused = url[:-3] + ("A" if url[-3] != "A" else "B") + url[-2:]
+    page.goto(_open_refused)
+    page.get_by_text("This shared link is not valid").wait_for(timeout=60_000)
+    assert page.get_by_role("heading", name="Funnel").count() == 0
