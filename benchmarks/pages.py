@@ -63,7 +63,7 @@ def _server(root: Path, env: dict[str, str]):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), "--server.port",
-                               str(port), "--server.headless", "true"], cwd=root, env=env,
+                               str(port), "--server.headless", "true", "--server.fileWatcherType", "none"], cwd=root, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -3,6 +3,7 @@ colours everywhere, so Gold is the same gold on every page."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -22,7 +23,27 @@ def colour_for(name: str, index: int = 0) -> str:
     return TIER_COLOURS.get(name, PALETTE[index % len(PALETTE)])
 
 
+def _text(value: object) -> str:
+    """A value from the data as Plotly text: Plotly reads <a href>, <b> and <br> in every label,
+    legend and hover, so a tier or stage named "<a href=…>" would be a link; escaped, it is the
+    characters typed."""
+    return html.escape(str(value), quote=False)
+
+
+def _data_as_text(fig: go.Figure) -> None:
+    """Escape what the data put in the figure: trace names, category axes and per-point texts.
+    (Hover texts built with markup escape their values where they are built.)"""
+    for trace in fig.data:
+        if isinstance(trace.name, str):
+            trace.name = _text(trace.name)
+        for attribute in ("x", "y", "text"):
+            values = getattr(trace, attribute, None)
+            if isinstance(values, (list, tuple)) and any(isinstance(v, str) for v in values):
+                setattr(trace, attribute, [_text(v) if isinstance(v, str) else v for v in values])
+
+
 def _layout(fig: go.Figure, *, title: str = "", height: int = 360, **kw) -> go.Figure:
+    _data_as_text(fig)
     fig.update_layout(
         title={"text": title, "x": 0, "font": {"size": 15}},
         template="plotly_white",
@@ -46,7 +67,7 @@ def funnel_chart(funnel: pl.DataFrame, *, title: str = "Deals reaching each stag
         step = "—" if r["step_conversion"] is None else f"{100 * r['step_conversion']:.1f}%"
         interval = "" if r["ci_low"] is None else f" (95% CI {100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}%)"
         overall = "—" if r["overall_conversion"] is None else f"{100 * r['overall_conversion']:.1f}%"
-        hover.append(f"<b>{r['stage']}</b><br>reached {r['reached']:,}<br>step conversion {step}{interval}"
+        hover.append(f"<b>{_text(r['stage'])}</b><br>reached {r['reached']:,}<br>step conversion {step}{interval}"
                      f"<br>overall {overall}<br>drop-off {r['drop_off']:,}")  # fmt: skip
     fig = go.Figure(
         go.Funnel(

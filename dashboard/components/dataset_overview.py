@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.export import safe_csv
+from dashboard.text import plain
 from metrics.domain import Dataset
 from metrics.schema import TABLES, latest_event
 
@@ -14,11 +15,11 @@ PREVIEW_ROWS = 200
 
 def show(dataset: Dataset) -> None:
     as_of = dataset.settings.as_of or latest_event(dataset.tables)
-    st.subheader(dataset.name)
-    st.caption(
+    st.subheader(plain(dataset.name))
+    st.caption(plain(
         f"As of {as_of or '—'} · currency {dataset.settings.currency} · tiers "
         f"{' < '.join(dataset.settings.tier_order)} · stages {' > '.join(dataset.settings.stage_order)}"
-    )
+    ))
     counts = pl.DataFrame(
         {
             "table": list(TABLES),
