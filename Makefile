@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 # would otherwise compile scikit-learn, SciPy and Plotly from source (seconds per page load).
 COMPILE := $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null
 
-.PHONY: run test install install-test lint sample bench clean screenshots
+.PHONY: run serve test install install-test lint sample bench clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ install-test: $(PY)
 # Install and open the dashboard on the bundled sample data at http://localhost:8501
 run: install
 	$(PY) -m streamlit run dashboard/app.py
+
+# Host it for a team: sign-in required, on 0.0.0.0:8501 (README: "Hosting for a team")
+serve: install
+	$(PY) -m dashboard serve
 
 # Install and run the whole test suite (lint first: it is the cheapest check)
 test: install-test lint

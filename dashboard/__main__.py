@@ -71,6 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     share.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day of the locked period")
     share.add_argument("--expires", default="7d", help="how long the link opens: 12h, 7d, 2w (default 7d)")
     share.add_argument("--base-url", default="http://localhost:8501", help="the dashboard's address")
+    rep = sub.add_parser("report", help="a page (html, pdf, png) or the Overview's KPIs (json) as a file, for scheduled snapshots")
+    rep.add_argument("--dataset", required=True)
+    rep.add_argument("--page", default="overview", choices=list(PAGES))
+    rep.add_argument("--tier", action="append", default=[], help="a tier (repeat for several; default all)")
+    rep.add_argument("--segment", action="append", default=[], help="a segment (repeatable; default all)")
+    rep.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first day (default: as the app)")
+    rep.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day (default: as the app)")
+    rep.add_argument("--compare", choices=["previous", "year"], default="previous")
+    rep.add_argument("--format", choices=["html", "pdf", "png", "json"], required=True)
+    rep.add_argument("--out", type=Path, required=True)
     serve = sub.add_parser("serve", help="run the dashboard for a team: sign-in required, on 0.0.0.0")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--base-url-path", default="", help="the path behind a reverse proxy, e.g. crm")
@@ -83,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return _share(args, store)
     if args.command == "serve":
         return _serve(args, store)
+    if args.command == "report":
+        return _report(args, store)
     if args.command == "datasets":
         for info in store.list():
             counts = ", ".join(f"{t} {n:,}" for t, n in info.row_counts.items())
@@ -188,6 +200,67 @@ def _share(args, store: Store) -> int:
     store.record(LOCAL, "locked link", f"dataset {lock.dataset!r}, {lock.describe()}, until {lock.expires:%Y-%m-%d %H:%M} UTC")
     print(url)
     return 0
+
+
+def _report(args, store: Store) -> int:
+    """The page as the app draws it for these filters: run through Streamlit's AppTest in this
+    process (the same scripts, views and charts), its figures and header taken from what it drew."""
+    from dashboard import data, filters
+    from dashboard.report import PageReport, render
+    from metrics.domain import Filters, Period, Slice
+    from metrics.slicing import dimension_values
+
+    names = {info.name for info in store.list()} | set(RESERVED)
+    if args.dataset not in names:
+        print(f"error: no dataset named {args.dataset!r} (python -m dashboard datasets lists them)", file=sys.stderr)
+        return 2
+    dataset = data.open_dataset(args.dataset, store)
+    for flag, column, chosen in (("--tier", "tier", args.tier), ("--segment", "segment", args.segment)):
+        unknown = sorted(set(chosen) - set(dimension_values(dataset.tables, column)))
+        if unknown:
+            print(f"error: {flag}: the dataset has no {column} {', '.join(map(repr, unknown))}", file=sys.stderr)
+            return 2
+    as_of = filters.dataset_as_of(dataset)
+    start, end = filters.default_period(as_of, filters._earliest(dataset, as_of))
+    start, end = args.start or start, args.end or end
+    if not start <= end <= as_of:
+        print(f"error: the period {start} – {end} must end by the as-of date {as_of} and start before it ends", file=sys.stderr)
+        return 2
+    chosen = Filters(Slice(tuple(args.tier), tuple(args.segment)), Period(start, end), args.compare, as_of)
+    figures, title, summary = [], PAGE_TITLES[args.page], ""
+    if args.format != "json":
+        figures, title, summary = _draw_page(args, chosen)
+    settings_currency = dataset.settings.currency or "currency not set"
+    report = PageReport(title, summary or f"{args.dataset} · {chosen.period.label()} · data as of {as_of:%d %b %Y}", args.dataset,
+                        chosen, settings_currency, dataset, figures)  # fmt: skip
+    args.out.write_bytes(render(report, args.format))
+    print(f"wrote {args.out} ({args.format}, {len(figures)} charts)")
+    return 0
+
+
+PAGE_TITLES = {"overview": "Overview", "funnel": "Funnel", "retention": "Retention", "lifetime_value": "Lifetime value",
+               "satisfaction": "Satisfaction", "segments": "Segments", "churn_risk": "Churn risk"}  # fmt: skip
+
+
+def _draw_page(args, chosen) -> tuple[list, str, str]:
+    import plotly.graph_objects as go
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import access
+
+    access.COMMAND_LINE = access.Visitor("command line", "viewer", signed_in=False)
+    at = AppTest.from_file(str(config.PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=900)
+    at.query_params.update({"dataset": args.dataset, "tier": list(chosen.slice.tiers), "segment": list(chosen.slice.segments),
+                            "period": [chosen.period.start.isoformat(), chosen.period.end.isoformat()], "compare": chosen.comparison})  # fmt: skip
+    at.run()
+    if args.page != "overview":
+        at.switch_page(f"../pages/{args.page}.py").run()
+    if at.exception:
+        raise SystemExit(f"error: the page failed: {at.exception[0].value}")
+    figures = [go.Figure(json.loads(chart.proto.spec)) for chart in at.get("plotly_chart")]
+    title = at.title[0].value if at.title else PAGE_TITLES[args.page]
+    summary = at.caption[0].value.replace("\\", "") if at.caption else ""
+    return figures, title, summary
 
 
 def _serve(args, store: Store) -> int:

@@ -151,8 +151,15 @@ def gate() -> Visitor:
     return who
 
 
+#: Set only by the command line's report (python -m dashboard report), which runs the pages in
+#: its own process through Streamlit's AppTest with the store's own authority; a server never sets it.
+COMMAND_LINE: Visitor | None = None
+
+
 def _identify() -> Visitor | None:
     """The signed-in visitor, an open app's local user, or None."""
+    if COMMAND_LINE is not None:
+        return COMMAND_LINE
     if config.auth_configured():
         if not st.user.is_logged_in:
             return None

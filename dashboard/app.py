@@ -19,8 +19,8 @@ heavy_modules()  # before any page: the first visitors after a start must not im
 
 import streamlit as st  # noqa: E402
 
-from dashboard import access, data, filters, shell  # noqa: E402
-from dashboard.components import dataset_picker, share_panel  # noqa: E402
+from dashboard import access, charts, data, filters, shell  # noqa: E402
+from dashboard.components import dataset_picker, report_panel, share_panel  # noqa: E402
 
 st.set_page_config(page_title="CRM analytics", page_icon="📊", layout="wide")
 visitor = access.gate()  # stops here with the sign-in form when sign-in is needed
@@ -49,4 +49,6 @@ access.sidebar(visitor)
 dataset_picker.show()
 st.session_state[shell.FILTERS_KEY] = filters.show(data.active_dataset())
 share_panel.show(visitor)
-navigation.run()
+with charts.collecting() as figures:
+    navigation.run()
+report_panel.show(navigation.title, figures)

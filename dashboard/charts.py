@@ -4,7 +4,9 @@ colours everywhere, so Gold is the same gold on every page."""
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import plotly.graph_objects as go
 import polars as pl
@@ -42,7 +44,24 @@ def _data_as_text(fig: go.Figure) -> None:
                 setattr(trace, attribute, [_text(v) if isinstance(v, str) else v for v in values])
 
 
+_collected: ContextVar[list[go.Figure] | None] = ContextVar("figures of this page run", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[go.Figure]]:
+    """Every figure built in this block (in this thread: one page run), in order — what the
+    page's report holds (dashboard/report.py)."""
+    figures: list[go.Figure] = []
+    token = _collected.set(figures)
+    try:
+        yield figures
+    finally:
+        _collected.reset(token)
+
+
 def _layout(fig: go.Figure, *, title: str = "", height: int = 360, **kw) -> go.Figure:
+    if (figures := _collected.get()) is not None:
+        figures.append(fig)
     _data_as_text(fig)
     fig.update_layout(
         title={"text": title, "x": 0, "font": {"size": 15}},

@@ -42,6 +42,11 @@ def default_dataset() -> str:
 
 @st.cache_resource(max_entries=3, show_spinner="Loading dataset…")
 def _load(name: str, stamp: str) -> Dataset:
+    return open_dataset(name, store())
+
+
+def open_dataset(name: str, stored: Store) -> Dataset:
+    """A dataset by name, read afresh (the app caches it in _load; the command line reads it once)."""
     if name == SAMPLE:
         dataset = Dataset(SAMPLE, load_tables(), sample_settings())
     elif name == SQL:
@@ -50,7 +55,7 @@ def _load(name: str, stamp: str) -> Dataset:
         tables, problems = from_config(config.sql_source_config()).load_checked()
         dataset = Dataset(SQL, tables, report=[p.to_json() for p in problems])
     else:
-        dataset = store().load(name)
+        dataset = stored.load(name)
     # every page groups and joins by customer: integer-coded ids make that several times faster
     return dataclasses.replace(dataset, tables=with_categorical_keys(dataset.tables))
 

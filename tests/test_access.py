@@ -318,6 +318,8 @@ def test_every_download_of_a_locked_view_holds_only_its_slice(env, sample_tables
             at.switch_page(f"../pages/{page}.py").run()
         assert not at.exception, page
         for button in at.get("download_button"):
+            if "report-" in button.proto.id:  # the page's report: made on click (tests/test_report.py)
+                continue
             file_id = button.proto.url.rsplit("/", 1)[1].split(".")[0]
             frame = pl.read_csv(storages[-1].get_file(file_id).content, infer_schema=False)
             if "customer_id" in frame.columns:
