@@ -52,7 +52,11 @@ def open_dataset(name: str, stored: Store) -> Dataset:
     elif name == SQL:
         from dashboard.sources.sql import from_config
 
-        tables, problems = from_config(config.sql_source_config()).load_checked()
+        source = from_config(config.sql_source_config())
+        try:
+            tables, problems = source.load_checked()
+        finally:
+            source.close()  # its connections are not kept between reads (every five minutes at most)
         dataset = Dataset(SQL, tables, report=[p.to_json() for p in problems])
     else:
         dataset = stored.load(name)
