@@ -276,6 +276,8 @@ def _serve(args, store: Store) -> int:
                "--server.enableXsrfProtection", "true",
                "--server.enableCORS", "true", "--client.showErrorDetails", "none", "--client.toolbarMode", "viewer",
                "--browser.gatherUsageStats", "false", "--server.baseUrlPath", args.base_url_path]  # fmt: skip
+    if config.secrets_path().exists():  # st.login reads Streamlit's secrets: the same file as the app's own settings
+        command += ["--secrets.files", str(config.secrets_path())]
     os.environ["CRM_REQUIRE_SIGN_IN"] = "1"  # the app itself refuses to serve open, should the accounts go
     os.execv(sys.executable, command)
     return 0  # not reached

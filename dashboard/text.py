@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:@])")  # @: no e-mail address becomes a link
 
 
 def plain(text: object) -> str:

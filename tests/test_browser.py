@@ -29,12 +29,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(store_url: str, **env_vars: str):
-    port = _free_port()
+def _serve(store_url: str, *, port: int | None = None, options: tuple[str, ...] = (), **env_vars: str):
+    port = port or _free_port()
     env = dict(os.environ, CRM_STORE_URL=store_url, CRM_SECRETS_FILE="/nonexistent.toml") | env_vars
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"],
+         "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none", *options],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"

@@ -91,3 +91,65 @@ def test_a_locked_link_opens_its_slice_without_an_account(guarded, page):  # noq
     page.goto(_open_refused)
     page.get_by_text("This shared link is not valid").wait_for(timeout=60_000)
     assert page.get_by_role("heading", name="Funnel").count() == 0
+
+
+@pytest.fixture(scope="module")
+def oidc(tmp_path_factory):
+    """A local OpenID provider (oidc-provider-mock) and a server that signs in through it."""
+    import os
+
+    from oidc_provider_mock import run_server_in_thread
+
+    from tests.test_browser import _free_port
+
+    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # the provider speaks plain http on 127.0.0.1
+    folder = tmp_path_factory.mktemp("oidc")
+    with run_server_in_thread() as provider:
+        port = _free_port()
+        secrets = folder / "secrets.toml"
+        secrets.write_text(
+            f'[auth]\nredirect_uri = "http://127.0.0.1:{port}/oauth2callback"\ncookie_secret = "a-cookie-secret-for-the-test"\n'
+            f'client_id = "crm-dashboard"\nclient_secret = "any"\n'
+            f'server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openid-configuration"\n'
+            '[access.roles]\n"ana@example.com" = "editor"\n'
+        )  # fmt: skip
+        proc, address = _serve(f"sqlite:///{folder / 'store.sqlite'}", port=port, options=("--secrets.files", str(secrets)),
+                               CRM_SECRETS_FILE=str(secrets), AUTHLIB_INSECURE_TRANSPORT="1")  # fmt: skip
+        yield address
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stderr.close()
+
+
+def _sign_in_at_the_provider(page, address: str, email: str) -> None:  # noqa: F811
+    page.goto(address)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("input[name='sub']").fill(email)
+    page.get_by_role("button", name="Authorize").click()
+
+
+@pytest.mark.browser
+def test_sign_in_through_an_identity_provider_gives_the_role_of_the_access_table(oidc, page):  # noqa: F811
+    _sign_in_at_the_provider(page, oidc, "ana@example.com")
+    page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=60_000)
+    _settle(page)
+    _no_error_box(page)
+    assert page.get_by_text("Signed in as ana@example.com (editor)").count() == 1
+    page.get_by_role("link", name="Data").click()
+    page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=60_000)
+    _settle(page)
+    assert page.get_by_role("tab", name="Import files").count() == 1 and page.get_by_role("tab", name="Accounts").count() == 0
+    # signing out ends the provider's session too (its confirmation page), then the app asks again
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="End session").click()
+    page.goto(oidc)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    assert page.locator("[data-testid='stMetric']").count() == 0
+
+
+@pytest.mark.browser
+def test_an_identity_without_a_role_sees_nothing(oidc, page):  # noqa: F811
+    _sign_in_at_the_provider(page, oidc, "eve@elsewhere.net")
+    page.get_by_text("which has no role here").wait_for(timeout=60_000)
+    assert page.get_by_role("heading", name="Overview").count() == 0
+    assert page.locator("[data-testid='stMetric']").count() == 0
