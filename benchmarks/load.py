@@ -80,8 +80,8 @@ class LightSession:
                 elif which in ("text_input", "button", "multiselect"):
                     proto = getattr(element, which)
                     self.widgets[proto.label] = proto
-            elif kind == "script_finished":
-                return time.perf_counter() - started, titles, errors
+            elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return time.perf_counter() - started, titles, errors  # (a run that asked for a rerun goes on)
 
     def state(self, label: str, **value):
         from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -184,7 +184,7 @@ def main() -> None:
     def percentiles(values: list[float]) -> dict:
         if not values:
             return {}
-        cuts = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
+        cuts = statistics.quantiles(values, n=20, method="inclusive") if len(values) > 1 else [values[0]] * 19
         return {"p50_s": round(statistics.median(values), 2), "p95_s": round(cuts[18], 2), "max_s": round(max(values), 2), "n": len(values)}
 
     print(json.dumps({
