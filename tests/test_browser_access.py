@@ -153,3 +153,25 @@ def test_an_identity_without_a_role_sees_nothing(oidc, page):  # noqa: F811
     page.get_by_text("which has no role here").wait_for(timeout=60_000)
     assert page.get_by_role("heading", name="Overview").count() == 0
     assert page.locator("[data-testid='stMetric']").count() == 0
+
+
+@pytest.mark.browser
+def test_download_this_page_gives_a_pdf_and_the_share_panel_a_link(guarded, page):  # noqa: F811
+    address, _ = guarded
+    page.goto(address)
+    page.get_by_role("textbox", name="Account name").fill("ana")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=60_000)
+    _settle(page)
+    page.get_by_text("Share this view").click()
+    page.get_by_role("button", name="Make locked link").click()
+    page.locator("[data-testid='stSidebar'] code").filter(has_text="share=").wait_for(timeout=30_000)
+    page.get_by_text("Download this page").click()
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="PDF").click()
+    pdf = download.value
+    assert pdf.suggested_filename == "overview-2026-04-01-2026-06-30.pdf"
+    with open(pdf.path(), "rb") as made:
+        assert made.read(5) == b"%PDF-"
+    page.screenshot(path=str(SHOTS / "share-and-report.png"))
