@@ -23,6 +23,8 @@ from dashboard import access, charts, data, filters, shell  # noqa: E402
 from dashboard.components import dataset_picker, report_panel, share_panel  # noqa: E402
 
 st.set_page_config(page_title="CRM analytics", page_icon="📊", layout="wide")
+if "_link_checked" not in st.session_state:
+    filters.cap_link()  # before anything reads the link
 visitor = access.gate()  # stops here with the sign-in form when sign-in is needed
 
 PAGES_DIR = ROOT / "pages"

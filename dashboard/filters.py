@@ -32,6 +32,30 @@ MAX_NAMED = 5  # refused values a notice names
 KEYS = (*MULTI, PERIOD_KEY, COMPARE_KEY)
 
 
+MAX_LINK_VALUE = 200  # characters of one value a link may carry (a tier, a date, a dataset name)
+MAX_LINK_VALUES = 50  # values per key
+
+
+def cap_link() -> None:
+    """Cut what a link carries to sizes a view can have, before any widget reads it: a value
+    longer than MAX_LINK_VALUE characters is dropped and a key keeps its first MAX_LINK_VALUES
+    values (a 100 KB value froze the visitor's tab; a locked link's token has its own limit, see
+    sharing.read_token). Said once, in the link notice."""
+    from dashboard.sharing import MAX_TOKEN
+
+    dropped = 0
+    for key in list(st.query_params):
+        values = st.query_params.get_all(key)
+        limit = MAX_TOKEN if key == "share" else MAX_LINK_VALUE
+        kept = [v for v in values if len(v) <= limit][:MAX_LINK_VALUES]
+        if kept != values:
+            dropped += len(values) - len(kept)
+            st.query_params[key] = kept
+    if dropped:
+        values = "value" if dropped == 1 else "values"
+        st.session_state["_link_cut"] = f"The link carried {dropped:,} {values} too long or too many to be filters: left out."
+
+
 def dataset_as_of(dataset: Dataset) -> dt.date:
     return dataset.settings.as_of or latest_event(dataset.tables) or dt.date.today()
 
@@ -95,8 +119,11 @@ def _link_notice(options: dict[str, list[str]], earliest: dt.date, as_of: dt.dat
                 ignored.append(f"the period {start} – {end}, outside the data ({earliest} – {as_of}),")
         except ValueError:
             ignored.append(f"the period {_names(period)}")
+    notices = [st.session_state.pop("_link_cut", None)]
     if ignored:
-        st.session_state["_link_notice"] = "The link asked for " + "; ".join(ignored) + " which this dataset does not have: ignored."
+        notices.append("The link asked for " + "; ".join(ignored) + " which this dataset does not have: ignored.")
+    if any(notices):
+        st.session_state["_link_notice"] = " ".join(n for n in notices if n)
 
 
 def _one_day_link(day: dt.date) -> bool:

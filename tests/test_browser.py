@@ -249,3 +249,13 @@ def test_real_export_shapes_render_in_chromium(corpus_server, page, dataset, pat
     shots = ROOT / "test-artifacts" / "screenshots"  # to look at; not the README's pictures
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / f"{dataset.lower().replace(' ', '-')}-{path or 'overview'}.png"))
+
+
+@pytest.mark.browser
+def test_an_overlong_link_value_is_dropped_from_the_address(server, page):
+    """A 20 KB ?tier= value: the page renders, says it left the value out, and the address bar no
+    longer carries it."""
+    _open(page, f"{server}/funnel?tier={'x' * 20_000}", "Funnel")
+    _no_error_box(page)
+    assert "x" * 200 not in page.url
+    assert page.get_by_text("The link carried 1 value too long or too many to be filters").count() == 1
