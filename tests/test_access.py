@@ -181,13 +181,21 @@ def test_a_viewer_cannot_reach_an_action_through_a_replayed_widget_or_a_url(env)
     # the callback behind the Import button, called in a viewer's session
     import streamlit as st
 
+    from dashboard.components import admin_panel, share_panel
+
     st.session_state[access.VISITOR_KEY] = access.Visitor("vic", "viewer", True)
     try:
         with pytest.raises(PermissionError):
             import_panel._commit(None, "Stolen")
+        with pytest.raises(PermissionError):  # an account change (the admin tab's action)
+            admin_panel._change(lambda: Accounts(store).set_role("vic", "admin"), "done")
+        with pytest.raises(PermissionError):  # a locked link
+            share_panel._make("overview", "http://x", "7 days")
+        with pytest.raises(PermissionError):  # the audit log
+            admin_panel.audit_log()
     finally:
         del st.session_state[access.VISITOR_KEY]
-    assert store.list() == []
+    assert store.list() == [] and Accounts(store).get("vic").role == "viewer"
 
 
 def test_anonymous_viewing_when_the_access_table_allows_it(env):
@@ -198,6 +206,18 @@ def test_anonymous_viewing_when_the_access_table_allows_it(env):
     assert not at.exception and at.title[0].value == "Overview" and at.metric
     at.switch_page(DATA_PAGE).run()
     assert [t.label for t in at.tabs] == ["Active dataset"]
+
+
+def test_a_locked_link_can_be_made_to_need_a_signed_in_user(env):
+    store, secrets = env
+    Accounts(store).add("ana", PASSWORD, "viewer")
+    secrets.write_text("[access]\nlinks_need_sign_in = true\n")
+    token = sharing.make_token(store, _lock())
+    at = _app({"share": token})
+    assert [t.value for t in at.title] == ["CRM analytics"] and not at.metric  # the sign-in form first
+    at = _sign_in(at, "ana", PASSWORD)
+    assert not at.exception and at.metric
+    assert at.sidebar.multiselect(key="tier").options == ["Gold"]  # then the locked slice
 
 
 def test_roles_from_the_identity_provider_come_from_the_access_table(env):
