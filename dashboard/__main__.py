@@ -62,22 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     set_role.add_argument("name")
     set_role.add_argument("role", choices=ROLES)
     users_sub.add_parser("set-password", help="a new password, read from standard input").add_argument("name")
-    share = sub.add_parser("share", help="print a locked link: a view fixed to a slice of one dataset")
-    share.add_argument("--dataset", required=True)
-    share.add_argument("--page", default="overview", choices=list(PAGES))
-    share.add_argument("--tier", action="append", default=[], help="a tier the link is locked to (repeat for several)")
-    share.add_argument("--segment", action="append", default=[], help="a segment the link is locked to (repeatable)")
-    share.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first day of the locked period")
-    share.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day of the locked period")
+    share = _view_arguments(sub.add_parser("share", help="print a locked link: a view fixed to a slice of one dataset"),
+                            "the link is locked to")  # fmt: skip
     share.add_argument("--expires", default="7d", help="how long the link opens: 12h, 7d, 2w (default 7d)")
     share.add_argument("--base-url", default="http://localhost:8501", help="the dashboard's address")
-    rep = sub.add_parser("report", help="a page (html, pdf, png) or the Overview's KPIs (json) as a file, for scheduled snapshots")
-    rep.add_argument("--dataset", required=True)
-    rep.add_argument("--page", default="overview", choices=list(PAGES))
-    rep.add_argument("--tier", action="append", default=[], help="a tier (repeat for several; default all)")
-    rep.add_argument("--segment", action="append", default=[], help="a segment (repeatable; default all)")
-    rep.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first day (default: as the app)")
-    rep.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day (default: as the app)")
+    rep = _view_arguments(sub.add_parser("report", help="a page (html, pdf, png) or the Overview's KPIs (json) as a file, "
+                                         "for scheduled snapshots"), "to include, default all")  # fmt: skip
     rep.add_argument("--compare", choices=["previous", "year"], default="previous")
     rep.add_argument("--format", choices=["html", "pdf", "png", "json"], required=True)
     rep.add_argument("--out", type=Path, required=True)
@@ -149,6 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     verb = "would import" if args.dry_run else "imported"
     print(f"{verb} {args.dataset!r}: {counts}")
     return 0
+
+
+def _view_arguments(parser: argparse.ArgumentParser, what: str) -> argparse.ArgumentParser:
+    """The options that say a view: dataset, page, tiers, segments, period."""
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--page", default="overview", choices=list(PAGES))
+    parser.add_argument("--tier", action="append", default=[], help=f"a tier {what} (repeat for several)")
+    parser.add_argument("--segment", action="append", default=[], help=f"a segment {what} (repeatable)")
+    parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first day of the period")
+    parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day of the period")
+    return parser
 
 
 def _password() -> str:

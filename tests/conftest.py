@@ -57,3 +57,20 @@ def app(tmp_path, monkeypatch):
     at.run()
     at.switch_page(DATA_PAGE).run()
     return at
+
+
+@pytest.fixture
+def media_files(monkeypatch):
+    """Streamlit's in-memory media stores made during the test (AppTest keeps one per run): a
+    download button's file is `media_files[-1].get_file(id).content`."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    storages = []
+    real = MemoryMediaFileStorage.__init__
+
+    def keep(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        storages.append(self)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "__init__", keep)
+    return storages

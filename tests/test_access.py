@@ -315,19 +315,10 @@ def test_a_refused_link_shows_no_data(env):
         assert says in at.error[0].value and not at.metric and not at.dataframe and not at.sidebar.multiselect
 
 
-def test_every_download_of_a_locked_view_holds_only_its_slice(env, sample_tables, monkeypatch):
+def test_every_download_of_a_locked_view_holds_only_its_slice(env, sample_tables, media_files):
     """Each page of a link locked to Gold: every CSV it offers that names customers names only
     Gold customers (the downloads are read back from Streamlit's media store)."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    storages = []
-    real = MemoryMediaFileStorage.__init__
-
-    def keep(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        storages.append(self)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "__init__", keep)
+    storages = media_files
     store, _ = env
     gold = set(sample_tables["customers"].filter(pl.col("tier") == "Gold").get_column("customer_id").to_list())
     token = sharing.make_token(store, _lock(tiers=("Gold",)))
