@@ -30,6 +30,7 @@ from dashboard.text import plain, shorten
 USER_KEY = "_signed_in"  # the built-in account of this session (its name)
 VISITOR_KEY = "_visitor"
 SHARE_PARAM = "share"
+TOKEN_KEY = "_share_token"  # the locked link's token this session opened with
 MAX_DELAY = 30.0  # seconds a sign-in answer waits at most after failed attempts
 _failures: dict[str, int] = {}  # failed sign-ins per account name, this process
 _failures_lock = threading.Lock()
@@ -86,9 +87,12 @@ def _delay(name: str) -> None:
         time.sleep(min(2.0 ** (failures - 1), MAX_DELAY))
 
 
-def _sign_in_form(title: str) -> None:
-    st.title("CRM analytics")
-    st.subheader(title)
+def _sign_in_form(title: str | None) -> None:
+    """The sign-in form: as the page (with the app's name and `title`), or inside the sidebar's
+    popover (title None)."""
+    if title:
+        st.title("CRM analytics")
+        st.subheader(title)
     with st.form("sign_in"):
         name = st.text_input("Account name", key="sign_in_name", max_chars=100)
         password = st.text_input("Password", type="password", key="sign_in_password", max_chars=1024)
@@ -116,10 +120,15 @@ def sign_out() -> None:
 
 
 def _lock() -> Lock | None:
-    """The lock of the link this session opened (checked on every run), or None."""
-    token = st.query_params.get(SHARE_PARAM)
+    """The lock of the link this session opened (checked on every run), or None. A session that
+    opened a locked link stays locked: a page change or an edited address without the token
+    keeps it (and it is put back in the address, so that a copied link stays locked too)."""
+    token = st.query_params.get(SHARE_PARAM) or st.session_state.get(TOKEN_KEY)
     if not token:
         return None
+    st.session_state[TOKEN_KEY] = token
+    if st.query_params.get(SHARE_PARAM) != token:
+        st.query_params[SHARE_PARAM] = token
     try:
         lock = read_token(data.store(), token)
     except LinkRefused as refused:
@@ -205,4 +214,4 @@ def sidebar(who: Visitor) -> None:
         box.button("Sign out", on_click=sign_out, key="sign_out")
     elif who.name == "anonymous":
         with box.popover("Sign in"):
-            _sign_in_form("Sign in for more")
+            _sign_in_form(None)

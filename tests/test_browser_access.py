@@ -86,6 +86,11 @@ def test_a_locked_link_opens_its_slice_without_an_account(guarded, page):  # noq
     caption = page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first.inner_text()
     assert caption.startswith("Sample CRM (bundled) · tier Gold · 01 Jan 2026 – 31 Mar 2026"), caption
     page.screenshot(path=str(SHOTS / "locked-link.png"))
+    # another page of the same session: still the slice, and the address still carries the token
+    page.get_by_role("link", name="Overview").click()
+    page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=60_000)
+    _settle(page)
+    assert page.get_by_text("Fixed by the link: tier Gold").count() == 1 and "share=" in page.url
     # altered by one character: refused, no data
     _open_refused = url[:-3] + ("A" if url[-3] != "A" else "B") + url[-2:]
     page.goto(_open_refused)

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import access, data
+from dashboard.store import StoreBusy
 from dashboard.text import plain
 
 
@@ -35,7 +36,8 @@ def show() -> None:
     left, right = st.columns(2)
     if left.button("Open by default", key="manage_activate", help="The dataset every new visitor opens on."):
         access.require("editor")
-        data.store().set_active(name, actor=access.actor())
+        if not _changed(lambda: data.store().set_active(name, actor=access.actor())):
+            return
         st.session_state[data.DATASET_KEY] = name
         st.rerun()
     if not access.can("admin"):
@@ -64,8 +66,18 @@ def _versions(name: str) -> None:
         version = left.selectbox("Version", earlier, key="manage_version")
         if right.button("Restore this version", key="manage_restore"):
             access.require("admin")
-            data.store().restore(name, version, actor=access.actor())
-            st.rerun()
+            if _changed(lambda: data.store().restore(name, version, actor=access.actor())):
+                st.rerun()
+
+
+def _changed(change) -> bool:
+    """Make a change to the store; a store busy with other changes is said in words (False)."""
+    try:
+        change()
+    except StoreBusy as busy:
+        st.error(plain(str(busy)))
+        return False
+    return True
 
 
 @st.dialog("Delete dataset")
@@ -73,7 +85,8 @@ def _confirm_delete(name: str) -> None:
     st.text(f"Delete {name}, every kept version and everything imported into it? This cannot be undone.")
     if st.button("Delete it", type="primary", key="manage_confirm_delete"):
         access.require("admin")
-        data.store().delete(name, actor=access.actor())
+        if not _changed(lambda: data.store().delete(name, actor=access.actor())):
+            return
         if st.session_state.get(data.DATASET_KEY) == name:
             st.session_state[data.DATASET_KEY] = data.default_dataset()
         st.rerun()

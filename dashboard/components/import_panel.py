@@ -20,6 +20,7 @@ from dashboard.text import plain
 
 RECIPE_KEY = "import_recipe"  # ((file names, mapping file digest), the mapping in force as JSON, its error)
 DONE_KEY = "import_done"
+FAILED_KEY = "import_failed"  # a commit the store refused (a name, a busy store): said on the next run
 PLAN_KEY = "import_plan"  # (digest of files and choices, the dry run made of them)
 
 
@@ -27,6 +28,9 @@ def show() -> None:
     done = st.session_state.pop(DONE_KEY, None)
     if done:
         st.success(plain(done))
+    failed = st.session_state.pop(FAILED_KEY, None)
+    if failed:
+        st.error(plain(failed))
     limit = config.max_upload_mb()
     # No type filter: a file of another kind is refused by the reader in words, naming the file,
     # where the uploader would only show an icon.
@@ -145,7 +149,7 @@ def _commit(plan: ImportPlan, name: str) -> None:
     try:
         commit_import(plan, data.store(), name, actor=access.actor())
     except (BadName, StoreBusy) as exc:
-        st.session_state[DONE_KEY] = f"Nothing was imported: {exc}"
+        st.session_state[FAILED_KEY] = f"Nothing was imported: {exc}"
         return
     st.session_state[data.DATASET_KEY] = name
     st.session_state.pop(RECIPE_KEY, None)

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import access, data
+from dashboard.store import StoreBusy
 from dashboard.text import plain
 from metrics.domain import Dataset
 from metrics.schema import (
@@ -97,5 +98,9 @@ def show(dataset: Dataset) -> None:
             st.error(plain(problem))
         return
     access.require("editor")
-    data.store().update_settings(dataset.name, new, actor=access.actor())
+    try:
+        data.store().update_settings(dataset.name, new, actor=access.actor())
+    except StoreBusy as busy:
+        st.error(plain(str(busy)))
+        return
     st.success("Settings saved: every page now uses them.")
