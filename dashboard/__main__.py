@@ -5,8 +5,9 @@ Exits 1 and prints the report when the import has errors (an import with no usab
 nothing stored changes then.
 
 Also: `datasets` (list), `users add|list|remove|set-role|set-password` (built-in accounts; a
-password is read from standard input, never an argument), `share` (print a locked link) and
-`serve` (the production run mode: refuses to start without a way to sign in).
+password is read from standard input, never an argument), `share` (print a locked link),
+`report` (a page as HTML, PDF or PNG, or the KPIs as JSON) and `serve` (the production run mode:
+refuses to start without a way to sign in).
 """
 
 from __future__ import annotations

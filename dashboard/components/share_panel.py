@@ -8,7 +8,7 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from dashboard import access, data, shell
+from dashboard import access, config, data, shell
 from dashboard.sharing import PAGES, Lock, link, make_token
 from dashboard.text import plain
 
@@ -36,8 +36,10 @@ def show(visitor: access.Visitor) -> None:
         st.code(here, language=None, wrap_lines=True)
         if visitor.lock is not None or not access.can("editor"):
             return
-        st.caption("A locked link shows only this slice (tier, segment, period) to whoever opens it, also without "
-                   "an account; its filters can narrow, never widen.")  # fmt: skip
+        who = "whoever opens it and signs in" if config.access_settings().get("links_need_sign_in") else \
+            "whoever opens it, also without an account"
+        st.caption(f"A locked link shows only this slice (tier, segment, period) to {who}; its filters can narrow it, "
+                   "never widen it.")  # fmt: skip
         expiry = st.selectbox("Open for", list(EXPIRY), index=1, key="share_expiry")
         if st.button("Make locked link", key="share_make"):
             _make(page, base, expiry)
