@@ -220,6 +220,37 @@ def test_a_locked_link_can_be_made_to_need_a_signed_in_user(env):
     assert at.sidebar.multiselect(key="tier").options == ["Gold"]  # then the locked slice
 
 
+AUTH = ('[auth]\nredirect_uri = "http://127.0.0.1:8501/oauth2callback"\ncookie_secret = "c"\nclient_id = "crm"\n'
+        'client_secret = "s"\nserver_metadata_url = "http://127.0.0.1:1/.well-known/openid-configuration"\n'
+        '[access.roles]\n"ana@example.com" = "editor"\n')  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "user, shown",
+    [({"is_logged_in": False}, "sign-in button"), ({"is_logged_in": True, "email": "ana@example.com"}, "editor"),
+     ({"is_logged_in": True, "email": "eve@elsewhere.net"}, "no role")],
+)  # fmt: skip
+def test_the_gate_with_an_identity_provider(env, user, shown):
+    """[auth] configured: the provider's user (AppTest.user) is let in with the role [access] gives
+    the address; one without a role, or nobody, sees no data."""
+    _, secrets = env
+    secrets.write_text(AUTH)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.user = user
+    at.run()
+    assert not at.exception
+    if shown == "editor":
+        assert at.metric and "Signed in as ana@example.com (editor)" in _texts(at)
+        at.switch_page(DATA_PAGE).run()
+        assert "Import files" in [t.label for t in at.tabs] and "Accounts" not in [t.label for t in at.tabs]
+    else:
+        assert not at.metric and not at.sidebar.multiselect
+        if shown == "no role":
+            assert "which has no role here" in _texts(at)
+        else:
+            assert [b.label for b in at.button] == ["Sign in"]
+
+
 def test_roles_from_the_identity_provider_come_from_the_access_table(env):
     from dashboard import access
 
