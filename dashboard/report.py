@@ -17,6 +17,7 @@ import datetime as dt
 import html
 import io
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,56 @@ JSON_KPIS = {
     "win_rate": "win_rate", "nps": "nps", "csat": "csat", "median_first_response_hours": "first_response",
 }  # fmt: skip
 FORMATS = {"html": "text/html", "pdf": "application/pdf", "png": "image/png", "json": "application/json"}
+
+#: What each page's figures mean, in the words of METRICS.md (the definitions the metrics follow
+#: and their tests pin); the Overview's are its KPIs' own.
+PAGE_DEFINITIONS: dict[str, list[tuple[str, str]]] = {
+    "Funnel": [
+        ("Reached a stage", "deals whose furthest stage is that stage or a later one"),
+        ("Step conversion", "deals reaching a stage / deals reaching the stage before it"),
+        ("Overall conversion", "deals reaching a stage / deals reaching the first stage"),
+        ("Win rate", "won / (won + lost) among deals closed in the period; open deals do not count"),
+        ("Average deal size", "mean amount of won deals"),
+        ("Sales cycle", "median days from created to closed, over won deals"),
+        ("Weighted pipeline", "Σ amount of open deals × the historical probability of winning from their stage"),
+        ("Sales velocity", "open deals × win rate × average deal size / average cycle length, per day"),
+        ("Time in stage", "days from entering a stage to entering the next one"),
+    ],
+    "Retention": [
+        ("Cohort", "customers by the calendar month of their first order; period p = months since then"),
+        ("Customer retention", "customers of a cohort with an order in month p / cohort size"),
+        ("Revenue retention", "a cohort's revenue in month p / its revenue in its first month"),
+        ("Active, lapsed", "active on a day with a purchase in the churn window up to it and no churn date by then; "
+                           "lapsed the day after the last purchase + the window"),
+        ("Monthly churn rate", "customers active on the day before a month who lapse during it / those active then"),
+        ("Survival", "Kaplan–Meier estimate of lifetime in days from the first order, 95% band (Greenwood)"),
+    ],
+    "Lifetime value": [
+        ("Historical value", "Σ gross margin per customer to the as-of date"),
+        ("Predictive CLV", "BG/NBD for future purchases × Gamma-Gamma for their value, over 12 months, discounted 1% a month"),
+        ("P(alive)", "the BG/NBD probability that a customer is still active; averaged over repeat buyers"),
+        ("CLV:CAC, LTV:CAC", "mean CLV (or LTV) on margin / mean acquisition cost"),
+    ],
+    "Satisfaction": [
+        ("NPS", "% promoters (9–10) − % detractors (0–6)"),
+        ("CSAT", "responses of 4 or 5 / all responses (1–5 scale)"),
+        ("CES", "responses of 5 or more / all responses (1–7 scale)"),
+        ("First response time", "first response − ticket created; open tickets censored, not dropped"),
+        ("SLA compliance", "tickets answered within the first-response target of their priority / tickets"),
+        ("Complaints per 100", "complaint tickets per 100 active customers, per month"),
+    ],
+    "Segments": [
+        ("RFM", "recency (days since the last purchase), frequency (purchases), monetary (total amount), "
+                "scored 1–5 by quintile and named by the common R/F-M map"),
+        ("Clusters", "k-means on standardised log(1 + R, F, M), k chosen by silhouette"),
+        ("Portfolio", "margin against the cost to serve (tickets × cost per ticket)"),
+        ("Contacts per sale", "interactions / won deals, by segment"),
+    ],
+    "Churn risk": [
+        ("Risk", "the chance that a customer active at the as-of date lapses within the next 90 days, from a "
+                 "gradient-boosting model checked on a later cutoff than it was trained on"),
+    ],
+}  # fmt: skip
 
 
 @dataclass
@@ -97,6 +148,9 @@ def _document(report: PageReport, figures_html: list[str]) -> str:
     table = (f"<h2>Key figures</h2><table><tr><th>KPI</th><th>value</th><th>comparison ({e(comparison)})</th>"
              f"<th>definition</th></tr>{kpis}</table>") if kpis else "<p>No KPI can be computed from this data.</p>"  # fmt: skip
     charts = "".join(f"<div class=fig>{f}</div>" for f in figures_html)
+    terms = PAGE_DEFINITIONS.get(report.title, [])
+    glossary = ("<h2>How this page's figures are made</h2><table>" + "".join(
+        f"<tr><td>{e(name)}</td><td>{e(text)}</td></tr>" for name, text in terms) + "</table>") if terms else ""  # fmt: skip
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>{e(report.title)} · {e(report.dataset)}</title>
 <style>body{{font-family:Inter,"Segoe UI",Helvetica,Arial,sans-serif;color:#0f172a;margin:24px;max-width:1100px}}
 h1{{margin-bottom:4px}} .meta{{color:#475569;font-size:13px}} table{{border-collapse:collapse;font-size:12px;width:100%}}
@@ -104,7 +158,7 @@ td,th{{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-
 .fig{{page-break-inside:avoid;margin:12px 0}} .fig img{{width:100%}} @page{{size:A4;margin:14mm}}</style></head><body>
 <h1>{e(report.title)}</h1><p class=meta>{e(report.summary)}</p>
 <p class=meta>Made {report.made:%d %b %Y %H:%M} UTC · currency {e(report.currency)} · comparison with {e(report.filters.comparison)} period</p>
-{table}<h2>Charts</h2>{charts or "<p>This page draws no chart for this data.</p>"}</body></html>"""
+{table}{glossary}<h2>Charts</h2>{charts or "<p>This page draws no chart for this data.</p>"}</body></html>"""
 
 
 def to_html(report: PageReport) -> bytes:
@@ -145,7 +199,11 @@ def to_png(report: PageReport, width: int = 1000) -> bytes:
 
     font, small = face(16), face(13)
     lines = [(report.title, face(24)), (report.summary, small)]
-    lines += [(f"{label}: {value} (comparison {previous})", font) for label, value, previous, _ in _kpi_rows(report)]
+    for label, value, previous, definition in _kpi_rows(report):
+        lines.append((f"{label}: {value} (comparison {previous})", font))
+        lines += [(part, small) for part in textwrap.wrap(definition, width=130, initial_indent="    ", subsequent_indent="    ")]
+    for name, text in PAGE_DEFINITIONS.get(report.title, []):  # wrapped to the image's width
+        lines += [(part, small) for part in textwrap.wrap(f"{name}: {text}", width=120)]
     header_height = 20 + sum(34 if f is lines[0][1] else 22 for _, f in lines)
     figures = [Image.open(io.BytesIO(png)) for png in _images(report.figures, "png", width=width)]
     canvas = Image.new("RGB", (width, header_height + sum(f.height for f in figures) + 10), "white")

@@ -78,7 +78,8 @@ def test_a_page_report_holds_the_pages_charts_filters_and_definitions(env, tmp_p
     if fmt == "html":
         text = content.decode()
         assert "Sample CRM (bundled) · tier Gold · 01 Apr 2026 – 30 Jun 2026 · data as of 30 Jun 2026" in text
-        assert "won / (won + lost) deals closed in the period" in text  # a definition
+        assert "won / (won + lost) deals closed in the period" in text  # a KPI's definition
+        assert "deals reaching a stage / deals reaching the stage before it" in text  # the page's own
         assert text.count('class="plotly-graph-div"') == drawn
         assert "<script src=" not in text and "<script type=\"text/javascript\" src=" not in text  # plotly.js inline: opens offline
 
