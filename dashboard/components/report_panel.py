@@ -27,7 +27,8 @@ def show(title: str, figures: list) -> None:
     report = build(title, figures)
     stem = re.sub(r"[^a-z0-9]+", "-", f"{title} {report.filters.period.start} {report.filters.period.end}".lower()).strip("-")
     with st.sidebar.expander("Download this page"):
-        st.caption("The charts of this page with the filters, the dataset, the as-of date and each KPI's definition.")
+        st.caption("The charts of this page with the filters, the dataset, the as-of date, the KPIs and how each "
+                   "figure is defined.")  # fmt: skip
         for fmt, label in (("pdf", "PDF"), ("png", "PNG"), ("html", "HTML (interactive, works offline)"), ("json", "KPIs as JSON")):
             st.download_button(label, lambda fmt=fmt: render(report, fmt), file_name=f"{stem}.{fmt}", mime=FORMATS[fmt],
                                key=f"report-{fmt}", on_click="ignore", width="stretch")  # fmt: skip
