@@ -229,12 +229,12 @@ def _report(args, store: Store) -> int:
         print(f"error: the period {start} – {end} must end by the as-of date {as_of} and start before it ends", file=sys.stderr)
         return 2
     chosen = Filters(Slice(tuple(args.tier), tuple(args.segment)), Period(start, end), args.compare, as_of)
-    figures, title, summary = [], PAGE_TITLES[args.page], ""
+    figures, title, summary, notes = [], PAGE_TITLES[args.page], "", []
     if args.format != "json":
-        figures, title, summary = _draw_page(args, chosen)
+        figures, title, summary, notes = _draw_page(args, chosen)
     settings_currency = dataset.settings.currency or "currency not set"
     report = PageReport(title, summary or f"{args.dataset} · {chosen.period.label()} · data as of {as_of:%d %b %Y}", args.dataset,
-                        chosen, settings_currency, dataset, figures)  # fmt: skip
+                        chosen, settings_currency, dataset, figures, notes)  # fmt: skip
     args.out.write_bytes(render(report, args.format))
     print(f"wrote {args.out} ({args.format}, {len(figures)} charts)")
     return 0
@@ -244,7 +244,7 @@ PAGE_TITLES = {"overview": "Overview", "funnel": "Funnel", "retention": "Retenti
                "satisfaction": "Satisfaction", "segments": "Segments", "churn_risk": "Churn risk"}  # fmt: skip
 
 
-def _draw_page(args, chosen) -> tuple[list, str, str]:
+def _draw_page(args, chosen) -> tuple[list, str, str, list[str]]:
     import plotly.graph_objects as go
     from streamlit.testing.v1 import AppTest
 
@@ -262,7 +262,8 @@ def _draw_page(args, chosen) -> tuple[list, str, str]:
     figures = [go.Figure(json.loads(chart.proto.spec)) for chart in at.get("plotly_chart")]
     title = at.title[0].value if at.title else PAGE_TITLES[args.page]
     summary = at.caption[0].value.replace("\\", "") if at.caption else ""
-    return figures, title, summary
+    notes = [str(i.value).replace("\\", "").replace("**", "") for i in at.info]  # e.g. why the page cannot be computed
+    return figures, title, summary, notes
 
 
 def _serve(args, store: Store) -> int:

@@ -93,6 +93,7 @@ class PageReport:
     currency: str
     dataset_frames: Dataset  # the data the page was computed from (a locked link's slice included)
     figures: list = field(default_factory=list)  # plotly figures, in the order the page drew them
+    notes: list[str] = field(default_factory=list)  # what the page said instead of a figure it could not draw
     made: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None))
 
     @cached_property
@@ -148,6 +149,7 @@ def _document(report: PageReport, figures_html: list[str]) -> str:
     table = (f"<h2>Key figures</h2><table><tr><th>KPI</th><th>value</th><th>comparison ({e(comparison)})</th>"
              f"<th>definition</th></tr>{kpis}</table>") if kpis else "<p>No KPI can be computed from this data.</p>"  # fmt: skip
     charts = "".join(f"<div class=fig>{f}</div>" for f in figures_html)
+    notes = "".join(f"<p class=meta>{e(note)}</p>" for note in report.notes)
     terms = PAGE_DEFINITIONS.get(report.title, [])
     glossary = ("<h2>How this page's figures are made</h2><table>" + "".join(
         f"<tr><td>{e(name)}</td><td>{e(text)}</td></tr>" for name, text in terms) + "</table>") if terms else ""  # fmt: skip
@@ -158,7 +160,7 @@ td,th{{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-
 .fig{{page-break-inside:avoid;margin:12px 0}} .fig img{{width:100%}} @page{{size:A4;margin:14mm}}</style></head><body>
 <h1>{e(report.title)}</h1><p class=meta>{e(report.summary)}</p>
 <p class=meta>Made {report.made:%d %b %Y %H:%M} UTC · currency {e(report.currency)} · comparison with {e(report.filters.comparison)} period</p>
-{table}{glossary}<h2>Charts</h2>{charts or "<p>This page draws no chart for this data.</p>"}</body></html>"""
+{table}{glossary}<h2>Charts</h2>{notes}{charts or "<p>This page draws no chart for this data.</p>"}</body></html>"""
 
 
 def to_html(report: PageReport) -> bytes:

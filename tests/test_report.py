@@ -103,3 +103,17 @@ def test_an_unknown_tier_or_dataset_is_refused_in_words(tmp_path):
     result = _cli(tmp_path, "--dataset", "Nope", "--format", "json", "--out", str(tmp_path / "x.json"))
     assert result.returncode == 2 and "no dataset named 'Nope'" in result.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_page_that_cannot_be_computed_says_why_in_its_report(tmp_path):
+    from dashboard.importer import SourceFile, commit_import, plan_import
+    from dashboard.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    plan = plan_import([SourceFile("customers.csv", b"customer_id,tier\nC1,Gold\nC2,Silver\n")], store=store)
+    commit_import(plan, store, "Only customers")
+    out = tmp_path / "retention.html"
+    result = _cli(tmp_path, "--dataset", "Only customers", "--page", "retention", "--format", "html", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "This page needs the orders table" in text and "This page draws no chart for this data." in text
