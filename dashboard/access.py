@@ -90,10 +90,12 @@ def _delay(name: str) -> None:
 def _sign_in_form(title: str | None) -> None:
     """The sign-in form: as the page (with the app's name and `title`), or inside the sidebar's
     popover (title None)."""
+    where = st.container()
     if title:
-        st.title("CRM analytics")
-        st.subheader(title)
-    with st.form("sign_in"):
+        where = st.columns([1, 2, 1])[1]  # a form of a comfortable width in the middle of the page
+        where.title("CRM analytics")
+        where.subheader(title)
+    with where.form("sign_in"):
         name = st.text_input("Account name", key="sign_in_name", max_chars=100)
         password = st.text_input("Password", type="password", key="sign_in_password", max_chars=1024)
         submitted = st.form_submit_button("Sign in", type="primary")
@@ -103,7 +105,7 @@ def _sign_in_form(title: str | None) -> None:
         if account is None:
             with _failures_lock:
                 _failures[name] = _failures.get(name, 0) + 1
-            st.error("The account name or the password is wrong.")
+            where.error("The account name or the password is wrong.")
         else:
             with _failures_lock:
                 _failures.pop(name, None)
