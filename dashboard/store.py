@@ -38,6 +38,7 @@ CHUNK_ROWS = 500_000  # rows per Parquet blob: keeps each blob far below databas
 KEPT_VERSIONS = 3  # the current version of a dataset and the two it replaced
 WRITE_ATTEMPTS = 6  # a blocked write is tried again after 0.1, 0.2, 0.4, 0.8 and 1.6 s
 SQLITE_BUSY_SECONDS = 10  # how long SQLite itself waits for another process's write lock
+ACTOR_LENGTH = 200  # who made a change, as the audit log keeps it (an account name, an e-mail address)
 
 metadata = sa.MetaData()
 datasets_table = sa.Table(
@@ -77,7 +78,7 @@ versions_table = sa.Table(
     sa.Column("dataset_id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("saved_at", sa.DateTime, nullable=False),
-    sa.Column("saved_by", sa.String(200), nullable=False),
+    sa.Column("saved_by", sa.String(ACTOR_LENGTH), nullable=False),
     sa.Column("settings", sa.Text, nullable=False),
     sa.Column("mapping", sa.Text, nullable=False),
     sa.Column("report", sa.Text, nullable=False),
@@ -88,7 +89,7 @@ audit_table = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime, nullable=False),
-    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("actor", sa.String(ACTOR_LENGTH), nullable=False),
     sa.Column("action", sa.String(50), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
 )
@@ -199,7 +200,7 @@ class Store:
 
     @staticmethod
     def _audit(conn, actor: str, action: str, detail: str) -> None:
-        conn.execute(audit_table.insert().values(at=_now(), actor=actor, action=action, detail=detail))
+        conn.execute(audit_table.insert().values(at=_now(), actor=actor[:ACTOR_LENGTH], action=action, detail=detail))
 
     # --- datasets -----------------------------------------------------------------------------
     def save(self, dataset: Dataset, *, actor: str = LOCAL) -> None:
@@ -233,7 +234,8 @@ class Store:
         for table_name, frame in dataset.tables.items():
             self._write_table(conn, dataset_id, version, table_name, frame)
         conn.execute(datasets_table.update().where(datasets_table.c.id == dataset_id).values(version=version, updated_at=now, **meta))
-        conn.execute(versions_table.insert().values(dataset_id=dataset_id, version=version, saved_at=now, saved_by=actor, **meta))
+        conn.execute(versions_table.insert().values(dataset_id=dataset_id, version=version, saved_at=now,
+                                                    saved_by=actor[:ACTOR_LENGTH], **meta))  # fmt: skip
         kept = [v for (v,) in conn.execute(
             sa.select(versions_table.c.version).where(versions_table.c.dataset_id == dataset_id)
             .order_by(versions_table.c.version.desc()).limit(KEPT_VERSIONS)

@@ -169,3 +169,39 @@ def test_saved_mapping_round_trip(store):
     store.save_mapping("shape1", "orders", {"order_id": "Invoice"})
     assert store.saved_mapping("shape1") == ("orders", {"order_id": "Invoice"})
     assert store.saved_mapping("other") is None
+
+
+def test_the_store_on_postgresql_keeps_versions_audit_and_refuses_a_long_name(sample_tables):
+    """The same store on the running PostgreSQL (a database of its own): a 5,000-character name is
+    refused in words (it was a traceback there), a replaced version is kept, the log is written."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from dashboard.accounts import Accounts
+    from dashboard.naming import BadName
+    from tests.conftest import require
+
+    server = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect():
+            pass
+    except sa.exc.OperationalError:
+        require(False, "PostgreSQL at 127.0.0.1:5432 is not reachable")
+    name = f"crm_store_{uuid.uuid4().hex[:8]}"
+    with server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    store = Store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    try:
+        with pytest.raises(BadName, match="at most 100 characters"):
+            store.save(_dataset("x" * 5000, {"customers": sample_tables["customers"].head(2)}))
+        store.save(_dataset("pg", {"customers": sample_tables["customers"].head(2)}), actor="ana@example.com")
+        store.save(_dataset("pg", {"customers": sample_tables["customers"].head(3)}), actor="bo")
+        assert [v.version for v in store.versions("pg")] == [2, 1]
+        Accounts(store).add("ana", "correct horse battery", "admin")
+        assert [e.action for e in store.audit_log()] == ["account", "replace", "import"]
+    finally:
+        store.engine.dispose()
+        with server.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+        server.dispose()
