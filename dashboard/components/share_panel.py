@@ -16,22 +16,22 @@ EXPIRY = {"1 day": 1, "7 days": 7, "30 days": 30, "90 days": 90}
 LINK_KEY = "_locked_link"
 
 
-def _page_and_base() -> tuple[str, str]:
-    """This page's name (sharing.PAGES) and the app's address in the browser."""
+def _page_and_base() -> tuple[str, str, str]:
+    """This page's name (sharing.PAGES), the app's address in the browser, and this page's."""
     url = urlsplit(st.context.url or "http://localhost:8501/")
     path = url.path.rstrip("/")
     segment = path.rpartition("/")[2]
     by_path = {p: name for name, p in PAGES.items() if p}
     page = by_path.get(segment, "overview")
     base_path = path[: len(path) - len(segment)] if segment in by_path or segment in ("overview", "home", "data") else path
-    return page, f"{url.scheme}://{url.netloc}{base_path.rstrip('/')}"
+    return page, f"{url.scheme}://{url.netloc}{base_path.rstrip('/')}", f"{url.scheme}://{url.netloc}{url.path}"
 
 
 def show(visitor: access.Visitor) -> None:
     with st.sidebar.expander("Share this view"):
-        page, base = _page_and_base()
+        page, base, current = _page_and_base()
         query = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
-        here = f"{base}/{PAGES[page]}" + (f"?{urlencode(query)}" if query else "")
+        here = current + (f"?{urlencode(query)}" if query else "")
         st.caption("Copy this link: it opens this page with these filters for anyone who can open the dashboard.")
         st.code(here, language=None, wrap_lines=True)
         if visitor.lock is not None or not access.can("editor"):
