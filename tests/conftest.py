@@ -74,3 +74,18 @@ def media_files(monkeypatch):
 
     monkeypatch.setattr(MemoryMediaFileStorage, "__init__", keep)
     return storages
+
+
+def reachable_engine(url: str, **kwargs):
+    """A SQLAlchemy engine on a running database (PostgreSQL, MariaDB): skipped on a developer
+    machine without it, a failure in CI (require)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, **kwargs)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError:
+        engine.dispose()
+        require(False, f"{engine.url.get_backend_name()} at {engine.url.host}:{engine.url.port} is not reachable")
+    return engine

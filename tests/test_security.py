@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.accounts import Accounts
 from dashboard.store import Store
-from tests.conftest import APP, ROOT, require
+from tests.conftest import APP, ROOT, reachable_engine
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DB_PASSWORD = "Db-Pa55word-7f3e9"  # PostgreSQL here trusts 127.0.0.1: the password travels, unchecked
@@ -27,12 +27,7 @@ PAGES = ["overview", "funnel", "retention", "lifetime_value", "satisfaction", "s
 @pytest.fixture
 def pg_source(sample_tables):
     """The sample's tables in a schema of their own in the running PostgreSQL."""
-    engine = sa.create_engine(PG)
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError:
-        require(False, "PostgreSQL at 127.0.0.1:5432 is not reachable")
+    engine = reachable_engine(PG)
     schema = f"crm_sec_{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
 from dashboard.sources.sql import SqlFilters, SqlSource
-from tests.conftest import require
+from tests.conftest import reachable_engine
 
 TABLES = ("customers", "orders", "deals", "stage_history", "tickets")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -37,12 +37,7 @@ def source(request, tmp_path, sample_tables):
         src.close()
         return
     url = PG_URL if request.param == "postgresql" else MARIADB_URL
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError:
-        require(False, f"{request.param} at {engine.url.host}:{engine.url.port} is not reachable")
+    engine = reachable_engine(url)
     # a schema of its own per test (in MariaDB a schema is a database)
     schema = f"crm_test_{uuid.uuid4().hex[:8]}"
     quoted = engine.dialect.identifier_preparer.quote(schema)

@@ -180,14 +180,9 @@ def test_the_store_on_postgresql_keeps_versions_audit_and_refuses_a_long_name(sa
 
     from dashboard.accounts import Accounts
     from dashboard.naming import BadName
-    from tests.conftest import require
+    from tests.conftest import reachable_engine
 
-    server = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with server.connect():
-            pass
-    except sa.exc.OperationalError:
-        require(False, "PostgreSQL at 127.0.0.1:5432 is not reachable")
+    server = reachable_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
     name = f"crm_store_{uuid.uuid4().hex[:8]}"
     with server.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
