@@ -24,7 +24,7 @@ from dashboard import config
 from dashboard.accounts import ROLES, AccountError, Accounts
 from dashboard.importer import ImportFailed, ImportOptions, import_paths
 from dashboard.importer.recipes import Recipe, RecipeError
-from dashboard.naming import RESERVED, BadName, check_dataset_name
+from dashboard.naming import SAMPLE, SQL, BadName, check_dataset_name
 from dashboard.sharing import PAGES, Lock, link, make_token, parse_duration
 from dashboard.store import LOCAL, Store
 
@@ -187,10 +187,17 @@ def _users(args, store: Store) -> int:
     return 0
 
 
+def _dataset_exists(store: Store, name: str) -> bool:
+    """Whether the app has a dataset of this name (stored, the bundled sample, or the SQL source
+    when one is configured); says so on standard error when not."""
+    if name in {info.name for info in store.list()} | {SAMPLE} | ({SQL} if config.sql_source_config() else set()):
+        return True
+    print(f"error: no dataset named {name!r} (python -m dashboard datasets lists them)", file=sys.stderr)
+    return False
+
+
 def _share(args, store: Store) -> int:
-    names = {info.name for info in store.list()} | set(RESERVED)
-    if args.dataset not in names:
-        print(f"error: no dataset named {args.dataset!r} (python -m dashboard datasets lists them)", file=sys.stderr)
+    if not _dataset_exists(store, args.dataset):
         return 2
     try:
         expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + parse_duration(args.expires)
@@ -212,9 +219,7 @@ def _report(args, store: Store) -> int:
     from metrics.domain import Filters, Period, Slice
     from metrics.slicing import dimension_values
 
-    names = {info.name for info in store.list()} | set(RESERVED)
-    if args.dataset not in names:
-        print(f"error: no dataset named {args.dataset!r} (python -m dashboard datasets lists them)", file=sys.stderr)
+    if not _dataset_exists(store, args.dataset):
         return 2
     dataset = data.open_dataset(args.dataset, store)
     for flag, column, chosen in (("--tier", "tier", args.tier), ("--segment", "segment", args.segment)):
