@@ -105,11 +105,11 @@ def _locked(dataset_key: str, locked: Slice, _dataset: Dataset) -> Dataset:
 
 
 def active_dataset() -> Dataset:
-    dataset = load(selected_name())
+    name = selected_name()
+    stamp = _stamp(name)  # one look at the store per call
+    dataset = _load(name, stamp)
     lock = active_lock()
-    if lock is None:
-        return dataset
-    return _locked(f"{selected_name()}@{_stamp(selected_name())}", Slice(lock.tiers, lock.segments), dataset)
+    return dataset if lock is None else _locked(f"{name}@{stamp}", Slice(lock.tiers, lock.segments), dataset)
 
 
 # ---------------------------------------------------------------- page results, per filter
