@@ -25,6 +25,7 @@ from dashboard.accounts import ROLES, AccountError, Accounts
 from dashboard.importer import ImportFailed, ImportOptions, import_paths
 from dashboard.importer.recipes import Recipe, RecipeError
 from dashboard.naming import SAMPLE, SQL, BadName, check_dataset_name
+from dashboard.page_list import SHAREABLE
 from dashboard.sharing import PAGES, Lock, link, make_token, parse_duration
 from dashboard.store import LOCAL, Store
 
@@ -234,7 +235,7 @@ def _report(args, store: Store) -> int:
         print(f"error: the period {start} – {end} must end by the as-of date {as_of} and start before it ends", file=sys.stderr)
         return 2
     chosen = Filters(Slice(tuple(args.tier), tuple(args.segment)), Period(start, end), args.compare, as_of)
-    figures, title, summary, notes = [], PAGE_TITLES[args.page], "", []
+    figures, title, summary, notes = [], SHAREABLE[args.page].title, "", []
     if args.format != "json":
         figures, title, summary, notes = _draw_page(args, chosen)
     settings_currency = dataset.settings.currency or "currency not set"
@@ -243,10 +244,6 @@ def _report(args, store: Store) -> int:
     args.out.write_bytes(render(report, args.format))
     print(f"wrote {args.out} ({args.format}, {len(figures)} charts)")
     return 0
-
-
-PAGE_TITLES = {"overview": "Overview", "funnel": "Funnel", "retention": "Retention", "lifetime_value": "Lifetime value",
-               "satisfaction": "Satisfaction", "segments": "Segments", "churn_risk": "Churn risk"}  # fmt: skip
 
 
 def _draw_page(args, chosen) -> tuple[list, str, str, list[str]]:
@@ -265,7 +262,7 @@ def _draw_page(args, chosen) -> tuple[list, str, str, list[str]]:
     if at.exception:
         raise SystemExit(f"error: the page failed: {at.exception[0].value}")
     figures = [go.Figure(json.loads(chart.proto.spec)) for chart in at.get("plotly_chart")]
-    title = at.title[0].value if at.title else PAGE_TITLES[args.page]
+    title = at.title[0].value if at.title else SHAREABLE[args.page].title
     summary = at.caption[0].value.replace("\\", "") if at.caption else ""
     notes = [str(i.value).replace("\\", "").replace("**", "") for i in at.info]  # e.g. why the page cannot be computed
     return figures, title, summary, notes

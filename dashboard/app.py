@@ -19,7 +19,7 @@ heavy_modules()  # before any page: the first visitors after a start must not im
 
 import streamlit as st  # noqa: E402
 
-from dashboard import access, charts, data, filters, shell  # noqa: E402
+from dashboard import access, charts, data, filters, page_list, shell  # noqa: E402
 from dashboard.components import dataset_picker, report_panel, share_panel  # noqa: E402
 
 st.set_page_config(page_title="CRM analytics", page_icon="📊", layout="wide")
@@ -29,15 +29,10 @@ visitor = access.gate()  # stops here with the sign-in form when sign-in is need
 
 PAGES_DIR = ROOT / "pages"
 PAGES = [
-    # served at "/"; the path it reserves is not "overview", so that path can be the alias below
-    st.Page(PAGES_DIR / "overview.py", title="Overview", icon="📊", url_path="home", default=True),
-    st.Page(PAGES_DIR / "funnel.py", title="Funnel", icon="🔻", url_path="funnel"),
-    st.Page(PAGES_DIR / "retention.py", title="Retention", icon="🔁", url_path="retention"),
-    st.Page(PAGES_DIR / "lifetime_value.py", title="Lifetime value", icon="💰", url_path="lifetime-value"),
-    st.Page(PAGES_DIR / "satisfaction.py", title="Satisfaction", icon="🙂", url_path="satisfaction"),
-    st.Page(PAGES_DIR / "segments.py", title="Segments", icon="🧩", url_path="segments"),
-    st.Page(PAGES_DIR / "churn_risk.py", title="Churn risk", icon="⚠️", url_path="churn-risk"),
-    st.Page(PAGES_DIR / "data.py", title="Data", icon="🗂️", url_path="data"),
+    # the Overview is served at "/"; the path it reserves is not "overview", so that path can be
+    # the alias below
+    st.Page(PAGES_DIR / f"{p.name}.py", title=p.title, icon=p.icon, url_path=p.url_path or "home", default=not p.url_path)
+    for p in page_list.PAGES
 ]
 
 # "/" opens the Overview; so does "/overview", the path a user (or a shared link) may well type:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from dashboard import config
+from dashboard.page_list import SHAREABLE
 from dashboard.store import Store
 
 SALT = "crm-dashboard locked link v1"
@@ -27,10 +28,7 @@ STATE_KEY = "share_signing_key"
 MAX_TOKEN = 4096  # characters a token may have (a link may carry anything, at any length)
 MAX_VALUES = 50  # locked values per dimension
 DURATION = re.compile(r"(\d{1,4})([hdw])")
-PAGES = {  # page name → its URL path (app.py)
-    "overview": "", "funnel": "funnel", "retention": "retention", "lifetime_value": "lifetime-value",
-    "satisfaction": "satisfaction", "segments": "segments", "churn_risk": "churn-risk",
-}  # fmt: skip
+PAGES = {name: page.url_path for name, page in SHAREABLE.items()}  # page name → its URL path
 
 
 class LinkRefused(ValueError):

@@ -9,9 +9,8 @@ import re
 import streamlit as st
 
 from dashboard import data, shell
+from dashboard.page_list import SHAREABLE
 from dashboard.report import FORMATS, PageReport, render
-
-PAGES_WITHOUT_REPORT = ("Data",)
 
 
 def build(title: str, figures: list) -> PageReport:
@@ -22,7 +21,7 @@ def build(title: str, figures: list) -> PageReport:
 
 
 def show(title: str, figures: list) -> None:
-    if title in PAGES_WITHOUT_REPORT:
+    if title not in {page.title for page in SHAREABLE.values()}:  # the Data page has no report
         return
     report = build(title, figures)
     stem = re.sub(r"[^a-z0-9]+", "-", f"{title} {report.filters.period.start} {report.filters.period.end}".lower()).strip("-")
