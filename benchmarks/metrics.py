@@ -31,6 +31,7 @@ def _families(tables):
     import polars as pl
 
     from metrics import activity, churn, funnel, kpis, ltv, retention, satisfaction, segments
+    from metrics.purchase_days import purchase_days
 
     orders, customers = tables["orders"], tables["customers"]
     summary = {}
@@ -63,7 +64,8 @@ def _families(tables):
 
     def ltv_family():
         calibration_end = AS_OF - dt.timedelta(days=182)
-        calibration, rfm = ltv.rfm_summaries(orders, as_of=[calibration_end, AS_OF])  # as the page: one pass
+        days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the summaries and spells
+        calibration, rfm = ltv.rfm_summaries(days, as_of=[calibration_end, AS_OF])
         model = ltv.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
         # as the page: a model per group with enough repeat buyers
         ltv.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"], pooled_model=model["bgnbd"],
@@ -71,7 +73,7 @@ def _families(tables):
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")
-        spells = activity.spells(orders, as_of=AS_OF, customers=customers)  # once for both
+        spells = activity.spells(days, as_of=AS_OF, customers=customers)  # once for both
         ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers, spells=spells)
         ltv.acquisition_vs_retention_cost(orders, customers, start=PERIOD_START, end=AS_OF, tickets=tables["tickets"],
                                           interactions=tables["interactions"], cost_per_ticket=25.0, cost_per_interaction=5.0,

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
-from metrics.stats import PURCHASE, Frame, as_date, day, lazy, month_start, wilson_exprs
+from metrics.purchase_days import PurchaseDays, coded, purchase_days
+from metrics.stats import Frame, as_date, lazy, month_start, wilson_exprs
 
 _SPELLS = {"spell": pl.Int64, "start": pl.Date, "last": pl.Date, "lapse": pl.Date}  # + customer_id as given
-_DAY_SLOTS = 1 << 20  # days since 1900 (< 2^20 until the year 4770) below the customer's code
 
 
 def spells(
-    orders: Frame,
+    orders: Frame | PurchaseDays,
     *,
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
@@ -31,7 +32,9 @@ def spells(
 ) -> pl.DataFrame:
     """orders (+ customers' churn_date) → customer_id, spell (1, 2, …), start, last (its last
     purchase), lapse (the first day no longer active; null while still active at the as-of date),
-    by customer and spell (customers in the order of their ids' codes, not by text).
+    by customer and spell (customers in the order of their ids' codes, not by text). `orders` may
+    be their purchase days (metrics.purchase_days) to the as-of date or later. `customers` gives
+    the churn dates, where it has them.
 
     Only purchases (amount ≥ 0) on or before the as-of date count; a churn_date after the as-of date
     is not known yet. Worked example (window 90, as of 2024-12-31): purchases on 1 Jan and 1 Mar
@@ -39,66 +42,28 @@ def spells(
     last 1 Mar, lapse 1 Mar + 91 days = 31 May; spell 2 from 1 Aug, lapse 1 Aug + 91 = 31 Oct.
     """
     end = as_date(as_of)
-    frame = lazy(orders).filter(PURCHASE & (day("order_date") <= end))
-    ids = frame.collect_schema()["customer_id"]
-    coded = isinstance(ids, pl.Categorical)
-
-    def with_codes(table: pl.LazyFrame) -> pl.LazyFrame:
-        # ids cast to Categorical the same way in every table, so that an id has one integer code in all
-        return table if coded else table.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
-
-    frame = with_codes(frame)
-    # One Int64 key per (customer, purchase day) — the id's integer code above the day number —
-    # sorted once: a single-column sort, then plain shifts instead of window functions over each
-    # customer (2.4 s → a fraction of that at ten million orders).
-    epoch = dt.date(1900, 1, 1)
-    days_since = (day("order_date") - pl.lit(epoch)).dt.total_days().cast(pl.Int64)
-    keys = (
-        frame.select(
-            key=(pl.col("customer_id").to_physical().cast(pl.Int64) * _DAY_SLOTS) + days_since
-        )
-        .collect()
-        .sort("key")
-        .unique(maintain_order=True)  # on sorted keys: far cheaper than unique, then sort
-        .select(code=pl.col("key") // _DAY_SLOTS, d=pl.col("key") % _DAY_SLOTS)
+    days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=end)
+    days = days.upto(end)
+    code, d = pl.col("code"), pl.col("day")
+    # on rows sorted by customer and day, a spell starts at a customer's first day or after a gap
+    # longer than the window (a purchase on the would-be lapse day, last + window + 1, keeps the
+    # customer active), and ends on the row before the next start
+    first = (code != code.shift(1)).fill_null(True)
+    marked = days.table.lazy().with_columns(first=first, new=first | ((d - d.shift(1)) > churn_window_days + 1))
+    begins = marked.filter("new").select(
+        "customer_id", "first", start=d.cast(pl.Date), row=pl.int_range(pl.len(), dtype=pl.Int64)
     )
-    new_customer = pl.col("code") != pl.col("code").shift(1)
-    # a purchase on the would-be lapse day (last + window + 1) keeps the customer active
-    new = new_customer.fill_null(True) | ((pl.col("d") - pl.col("d").shift(1)) > churn_window_days + 1)
-    marked = keys.with_columns(new=new, first=new_customer.fill_null(True))
-    ends = marked.get_column("new").shift(-1, fill_value=True)
-    starts = marked.filter("new").with_columns(row=pl.int_range(pl.len(), dtype=pl.Int64))
-    spell_no = pl.col("row") - pl.when(pl.col("first")).then(pl.col("row")).forward_fill() + 1
-    out = pl.DataFrame({
-        "code": starts.get_column("code"), "spell": starts.select(spell_no).to_series(),
-        "start": starts.get_column("d"), "last": marked.filter(ends).get_column("d"),
-    }).lazy()  # fmt: skip
-    # each code's id: from the customers table when given (a million rows, not ten million orders)
-    named = with_codes(lazy(customers).select("customer_id")) if customers is not None else frame.select("customer_id")
-    names = named.select("customer_id", code=pl.col("customer_id").to_physical().cast(pl.Int64)).unique("code")
-    out = out.join(names, on="code", how="left", maintain_order="left").with_columns(
-        (pl.lit(epoch) + pl.duration(days=pl.col(c))).cast(pl.Date).alias(c) for c in ("start", "last")
+    finishes = marked.filter(pl.col("new").shift(-1, fill_value=True)).select(last=d.cast(pl.Date))
+    out = pl.concat([begins, finishes], how="horizontal").select(
+        "customer_id", "start", "last", spell=pl.col("row") - pl.when("first").then("row").forward_fill() + 1
     )
-    out = out.with_columns(natural=pl.col("last") + dt.timedelta(days=churn_window_days + 1))
+    natural = pl.col("last") + dt.timedelta(days=churn_window_days + 1)
     if customers is not None and "churn_date" in lazy(customers).collect_schema().names():
-        known = with_codes(lazy(customers).select("customer_id", "churn_date").filter(pl.col("churn_date") <= end))
-        out = out.join(known, on="customer_id", how="left", maintain_order="left").with_columns(
-            natural=pl.when(pl.col("churn_date").is_between(pl.col("start"), pl.col("natural")))
-            .then(pl.col("churn_date"))
-            .otherwise(pl.col("natural"))
-        )
-    out = out.collect()
-    if customers is not None and out.get_column("customer_id").null_count():
-        # orders of ids the customers table lacks (a source that was not validated): name them
-        # from the orders themselves
-        return spells(orders, as_of=as_of, churn_window_days=churn_window_days, customers=None)
-    out = (
-        out.lazy().with_columns(lapse=pl.when(pl.col("natural") <= end).then(pl.col("natural")))
-        .select("customer_id", *_SPELLS)
-        .collect()
-        .cast(_SPELLS)
-    )
-    return out if coded else out.with_columns(pl.col("customer_id").cast(ids))
+        known = coded(lazy(customers).select("customer_id", "churn_date").filter(pl.col("churn_date") <= end))
+        out = out.join(known, on="customer_id", how="left", maintain_order="left")
+        natural = pl.when(pl.col("churn_date").is_between(pl.col("start"), natural)).then(pl.col("churn_date")).otherwise(natural)
+    spells_frame = out.select("customer_id", "spell", "start", "last", lapse=pl.when(natural <= end).then(natural))
+    return days.with_ids(spells_frame.collect().cast(_SPELLS))
 
 
 def active_on_day(when: dt.date) -> pl.Expr:
@@ -185,7 +150,6 @@ def active_in_months(spells_frame: pl.DataFrame, months: pl.Series) -> pl.DataFr
     started by its last day and not lapsed before its first). Point in time like the rest: a
     complete month's count does not change when later orders arrive. A customer who lapses and
     comes back within one month is one customer."""
-    import numpy as np
 
     month_starts = months.to_numpy().astype("datetime64[D]")
     month_ends = months.dt.offset_by("1mo").to_numpy().astype("datetime64[D]") - np.timedelta64(1, "D")

@@ -21,6 +21,7 @@ import polars as pl
 
 from metrics import activity, funnel, ltv, satisfaction
 from metrics.domain import Period
+from metrics.purchase_days import purchase_days
 from metrics.schema import DatasetSettings
 from metrics.stats import (
     PURCHASE,
@@ -286,9 +287,10 @@ def overview(
     if orders is not None:
         (rev, rev_se), (prev_rev, prev_se) = both(lambda p: _revenue(orders, p))
         result.kpis.append(_kpi("revenue", rev, prev_rev, difference_p(rev, rev_se, prev_rev, prev_se)))
-        spells_now = activity.spells(orders, as_of=period.end, churn_window_days=window, customers=customers)
+        days = purchase_days(orders, as_of=max(period.end, other.end))  # one sort of the orders for both
+        spells_now = activity.spells(days, as_of=period.end, churn_window_days=window, customers=customers)
         result.spells = spells_now
-        spells_then = activity.spells(orders, as_of=other.end, churn_window_days=window, customers=customers)
+        spells_then = activity.spells(days, as_of=other.end, churn_window_days=window, customers=customers)
         now, then = _customer_counts(spells_now, period), _customer_counts(spells_then, other)
         result.kpis += [
             _kpi("active_customers", now["active"], then["active"], _poisson_p(now["active"], then["active"]),

@@ -22,9 +22,9 @@ import numpy as np
 import polars as pl
 from scipy import special
 
+from metrics.purchase_days import PurchaseDays, day_number, purchase_days
 from metrics.stats import (
     DAYS_PER_MONTH,
-    PURCHASE,
     Frame,
     add_months,
     as_date,
@@ -70,61 +70,40 @@ def rfm_summary(
 
 
 def rfm_summaries(
-    orders: Frame, *, as_of: Sequence[dt.date | dt.datetime | str], unit: str = "W"
+    orders: Frame | PurchaseDays, *, as_of: Sequence[dt.date | dt.datetime | str], unit: str = "W"
 ) -> list[pl.DataFrame]:
     """The RFM summaries (as rfm_summary) at several as-of dates, from one pass over the orders:
     the holdout check needs them at the end of the calibration and of the observation period.
+    `orders` may be their purchase days (metrics.purchase_days) to the latest of the dates or later,
+    when the caller has them.
 
-    One group-by per customer gives the first purchase day and, per as-of date, the last purchase
-    day and the number of distinct purchase days up to it. The mean day total of the repeat
-    purchase days is their amount (everything after the first day) over their number (distinct
-    days − 1), so no per-day table is needed; the orders after each customer's first day are
-    summed through a join (a filter against the group's own minimum inside the aggregation is
-    three times slower on ten million orders).
+    From the purchase days, sorted by customer and day, each customer's figures are read off their
+    run of rows up to each as-of date: the first day, the last day, how many days, and the amount
+    of those after the first (the repeat purchases).
     """
     unit_days = _unit_days(unit)
     ends = [as_date(value) for value in as_of]
     if not ends:
         return []
-    latest = max(ends)
-    d = pl.col("d")
-
-    def upto(i: int, expr: pl.Expr) -> pl.Expr:
-        # rows after an earlier as-of date become null, which min/max/sum skip (the latest date
-        # is the filter's own, so it needs no condition)
-        return expr if ends[i] == latest else pl.when(d <= ends[i]).then(expr)
-
-    purchases = (
-        lazy(orders)
-        .filter(PURCHASE & (day("order_date") <= latest))
-        .select("customer_id", "amount", d=day("order_date"))
-        .collect()  # read twice below: materialised once (the plan's cache does not share it)
-        .lazy()
-    )
-    per_customer = purchases.group_by("customer_id").agg(
-        d.min().alias("first"),
-        *(upto(i, d).max().alias(f"last_{i}") for i in range(len(ends))),
-        *(upto(i, d).drop_nulls().n_unique().alias(f"days_{i}") for i in range(len(ends))),
-    )
-    repeat = (
-        purchases.join(per_customer.select("customer_id", "first"), on="customer_id")
-        .filter(d > pl.col("first"))
-        .group_by("customer_id")
-        .agg(*(upto(i, pl.col("amount")).sum().alias(f"repeat_{i}") for i in range(len(ends))))
-    )
-    table = sorted_by_id(per_customer.join(repeat, on="customer_id", how="left"))
+    days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=max(ends))
+    code = pl.col("code")
     summaries = []
-    for i, end in enumerate(ends):
-        days = pl.col(f"days_{i}")
-        summaries.append(
-            table.filter(pl.col("first") <= end).select(
+    for end in ends:
+        per_customer = (
+            days.upto(end).table.lazy()
+            .with_columns(repeat=pl.when(code == code.shift(1)).then(pl.col("amount")).otherwise(0.0))
+            .group_by("code", maintain_order=True)
+            .agg(pl.col("customer_id").first(), first=pl.col("day").first(), last=pl.col("day").last(),
+                 days=pl.len(), repeat=pl.col("repeat").sum())
+            .select(
                 "customer_id",
-                frequency=(days - 1).cast(pl.Int64),
-                recency=((pl.col(f"last_{i}") - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
-                T=((pl.lit(end) - pl.col("first")).dt.total_days() / unit_days).cast(pl.Float64),
-                monetary_value=pl.when(days > 1).then(pl.col(f"repeat_{i}") / (days - 1)),
+                frequency=(pl.col("days") - 1).cast(pl.Int64),
+                recency=((pl.col("last") - pl.col("first")) / unit_days).cast(pl.Float64),
+                T=((day_number(end) - pl.col("first")) / unit_days).cast(pl.Float64),
+                monetary_value=pl.when(pl.col("days") > 1).then(pl.col("repeat") / (pl.col("days") - 1)),
             )
-        )
+        )  # fmt: skip
+        summaries.append(days.with_ids(sorted_by_id(per_customer)))
     return summaries
 
 
@@ -191,6 +170,9 @@ class BGNBD:
         return float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))
 
 
+SMALL_ROWS = 100_000  # below this many rows a sort beats a hash join's fixed cost (see _codes)
+
+
 def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """The distinct rows of the columns, sorted, and each row's index into them.
 
@@ -198,7 +180,8 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     present and their ranks are the codes (_dense_codes: no hashing, no sorting): a column of
     whole numbers (a frequency) is its own key, and several columns, each coded first, combine in
     mixed radix when the product of their distinct counts is small (whole days make it so).
-    Otherwise a hash join (np.unique's sort takes twice as long at a million rows).
+    Otherwise np.unique's sort for up to SMALL_ROWS rows (a group's sample: a tenth of the hash
+    join's time), else a hash join (np.unique's sort takes twice as long at a million rows).
     """
     n = len(columns[0])
     limit = 4 * n + 4096  # a table no bigger than a few times the rows
@@ -214,6 +197,9 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         if (space := math.prod(sizes)) <= limit:
             (keys,), index = _dense_codes(_mixed_radix([index for _, index in coded], sizes), space)
             return [d[i] for d, i in zip(distincts, _split_radix(keys, sizes), strict=True)], index
+    if len(columns) == 1 and n <= SMALL_ROWS:
+        keys, index = np.unique(columns[0], return_inverse=True)
+        return [keys], index.astype(np.int64)
     rows = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
     distinct = rows.unique().sort(rows.columns).with_row_index("k")
     index = rows.join(distinct, on=rows.columns, how="left", maintain_order="left").get_column("k")
@@ -866,7 +852,7 @@ def acquisition_vs_retention_cost(
 
 
 def clv_backtest(
-    orders: Frame, *, as_of: dt.date | dt.datetime | str, months: int = 12, unit: str = "W"
+    orders: Frame, *, as_of: dt.date | dt.datetime | str, months: int = 12, unit: str = "W", days: PurchaseDays | None = None
 ) -> dict[str, object] | None:
     """How far to trust predicted value: the model fitted on the orders known `months` months
     before the as-of date, its predicted spend over the following `months` months (undiscounted,
@@ -874,10 +860,11 @@ def clv_backtest(
     in those months. None when the model cannot be fitted on the earlier data.
 
     → as_of_then, customers, predicted (mean per customer), actual (mean per customer), error
-    (predicted / actual − 1)."""
+    (predicted / actual − 1). `days`: the orders' purchase days (metrics.purchase_days) to the
+    as-of date or later, when the caller has them."""
     end = as_date(as_of)
     then = add_months(end, -months)
-    summary = rfm_summary(orders, as_of=then, unit=unit)
+    (summary,) = rfm_summaries(days if days is not None else orders, as_of=[then], unit=unit)
     if summary.height < 100 or summary.filter(pl.col("frequency") > 0).height < 20:
         return None
     try:
@@ -907,11 +894,26 @@ MIN_REPEAT_BUYERS_PER_GROUP = 300
 GROUP_FIT_SAMPLE = 20_000
 
 
-def clv_by_group(
+def clv_by_group(summary: pl.DataFrame, groups: pl.DataFrame, *, by: str, pooled: pl.DataFrame, **options) -> pl.DataFrame:
+    """CLV per customer from a BG/NBD and Gamma-Gamma model per group of `by` (tier, channel) where
+    the group has at least `min_repeat_buyers` repeat buyers, else from the pooled model (`pooled`:
+    predict_clv of the whole summary). A pooled model gives every one-time buyer the population's
+    mean spend, whatever their group; a model per group gives them their group's.
+
+    summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled").
+    `options`: as clv_by_groups — `pooled_model`, `pooled_spend` (the pooled fits, each group's
+    search starts from them), months, monthly_discount, unit, min_repeat_buyers.
+    A group larger than GROUP_FIT_SAMPLE customers is fitted and predicted on a seeded sample of
+    that many: its rows then stand for the group (its mean CLV, CLV:CAC). On the generated million
+    customers the standard error of a tier's mean CLV from 20,000 of them is 0.4–0.8 % of it."""
+    return clv_by_groups(summary, groups, by=[by], pooled=pooled, **options)[by]
+
+
+def clv_by_groups(
     summary: pl.DataFrame,
-    groups: pl.DataFrame,
+    customers: Frame,
     *,
-    by: str,
+    by: Sequence[str],
     pooled: pl.DataFrame,
     pooled_model: BGNBD | None = None,
     pooled_spend: GammaGamma | None = None,
@@ -919,50 +921,35 @@ def clv_by_group(
     monthly_discount: float = 0.01,
     unit: str = "W",
     min_repeat_buyers: int = MIN_REPEAT_BUYERS_PER_GROUP,
-) -> pl.DataFrame:
-    """CLV per customer from a BG/NBD and Gamma-Gamma model per group of `by` (tier, channel) where
-    the group has at least `min_repeat_buyers` repeat buyers, else from the pooled model (`pooled`:
-    predict_clv of the whole summary). A pooled model gives every one-time buyer the population's
-    mean spend, whatever their group; a model per group gives them their group's.
-
-    summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled").
-    `pooled_model`, `pooled_spend`: the pooled fits, each group's search starts from them.
-    A group larger than GROUP_FIT_SAMPLE customers is fitted and predicted on a seeded sample of
-    that many: its rows then stand for the group (its mean CLV, CLV:CAC). On the generated million
-    customers the standard error of a tier's mean CLV from 20,000 of them is 0.4–0.8 % of it."""
-    labelled = summary.join(groups.select("customer_id", by), on="customer_id", how="left").with_columns(
-        pl.col(by).cast(pl.String).fill_null("Unknown")
-    )
-    parts = []
-    for (group,), whole in labelled.group_by(by, maintain_order=True):
-        own = None
-        part = whole.sample(n=GROUP_FIT_SAMPLE, seed=0) if whole.height > GROUP_FIT_SAMPLE else whole
-        if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
-            fit_on = part
-            try:
-                bg = fit_bgnbd(fit_on, unit=unit, start=pooled_model)  # a group is near the whole
-                gg = fit_gamma_gamma(fit_on, start=pooled_spend)
-                # only a converged fit is used (else the pooled model)
-                if not (bg.converged and gg.converged):
-                    raise ValueError("no converged fit")
-                own = predict_clv(part.drop(by), bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
-            except ValueError:  # a group the models cannot fit: it keeps the pooled values
-                own = None
-        if own is not None:
-            parts.append(own.select("customer_id", "clv").with_columns(pl.lit(group).alias(by), model=pl.lit("own")))
-        else:
-            ids = part.select("customer_id")
-            parts.append(
-                pooled.join(ids, on="customer_id", how="semi").select("customer_id", "clv")
-                .with_columns(pl.lit(group).alias(by), model=pl.lit("pooled"))
-            )  # fmt: skip
-    return pl.concat(parts).select("customer_id", by, "clv", "model")
-
-
-def clv_by_groups(
-    summary: pl.DataFrame, customers: Frame, *, by: Sequence[str], pooled: pl.DataFrame, **kwargs
 ) -> dict[str, pl.DataFrame]:
-    """clv_by_group for each dimension of `by` (tier, channel). One after the other: in threads
-    they took longer (the fits are many small NumPy calls that hold the interpreter lock)."""
-    frame = lazy(customers).select("customer_id", *by).collect()
-    return {d: clv_by_group(summary, frame.select("customer_id", d), by=d, pooled=pooled, **kwargs) for d in by}
+    """clv_by_group for each dimension of `by` (tier, channel), the customers' columns joined to
+    the summary once. One dimension after the other: in threads they took longer (the fits are
+    many small NumPy calls that hold the interpreter lock)."""
+    labelled = summary.join(
+        lazy(customers).select("customer_id", *by).collect(), on="customer_id", how="left", maintain_order="left"
+    )
+
+    def one_dimension(by: str) -> pl.DataFrame:
+        parts = []
+        named = labelled.with_columns(pl.col(by).cast(pl.String).fill_null("Unknown"))
+        for (group,), whole in named.group_by(by, maintain_order=True):
+            own = None
+            part = whole.sample(n=GROUP_FIT_SAMPLE, seed=0) if whole.height > GROUP_FIT_SAMPLE else whole
+            if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
+                try:
+                    bg = fit_bgnbd(part, unit=unit, start=pooled_model)  # a group is near the whole
+                    gg = fit_gamma_gamma(part, start=pooled_spend)
+                    if bg.converged and gg.converged:  # only a converged fit is used (else the pooled model)
+                        own = predict_clv(part, bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
+                except ValueError:  # a group the models cannot fit: it keeps the pooled values
+                    own = None
+            if own is not None:
+                parts.append(own.select("customer_id", "clv").with_columns(pl.lit(group).alias(by), model=pl.lit("own")))
+            else:
+                parts.append(
+                    pooled.join(part.select("customer_id"), on="customer_id", how="semi").select("customer_id", "clv")
+                    .with_columns(pl.lit(group).alias(by), model=pl.lit("pooled"))
+                )  # fmt: skip
+        return pl.concat(parts).select("customer_id", by, "clv", "model")
+
+    return {d: one_dimension(d) for d in by}

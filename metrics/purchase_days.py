@@ -1,0 +1,100 @@
+"""Each customer's purchase days: the one pass over the orders that point-in-time activity
+(metrics.activity.spells) and the RFM summaries of the BTYD models (metrics.ltv.rfm_summaries)
+both read, so that a page needing both sorts ten million orders once.
+
+A purchase day is a customer and a calendar day with at least one purchase (amount ≥ 0,
+stats.PURCHASE) on or before the as-of date; its amount is the day's purchase total. The rows are
+sorted by the customer's integer code (the physical value of a Categorical id) and then by day, so
+each customer's days are one run and per-customer figures are group-bys over a sorted key, which
+Polars runs as a pass over the runs. Orders without a customer id are no customer's purchase and
+are left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from metrics.stats import PURCHASE, Frame, as_date, day, lazy
+
+EPOCH = dt.date(1970, 1, 1)  # day numbers count from here, as a Polars Date does
+_DAY_BITS = 22  # a day within ±2^21 days of the epoch (years −3771 to 7711), below the customer's code
+_DAY_SHIFT = 1 << (_DAY_BITS - 1)
+
+
+@dataclass(frozen=True)
+class PurchaseDays:
+    """Purchase days to `as_of` (see the module's docstring).
+
+    table: customer_id (Categorical), code (its integer code, ascending), day (Int32 days since
+    1970-01-01, ascending within a customer), amount (the day's purchase total); id_type: the
+    orders' own customer_id type, which results give back.
+    """
+
+    as_of: dt.date
+    table: pl.DataFrame
+    id_type: pl.DataType
+
+    def upto(self, end: dt.date | dt.datetime | str) -> PurchaseDays:
+        """The purchase days on or before `end` (≤ as_of): a customer whose first purchase comes
+        later is not in it."""
+        end = as_date(end)
+        if end > self.as_of:
+            raise ValueError(f"purchase days as of {self.as_of} cannot tell what happened by {end}")
+        if end == self.as_of:
+            return self
+        return PurchaseDays(end, self.table.filter(pl.col("day") <= day_number(end)), self.id_type)
+
+    def with_ids(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """frame with its customer_id in the orders' own type."""
+        return frame if frame.schema["customer_id"] == self.id_type else frame.with_columns(pl.col("customer_id").cast(self.id_type))
+
+
+def day_number(when: dt.date) -> int:
+    """The day's number in PurchaseDays.table (days since 1970-01-01)."""
+    return (when - EPOCH).days
+
+
+def coded(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """customer_id as Categorical, so that an id has one integer code in every table."""
+    if isinstance(frame.collect_schema()["customer_id"], pl.Categorical):
+        return frame
+    return frame.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
+
+
+def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> PurchaseDays:
+    """orders (customer_id, order_date, amount) → PurchaseDays to `as_of`.
+
+    Worked example: orders of customer A on 1 Jan (10.00 and 5.00) and 3 Jan (7.50, and a refund
+    of −2.00), as of 2 Jan → one purchase day, 1 Jan, amount 15.00; as of 3 Jan → two, the second
+    7.50 (a refund is not a purchase).
+    """
+    end = as_date(as_of)
+    frame = lazy(orders).filter(PURCHASE & (day("order_date") <= end) & pl.col("customer_id").is_not_null())
+    id_type = frame.collect_schema()["customer_id"]
+    # One Int64 key per order (code above day), sorted once, then a group-by over the sorted key
+    # (a pass over its runs, not a hash table: a fifth of the time at ten million orders)
+    key = pl.col("key")
+    table = (
+        coded(frame)
+        .select(
+            "customer_id",
+            key=pl.col("customer_id").to_physical().cast(pl.Int64) * (1 << _DAY_BITS)
+            + day("order_date").to_physical().cast(pl.Int64)
+            + _DAY_SHIFT,
+            amount=pl.col("amount").cast(pl.Float64),
+        )
+        .sort("key")
+        .group_by("key", maintain_order=True)
+        .agg(pl.col("customer_id").first(), pl.col("amount").sum())
+        .select(
+            "customer_id",
+            code=(key // (1 << _DAY_BITS)).set_sorted(),
+            day=(key % (1 << _DAY_BITS) - _DAY_SHIFT).cast(pl.Int32),
+            amount="amount",
+        )
+        .collect()
+    )
+    return PurchaseDays(end, table, id_type)

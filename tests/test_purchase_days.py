@@ -1,0 +1,64 @@
+"""metrics.purchase_days: the shared table of each customer's purchase days, by hand."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from metrics import activity, ltv
+from metrics.purchase_days import purchase_days
+
+ORDERS = pl.DataFrame({
+    "customer_id": ["A", "A", "A", "A", "B", None],
+    "order_date": [dt.datetime(2024, 1, 1, 9), dt.datetime(2024, 1, 1, 17), dt.datetime(2024, 1, 3),
+                   dt.datetime(2024, 1, 3, 12), dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 1)],
+    "amount": [10.0, 5.0, 7.5, -2.0, 4.0, 99.0],
+})  # fmt: skip
+
+
+def rows(days):
+    return days.table.select("customer_id", "day", "amount").with_columns(pl.col("customer_id").cast(pl.String)).rows()
+
+
+def test_orders_of_a_day_are_one_purchase_day_and_refunds_none():
+    """A: 10.00 + 5.00 on 1 Jan → one day of 15.00; 3 Jan: 7.50 (the −2.00 refund is not a
+    purchase). B: 4.00 on 2 Jan. The order without a customer is nobody's. Day numbers count from
+    1970-01-01: 1 Jan 2024 is day 19,723."""
+    days = purchase_days(ORDERS, as_of=dt.date(2024, 1, 3))
+    assert sorted(rows(days)) == [("A", 19723, 15.0), ("A", 19725, 7.5), ("B", 19724, 4.0)]
+    assert days.id_type == pl.String
+
+
+def test_upto_keeps_the_days_known_then_and_refuses_the_future():
+    """As of 2 Jan A has one day (15.00) and B one; 3 Jan is not known yet."""
+    days = purchase_days(ORDERS, as_of=dt.date(2024, 1, 3))
+    assert sorted(rows(days.upto(dt.date(2024, 1, 2)))) == [("A", 19723, 15.0), ("B", 19724, 4.0)]
+    assert rows(days.upto(dt.date(2024, 1, 2))) == rows(purchase_days(ORDERS, as_of=dt.date(2024, 1, 2)))
+    with pytest.raises(ValueError, match="cannot tell"):
+        days.upto(dt.date(2024, 1, 4))
+
+
+def test_days_before_1970_and_far_ahead_keep_their_order():
+    """Decades-old dates: day numbers are negative before 1970 and must still sort within the
+    customer (1955-03-01 is day −5,420; 2030-01-01 is day 21,915)."""
+    orders = pl.DataFrame({
+        "customer_id": ["old", "old", "old"],
+        "order_date": [dt.date(2030, 1, 1), dt.date(1955, 3, 1), dt.date(1969, 12, 31)],
+        "amount": [1.0, 2.0, 3.0],
+    })  # fmt: skip
+    days = purchase_days(orders, as_of=dt.date(2030, 1, 1))
+    assert rows(days) == [("old", -5420, 2.0), ("old", -1, 3.0), ("old", 21915, 1.0)]
+    (summary,) = ltv.rfm_summaries(days, as_of=[dt.date(2030, 1, 1)], unit="D")
+    # first 1955-03-01, last 2030-01-01: recency = 21,915 + 5,420 days; repeat days 3.0 and 1.0
+    assert summary.row(0, named=True) == {
+        "customer_id": "old", "frequency": 2, "recency": 27335.0, "T": 27335.0, "monetary_value": 2.0,
+    }  # fmt: skip
+
+
+def test_summaries_and_spells_read_the_same_from_days_as_from_orders():
+    """Either input gives the same frames (the page passes the days it shares)."""
+    days = purchase_days(ORDERS, as_of=dt.date(2024, 1, 3))
+    for as_of in ([dt.date(2024, 1, 2), dt.date(2024, 1, 3)], [dt.date(2024, 1, 3)]):
+        for a, b in zip(ltv.rfm_summaries(days, as_of=as_of), ltv.rfm_summaries(ORDERS, as_of=as_of), strict=True):
+            assert a.equals(b)
+    assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(ORDERS, as_of=dt.date(2024, 1, 2)))
