@@ -126,7 +126,17 @@ def active_key() -> str:
 def _view(page: str, dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
     from dashboard import views
 
-    return views.compute(page, _dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
+    return views.view_of(page, _context(dataset_key, filters_key, _dataset, _filters))
+
+
+# Two at most: a context holds its slice, the purchase days (at a million customers, ten million
+# rows) and the spells, kept for the other pages of the same view of the data.
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _context(dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
+    """The slice and the pieces several pages read (views.Context), once per dataset and filters."""
+    from dashboard import views
+
+    return views.context(_dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Training the churn model…")

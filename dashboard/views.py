@@ -1,8 +1,10 @@
 """What each page shows, computed from the metrics package for one dataset and one set of filters.
 
 One function per page: Context in, that page's frozen view (its frames and figures' inputs) out;
-`compute(page, dataset, filters)` is the one entry, through VIEWS. No Streamlit calls here —
-`dashboard.data.view()` caches the result per (dataset, filters), and pages only draw it.
+`compute(page, dataset, filters)` is the one entry, through VIEWS (`view_of(page, context)` where
+the caller keeps the context). No Streamlit calls here — `dashboard.data.view()` caches each result
+per (dataset, filters) and the context per (dataset, filters) too, so the pieces pages share
+(purchase days, activity spells) are computed once across pages; pages only draw.
 A page that needs a table the dataset lacks raises `Missing`, which the page turns into an empty
 state naming the table.
 """
@@ -10,6 +12,7 @@ state naming the table.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +21,7 @@ import polars as pl
 
 from metrics import activity, churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
 from metrics.domain import Dataset, Filters
+from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
 from metrics.slicing import slice_tables
 
@@ -44,6 +48,30 @@ class Context:
     tables: dict[str, pl.DataFrame]  # the slice
     filters: Filters
     churn_model: Callable[[], churn.ChurnModel] | None = None
+    _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _once(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """A piece several pages read, computed once per context (dataset and filters): a second
+        session asking for it meanwhile waits for the first."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = compute()
+            return self._shared[key]
+
+    def purchase_days(self) -> PurchaseDays:
+        """The slice's purchase days to the as-of date: the one sort of the orders that the RFM
+        summaries and the activity spells read."""
+        t = self.tables
+        return self._once("purchase_days", lambda: purchase_days(t["orders"], as_of=self.as_of))
+
+    def spells(self, end: dt.date | None = None) -> pl.DataFrame:
+        """Each customer's activity spells as of `end` (the as-of date by default; metrics.activity)."""
+        end = end or self.as_of
+        window = self.settings.churn_window_days
+        orders = self.purchase_days() if end <= self.as_of else self.tables["orders"]
+        return self._once(("spells", end), lambda: activity.spells(orders, as_of=end, churn_window_days=window,
+                                                                    customers=self.tables["customers"]))  # fmt: skip
 
     def trained_churn_model(self) -> churn.ChurnModel:
         if self.churn_model is not None:
@@ -314,7 +342,7 @@ def retention_page(ctx: Context) -> RetentionView:
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
     status = retention.churn_status(orders, as_of=as_of, churn_window_days=window, customers=customers)
-    spells = activity.spells(orders, as_of=as_of, churn_window_days=window, customers=customers)  # once for both below
+    spells = ctx.spells()
     life = retention.lifetimes_table(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier", status=status)
     curves = retention.survival(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life)
     tiers_present = curves.get_column("tier").n_unique() if curves.height else 0
@@ -395,7 +423,7 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
     by_group: dict[str, pl.DataFrame] = {}
     # the model's summary and the holdout check's calibration summary come from one pass
     calibration_end = as_of - dt.timedelta(days=182)
-    calibration, summary = ltv.rfm_summaries(orders, as_of=[calibration_end, as_of])
+    calibration, summary = ltv.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, as_of])
     repeaters = summary.filter(pl.col("frequency") > 0).height
     if summary.height < 100 or repeaters < 20:
         out["model_reason"] = (
@@ -461,7 +489,7 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
             for d, frame in tables.items()
         }  # fmt: skip
         out["costs"] = acquisition_vs_retention(ctx)
-    out["backtest"] = ltv.clv_backtest(orders, as_of=as_of)
+    out["backtest"] = ltv.clv_backtest(orders, as_of=as_of, days=ctx.purchase_days())
     return LifetimeValueView(**out)
 
 
@@ -488,7 +516,7 @@ def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
     return ltv.acquisition_vs_retention_cost(
         t["orders"], t["customers"], start=p.start, end=p.end, tickets=t.get("tickets"), interactions=t.get("interactions"),
         cost_per_ticket=ctx.settings.cost_per_ticket, cost_per_interaction=ctx.settings.cost_per_interaction,
-        churn_window_days=ctx.settings.churn_window_days,
+        churn_window_days=ctx.settings.churn_window_days, spells=ctx.spells(p.end),
     )  # fmt: skip
 
 
@@ -639,4 +667,9 @@ VIEWS: dict[str, Callable[[Context], Any]] = {
 
 def compute(page: str, dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> Any:
     """The view of `page` for the dataset and filters: dataset → slice → page view, named calls only."""
-    return VIEWS[page](context(dataset, filters, churn_model=churn_model))
+    return view_of(page, context(dataset, filters, churn_model=churn_model))
+
+
+def view_of(page: str, ctx: Context) -> Any:
+    """The view of `page` from a context another page may already have computed shared pieces of."""
+    return VIEWS[page](ctx)
