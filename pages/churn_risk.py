@@ -36,5 +36,5 @@ right.plotly_chart(charts.bars(model.importance.head(8), x="feature", y="mean_ri
 st.subheader("High-value customers most at risk")
 top = view.at_risk
 show = [c for c in ("customer_id", "name", "tier", "risk", "drivers", "margin", "value_at_risk", "recency_days", "segment") if c in top.columns]
-table.show(top.select(show), currency=currency)
+table.show(top.select(show), currency=currency, key="at_risk")
 download.show(scores.select([c for c in scores.columns if c != "drivers"] + ["drivers"]), "churn-risk")

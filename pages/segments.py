@@ -14,7 +14,7 @@ st.subheader("RFM segments")
 left, right = st.columns([2, 3])
 left.plotly_chart(charts.bars(summary, x="segment", y="customers", horizontal=True, title="Customers per segment"))
 with right:
-    table.show(summary, currency=currency)
+    table.show(summary, currency=currency, key="segments")
     download.show(view.summary_all, "segments")
 if view.tiers > 1:
     st.plotly_chart(charts.matrix_heatmap(view.matrix, rows="segment", cols="tier", value="customers", title="Segment × tier (customers)",
@@ -45,7 +45,7 @@ else:
     if points.height < folio.height:
         st.caption(f"The chart draws {points.height:,} of the {folio.height:,} customers: the most unprofitable "
                    "ones and a random sample of the rest. The count in the title is of all of them.")  # fmt: skip
-    table.show(unprofitable, currency=currency, rows=200)
+    table.show(unprofitable, currency=currency, key="unprofitable")
     download.show(unprofitable, "unprofitable-customers")
 
 if view.contacts is not None and view.contacts.height:
@@ -56,5 +56,5 @@ if view.contacts is not None and view.contacts.height:
 st.subheader("Customers in a segment")
 segment = st.selectbox("Segment", summary.get_column("segment").to_list(), key="segment_drill")
 members = views.segment_members(view, segment)
-table.show(members, currency=currency)
+table.show(members, currency=currency, key="segment_members")
 download.show(members, f"segment-{segment}")

@@ -142,3 +142,22 @@ def test_pages_without_their_table_show_why(env, sample_tables):
     assert any("**surveys** table" in i.value for i in at.info)
     at.switch_page(PAGES["Retention"]).run()
     assert not at.exception and _metric(at, "Repeat purchase rate")
+
+
+def test_a_long_table_is_sent_a_page_at_a_time(env):
+    """Segments' "customers in a segment" table: the largest segment of the sample has more than
+    one page of rows; the browser gets 100 of them, the caption says which, and the picker moves on."""
+    at = _app()
+    at.switch_page(PAGES["Segments"]).run()
+    picker = next(n for n in at.number_input if n.key == "page_segment_members")
+    pages = int(picker.label.removeprefix("Page (of ").removesuffix(")").replace(",", ""))
+    assert pages > 1
+    members = at.dataframe[-1].value
+    assert len(members) == 100
+    first_page = members.iloc[0].to_dict()
+    captions = [c.value for c in at.caption if c.value.startswith("Rows ")]
+    assert "Rows 1–100 of " in captions[-1]
+    picker.set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [c.value for c in at.caption if c.value.startswith("Rows ")][-1].startswith("Rows 101–")
+    assert at.dataframe[-1].value.iloc[0].to_dict() != first_page

@@ -4,6 +4,8 @@ every page's tables read the same way."""
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 import streamlit as st
 
@@ -24,6 +26,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "mean_frequency": ("purchases, mean", "number"), "mean_monetary": ("spend, mean", "money"),
 }  # fmt: skip
 HIDDEN = {"furthest", "furthest_known", "unprofitable"}
+PAGE_ROWS = 100  # rows of a table sent to the browser at a time
 
 
 def _config(header: str, kind: str, currency: str):
@@ -41,9 +44,19 @@ def _config(header: str, kind: str, currency: str):
     return cc.TextColumn(header, width="large" if header in ("what to do", "main drivers") else None)
 
 
-def show(frame: pl.DataFrame, *, currency: str, rows: int = 1_000, height: int | str = "auto") -> None:
-    """Up to `rows` rows of `frame`; columns with no value at all are left out."""
-    shown = frame.head(rows)
+def show(frame: pl.DataFrame, *, currency: str, key: str, rows: int = PAGE_ROWS, height: int | str = "auto") -> None:
+    """`frame` a page of `rows` rows at a time, with a page picker and "rows a–b of n" under it
+    when there are more (the browser is sent one page, never a million rows); columns with no value
+    at all on the page are left out. `key`: the picker's widget key, one per table of a page."""
+    pages = max(1, math.ceil(frame.height / rows))
+    page = 1
+    if pages > 1:
+        left, right = st.columns([1, 3])
+        page = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, step=1, key=f"page_{key}"))
+    shown = frame.slice((page - 1) * rows, rows)
+    if pages > 1:
+        first = (page - 1) * rows + 1
+        right.caption(f"Rows {first:,}–{first + shown.height - 1:,} of {frame.height:,}")
     keep = [c for c in shown.columns if c not in HIDDEN and shown.get_column(c).null_count() < shown.height]
     shown = shown.select(keep)
     config = {c: _config(*COLUMNS[c], currency) for c in keep if c in COLUMNS}
