@@ -409,61 +409,15 @@ def _churn_months(months: pl.DataFrame) -> dict[str, Any]:
 def lifetime_value(ctx: Context) -> LifetimeValueView:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
-    as_of = ctx.as_of
-    value = ltv.historical_value(orders, as_of=as_of, margin_rate=ctx.settings.margin_rate)
-    value = with_tier(value, customers)
-    if "acquisition_channel" in customers.columns:
-        value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
-    by_tier = value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len())
-    bins = stats.binned(value.get_column("margin"), log=True, smallest=CENT)  # fifty bars, not a million values
-    out: dict[str, Any] = {
-        "value": value, "value_by_tier": by_tier, "model": None, "model_reason": None, "clv_by_group": {},
-        "value_bins": bins, "value_not_drawn": value.height - int(bins.get_column("count").sum()),
-    }  # fmt: skip
-    by_group: dict[str, pl.DataFrame] = {}
-    # the model's summary and the holdout check's calibration summary come from one pass
-    calibration_end = as_of - dt.timedelta(days=182)
-    calibration, summary = ltv.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, as_of])
-    repeaters = summary.filter(pl.col("frequency") > 0).height
-    if summary.height < 100 or repeaters < 20:
-        out["model_reason"] = (
-            f"Too little data for the predictive model: {summary.height:,} buyers, {repeaters:,} of them repeat "
-            "buyers (at least 100 and 20 are needed)."
-        )
-    else:
-        try:
-            model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
-            clv = with_tier(model["clv"], customers)
-            out.update(summary=summary, pooled_clv=model["clv"], customers=customers)
-            # value by tier (and channel) from a model per group where each has enough repeat buyers
-            dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
-            by_group = ltv.clv_by_groups(summary, customers, by=dims, pooled=model["clv"], pooled_model=model["bgnbd"],
-                                           pooled_spend=model["gamma_gamma"])
-            out["clv_by_group"] = {
-                d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()
-            }
-            out["pooled_groups"] = {
-                d: sorted(frame.filter(pl.col("model") == "pooled").get_column(d).to_list()) for d, frame in out["clv_by_group"].items()
-            }
-            repeat = clv.filter(pl.col("frequency") > 0)
-            by_frequency = model["holdout"]["by_frequency"]
-            out.update(
-                top_clv=clv.sort("clv", descending=True).head(TOP_ROWS),
-                holdout_drawn=by_frequency.unpivot(index="frequency", on=["predicted", "actual"], variable_name="series",
-                                                   value_name="purchases").with_columns(pl.col("frequency").cast(pl.String)),
-                model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=clv,
-                holdout=model["holdout"], calibration_end=calibration_end,
-                # P(alive) is 1 for every one-time buyer by the model's construction (METRICS.md):
-                # "likely still active" is the mean over repeat buyers, and says so
-                repeat_buyers=repeat.height, p_alive_repeat=repeat.get_column("p_alive").mean(),
-                p_alive_bins=stats.binned(repeat.get_column("p_alive")),
-                degenerate=degenerate_fit(model["bgnbd"], repeat),
-            )  # fmt: skip
-        except ValueError as exc:  # a degenerate slice: say so instead of failing
-            out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"
-    if "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len():
-        dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
-        out["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
+    dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
+    out: dict[str, Any] = {"model": None, "model_reason": None, "clv_by_group": {}}
+    value = _historical_value(ctx, out, dims)
+    by_group = _predicted_value(ctx, out, dims)
+    out["clv_by_group"] = {d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()}
+    out["pooled_groups"] = {
+        d: sorted(frame.filter(pl.col("model") == "pooled").get_column(d).to_list()) for d, frame in out["clv_by_group"].items()
+    }
+    if "ltv_cac" in out:
         if out.get("clv") is not None:
             # CLV predicts spend (revenue); set against a cost it is taken on margin (METRICS.md),
             # at the share of revenue the data's margin is
@@ -488,9 +442,66 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
             else frame.sort("ltv_cac", descending=True, nulls_last=True)
             for d, frame in tables.items()
         }  # fmt: skip
-        out["costs"] = acquisition_vs_retention(ctx)
-    out["backtest"] = ltv.clv_backtest(orders, as_of=as_of, days=ctx.purchase_days())
+    out["backtest"] = ltv.clv_backtest(orders, as_of=ctx.as_of, days=ctx.purchase_days())
     return LifetimeValueView(**out)
+
+
+def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict[str, pl.DataFrame]:
+    """The pooled model with its holdout check into `out` (or the reason there is none), and each
+    customer's CLV from the models per group of each dimension (clv_by_groups)."""
+    as_of, customers = ctx.as_of, ctx.tables["customers"]
+    # the model's summary and the holdout check's calibration summary come from one pass
+    calibration_end = as_of - dt.timedelta(days=182)
+    calibration, summary = ltv.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, as_of])
+    repeaters = summary.filter(pl.col("frequency") > 0).height
+    if summary.height < 100 or repeaters < 20:
+        out["model_reason"] = (
+            f"Too little data for the predictive model: {summary.height:,} buyers, {repeaters:,} of them repeat "
+            "buyers (at least 100 and 20 are needed)."
+        )
+        return {}
+    try:
+        model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
+    except ValueError as exc:  # a degenerate slice: say so instead of failing
+        out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"
+        return {}
+    clv = with_tier(model["clv"], customers)
+    repeat = clv.filter(pl.col("frequency") > 0)
+    by_frequency = model["holdout"]["by_frequency"]
+    out.update(
+        summary=summary, pooled_clv=model["clv"], customers=customers,
+        top_clv=clv.sort("clv", descending=True).head(TOP_ROWS),
+        holdout_drawn=by_frequency.unpivot(index="frequency", on=["predicted", "actual"], variable_name="series",
+                                           value_name="purchases").with_columns(pl.col("frequency").cast(pl.String)),
+        model=model["bgnbd"], gamma_gamma=model["gamma_gamma"], clv=clv,
+        holdout=model["holdout"], calibration_end=calibration_end,
+        # P(alive) is 1 for every one-time buyer by the model's construction (METRICS.md):
+        # "likely still active" is the mean over repeat buyers, and says so
+        repeat_buyers=repeat.height, p_alive_repeat=repeat.get_column("p_alive").mean(),
+        p_alive_bins=stats.binned(repeat.get_column("p_alive")),
+        degenerate=degenerate_fit(model["bgnbd"], repeat),
+    )  # fmt: skip
+    # value by tier (and channel) from a model per group where each has enough repeat buyers
+    return ltv.clv_by_groups(summary, customers, by=dims, pooled=model["clv"], pooled_model=model["bgnbd"],
+                             pooled_spend=model["gamma_gamma"])  # fmt: skip
+
+
+def _historical_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> pl.DataFrame:
+    """Each customer's value to date, its distribution and, where costs are known, LTV:CAC and
+    acquisition against retention cost, into `out`."""
+    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    value = with_tier(ltv.historical_value(orders, as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate), customers)
+    if "acquisition_channel" in customers.columns:
+        value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
+    bins = stats.binned(value.get_column("margin"), log=True, smallest=CENT)  # fifty bars, not a million values
+    out.update(
+        value=value, value_bins=bins, value_not_drawn=value.height - int(bins.get_column("count").sum()),
+        value_by_tier=value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len()),
+    )  # fmt: skip
+    if "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len():
+        out["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
+        out["costs"] = acquisition_vs_retention(ctx)
+    return value
 
 
 DEGENERATE_P_ALIVE = 0.999

@@ -400,6 +400,16 @@ class _Fit:
     success: bool
 
 
+@functools.cache
+def _blas():
+    """threadpoolctl's controller of the BLAS libraries NumPy and SciPy loaded, found once: finding
+    them reads the process's memory map, 1–2 ms that every one of the per-group fits paid."""
+    from scipy import optimize  # noqa: F401  (loads SciPy's own BLAS before the lookup)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 WARM_ROWS = 50_000  # the subsample that finds a fit's starting point and curvature (see _maximise)
 
 
@@ -429,7 +439,6 @@ def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.nd
     ftol = 1e-14 if len(weights) < 100_000 else 1e-12
 
     from scipy import optimize  # imported here: 0.3 s that pages without a model fit should not pay
-    from threadpoolctl import threadpool_limits
 
     def mean_objective(cols, w):
         data, scale = prepare(*cols, w), float(w.sum())
@@ -444,7 +453,7 @@ def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.nd
             return value, basis.T @ gradient
         # L-BFGS-B works on 4-vectors through BLAS; a multi-threaded BLAS spends ~1 ms per
         # iteration waking threads for them (5-15× the fit itself on a slice): one thread
-        with threadpool_limits(1, user_api="blas"):
+        with _blas().limit(limits=1, user_api="blas"):
             result = optimize.minimize(whitened, np.zeros(len(x0)), jac=True, method="L-BFGS-B",
                                        options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-9})  # fmt: skip
         theta = x0 + basis @ result.x
@@ -679,11 +688,9 @@ def validated_model(
     releases the GIL, so on two cores the check adds little to the model's time. A ValueError of
     any fit is raised as from the single calls.
     """
-    from threadpoolctl import threadpool_limits
-
     # One BLAS thread for both fits, set once here: each fit's own limit, set and restored by two
     # threads interleaved, could otherwise leave the process at the wrong setting.
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+    with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
         # the short Gamma-Gamma fit first, so that it is ready when BG/NBD is and the CLV can go on
         spend = pool.submit(fit_gamma_gamma, summary)
         check = pool.submit(
