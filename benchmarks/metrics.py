@@ -30,7 +30,7 @@ def _families(tables):
     """Each family: everything issue 3 lists for it (what its dashboard page asks for, and more)."""
     import polars as pl
 
-    from metrics import activity, churn, funnel, kpis, ltv, retention, satisfaction, segments
+    from metrics import activity, btyd, churn, funnel, kpis, ltv, retention, satisfaction, segments
     from metrics.purchase_days import purchase_days
 
     orders, customers = tables["orders"], tables["customers"]
@@ -59,16 +59,16 @@ def _families(tables):
 
     def ltv_fit():
         if "rfm" not in summary:  # the summary is prepared once, outside the timing of the fit
-            summary["rfm"] = ltv.rfm_summary(orders, as_of=AS_OF)
-        return lambda: (ltv.fit_bgnbd(summary["rfm"]), ltv.fit_gamma_gamma(summary["rfm"]))
+            summary["rfm"] = btyd.rfm_summary(orders, as_of=AS_OF)
+        return lambda: (btyd.fit_bgnbd(summary["rfm"]), btyd.fit_gamma_gamma(summary["rfm"]))
 
     def ltv_family():
         calibration_end = AS_OF - dt.timedelta(days=182)
         days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the summaries and spells
-        calibration, rfm = ltv.rfm_summaries(days, as_of=[calibration_end, AS_OF])
-        model = ltv.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
+        calibration, rfm = btyd.rfm_summaries(days, as_of=[calibration_end, AS_OF])
+        model = btyd.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
         # as the page: a model per group with enough repeat buyers
-        ltv.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"], pooled_model=model["bgnbd"],
+        btyd.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"], pooled_model=model["bgnbd"],
                           pooled_spend=model["gamma_gamma"])
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")

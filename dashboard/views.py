@@ -19,7 +19,18 @@ from typing import Any
 
 import polars as pl
 
-from metrics import activity, churn, funnel, kpis, ltv, retention, satisfaction, segments, stats
+from metrics import (
+    activity,
+    btyd,
+    churn,
+    funnel,
+    kpis,
+    ltv,
+    retention,
+    satisfaction,
+    segments,
+    stats,
+)
 from metrics.domain import Dataset, Filters
 from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
@@ -442,7 +453,7 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
             else frame.sort("ltv_cac", descending=True, nulls_last=True)
             for d, frame in tables.items()
         }  # fmt: skip
-    out["backtest"] = ltv.clv_backtest(orders, as_of=ctx.as_of, days=ctx.purchase_days())
+    out["backtest"] = btyd.clv_backtest(orders, as_of=ctx.as_of, days=ctx.purchase_days())
     return LifetimeValueView(**out)
 
 
@@ -452,7 +463,7 @@ def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict
     as_of, customers = ctx.as_of, ctx.tables["customers"]
     # the model's summary and the holdout check's calibration summary come from one pass
     calibration_end = as_of - dt.timedelta(days=182)
-    calibration, summary = ltv.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, as_of])
+    calibration, summary = btyd.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, as_of])
     repeaters = summary.filter(pl.col("frequency") > 0).height
     if summary.height < 100 or repeaters < 20:
         out["model_reason"] = (
@@ -461,7 +472,7 @@ def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict
         )
         return {}
     try:
-        model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
+        model = btyd.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
     except ValueError as exc:  # a degenerate slice: say so instead of failing
         out["model_reason"] = f"The predictive model could not be fitted on this slice: {exc}"
         return {}
@@ -482,7 +493,7 @@ def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict
         degenerate=degenerate_fit(model["bgnbd"], repeat),
     )  # fmt: skip
     # value by tier (and channel) from a model per group where each has enough repeat buyers
-    return ltv.clv_by_groups(summary, customers, by=dims, pooled=model["clv"], pooled_model=model["bgnbd"],
+    return btyd.clv_by_groups(summary, customers, by=dims, pooled=model["clv"], pooled_model=model["bgnbd"],
                              pooled_spend=model["gamma_gamma"])  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from metrics import churn, funnel, kpis, ltv, retention, satisfaction, segments
+from metrics import btyd, churn, funnel, kpis, retention, satisfaction, segments
 from metrics.schema import DEFAULT_STAGE_ORDER, TABLES, latest_event, with_categorical_keys
 
 
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         _show("cohort retention", retention.cohort_retention(tables["orders"], as_of=as_of), out)
         _show("monthly churn", retention.monthly_churn(tables["orders"], as_of=as_of, customers=tables["customers"]), out)
     elif args.family == "ltv":
-        summary = ltv.rfm_summary(tables["orders"], as_of=as_of)
-        bg, gg = ltv.fit_bgnbd(summary), ltv.fit_gamma_gamma(summary)
+        summary = btyd.rfm_summary(tables["orders"], as_of=as_of)
+        bg, gg = btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary)
         print(f"BG/NBD r={bg.r:.6f} alpha={bg.alpha:.6f} a={bg.a:.6f} b={bg.b:.6f} LL={bg.log_likelihood:.2f}")
         print(f"Gamma-Gamma p={gg.p:.4f} q={gg.q:.4f} gamma={gg.v:.4f} ({gg.excluded} customers excluded)\n")
-        _show("predicted 12-month CLV", ltv.predict_clv(summary, bg, gg).sort("clv", descending=True), out)
+        _show("predicted 12-month CLV", btyd.predict_clv(summary, bg, gg).sort("clv", descending=True), out)
     elif args.family == "satisfaction":
         surveys = tables["surveys"]
         frame = pl.concat([_rate("NPS", satisfaction.nps(surveys)), _rate("CSAT", satisfaction.csat(surveys)),

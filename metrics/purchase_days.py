@@ -1,5 +1,5 @@
 """Each customer's purchase days: the one pass over the orders that point-in-time activity
-(metrics.activity.spells) and the RFM summaries of the BTYD models (metrics.ltv.rfm_summaries)
+(metrics.activity.spells) and the RFM summaries of the BTYD models (metrics.btyd.rfm_summaries)
 both read, so that a page needing both sorts ten million orders once.
 
 A purchase day is a customer and a calendar day with at least one purchase (amount ≥ 0,
@@ -86,7 +86,7 @@ def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> Purch
             + _DAY_SHIFT,
             amount=pl.col("amount").cast(pl.Float64),
         )
-        .sort("key")
+        .sort("key", maintain_order=True)  # stable: a day's amounts add up in the orders' order every run
         .group_by("key", maintain_order=True)
         .agg(pl.col("customer_id").first(), pl.col("amount").sum())
         .select(

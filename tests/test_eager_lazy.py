@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from metrics import funnel, ltv, retention, satisfaction, segments
+from metrics import btyd, funnel, ltv, retention, satisfaction, segments
 from metrics.schema import with_categorical_keys
 
 AS_OF = dt.date(2026, 6, 30)
 STAGES = ["Lead", "Qualified", "Proposal", "Negotiation", "Won"]
 
 CASES = {
-    "rfm_summary": lambda t: ltv.rfm_summary(t["orders"], as_of=AS_OF),
+    "rfm_summary": lambda t: btyd.rfm_summary(t["orders"], as_of=AS_OF),
     "historical_value": lambda t: ltv.historical_value(t["orders"], as_of=AS_OF),
     "cohort_retention": lambda t: retention.cohort_retention(t["orders"], as_of=AS_OF, basis="both"),
     "churn_status": lambda t: retention.churn_status(t["orders"], as_of=AS_OF, customers=t["customers"]),

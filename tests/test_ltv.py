@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from metrics import ltv
+from metrics import btyd, ltv
+from metrics.btyd import compress, fitting
 
 
 def _cdnow_transactions(realdata) -> pl.DataFrame:
@@ -34,7 +35,7 @@ def test_rfm_summary_reproduces_published_cdnow_summary(realdata):
     """The 39-week calibration window ends 1997-09-30; weeks = days / 7 (METRICS.md)."""
     tx = _cdnow_transactions(realdata)
     assert tx.height == 6_919 and tx.get_column("customer_id").n_unique() == 2_357
-    mine = ltv.rfm_summary(tx, as_of=dt.date(1997, 9, 30), unit="W")
+    mine = btyd.rfm_summary(tx, as_of=dt.date(1997, 9, 30), unit="W")
     published = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv").with_columns(
         customer_id=pl.col("ID").cast(pl.String)
     )
@@ -56,7 +57,7 @@ def test_rfm_summary_reproduces_published_cdnow_summary(realdata):
 
 def test_bgnbd_matches_fader_hardie_lee_2005(realdata):
     summary = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv")
-    fit = ltv.fit_bgnbd(summary.lazy())
+    fit = btyd.fit_bgnbd(summary.lazy())
     assert (round(fit.r, 3), round(fit.alpha, 3), round(fit.a, 3), round(fit.b, 3)) == (
         0.243,
         4.414,
@@ -71,11 +72,33 @@ def test_bgnbd_matches_fader_hardie_lee_2005(realdata):
     assert fit.customers == 2_357
 
 
+def test_a_weighted_summary_fits_as_the_customers_it_stands_for(realdata):
+    """CDNOW's 2,357 customers grouped by (frequency, recency, T) into fewer rows with a count each
+    (as lifetimes' fit(…, weights=)): the same BG/NBD to the optimiser's precision and the same
+    number of customers. Gamma-Gamma likewise on repeat buyers grouped by (x, zbar)."""
+    summary = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv")
+    grouped = summary.group_by("frequency", "recency", "T").agg(customers=pl.len())
+    assert grouped.height < summary.height
+    whole, weighted = btyd.fit_bgnbd(summary), btyd.fit_bgnbd(grouped, weights="customers")
+    assert weighted.customers == whole.customers == 2_357
+    for name in ("r", "alpha", "a", "b", "log_likelihood"):
+        assert getattr(weighted, name) == pytest.approx(getattr(whole, name), rel=1e-6), name
+    spend = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary_with_transactions.csv").rename(
+        {"x": "frequency", "zbar": "monetary_value"}
+    )
+    doubled = spend.with_columns(twice=pl.lit(2.0))
+    once, twice = btyd.fit_gamma_gamma(spend), btyd.fit_gamma_gamma(doubled, weights="twice")
+    assert (twice.customers, twice.excluded) == (2 * 946, 2 * (2_357 - 946))
+    assert (twice.p, twice.q, twice.v) == pytest.approx((once.p, once.q, once.v), rel=1e-6)
+    with pytest.raises(ValueError, match="not negative"):
+        btyd.fit_bgnbd(grouped.with_columns(customers=-pl.col("customers").cast(pl.Int64)), weights="customers")
+
+
 def test_gamma_gamma_matches_fader_hardie_2013(realdata):
     data = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary_with_transactions.csv").rename(
         {"x": "frequency", "zbar": "monetary_value"}
     )
-    fit = ltv.fit_gamma_gamma(data)
+    fit = btyd.fit_gamma_gamma(data)
     # the paper prints its estimates to two decimals (γ = 15.447 is printed 15.44)
     assert fit.p == pytest.approx(6.25, abs=0.01)
     assert fit.q == pytest.approx(3.74, abs=0.01)
@@ -101,15 +124,15 @@ def test_subsample_start_and_newton_polish_reach_the_published_fits(realdata, mo
         polished.append(out is not None)
         return out
 
-    newton_polish = ltv._newton_polish
-    monkeypatch.setattr(ltv, "WARM_ROWS", 400)
-    monkeypatch.setattr(ltv, "_newton_polish", spy)
-    bgnbd = ltv.fit_bgnbd(pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv"))
+    newton_polish = fitting._newton_polish
+    monkeypatch.setattr(fitting, "WARM_ROWS", 400)
+    monkeypatch.setattr(fitting, "_newton_polish", spy)
+    bgnbd = btyd.fit_bgnbd(pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary.csv"))
     assert bgnbd.r == pytest.approx(0.242593, abs=2e-6) and bgnbd.a == pytest.approx(0.792886, abs=2e-6)
     assert bgnbd.alpha == pytest.approx(4.413532, abs=2e-5) and bgnbd.b == pytest.approx(2.425752, abs=2e-5)
     assert round(bgnbd.log_likelihood, 1) == -9582.4 and bgnbd.converged
     spend = pl.read_csv(realdata / "cdnow" / "cdnow_customers_summary_with_transactions.csv")
-    gamma_gamma = ltv.fit_gamma_gamma(spend.rename({"x": "frequency", "zbar": "monetary_value"}))
+    gamma_gamma = btyd.fit_gamma_gamma(spend.rename({"x": "frequency", "zbar": "monetary_value"}))
     assert (gamma_gamma.p, gamma_gamma.q, gamma_gamma.v) == pytest.approx((6.25, 3.74, 15.44), abs=0.01)
     assert polished == [True, True]  # both fits took the subsample path and the polish converged
 
@@ -133,23 +156,23 @@ def test_rfm_summary_three_customer_example(lazy):
     b: one day 01-08 → frequency 0, recency 0, T = 28 d = 4 W, monetary null.
     c: 01-01 only (the 03-01 refund is not a purchase, and is after as_of) → 0, 0, 35/7 = 5 W."""
     frame = ORDERS.lazy() if lazy else ORDERS
-    out = ltv.rfm_summary(frame, as_of=dt.date(2024, 2, 5))
+    out = btyd.rfm_summary(frame, as_of=dt.date(2024, 2, 5))
     assert out.to_dicts() == [
         {"customer_id": "a", "frequency": 2, "recency": 4.0, "T": 5.0, "monetary_value": 50.0},
         {"customer_id": "b", "frequency": 0, "recency": 0.0, "T": 4.0, "monetary_value": None},
         {"customer_id": "c", "frequency": 0, "recency": 0.0, "T": 5.0, "monetary_value": None},
     ]
-    days = ltv.rfm_summary(frame, as_of="2024-02-05", unit="D")
+    days = btyd.rfm_summary(frame, as_of="2024-02-05", unit="D")
     assert days.row(0, named=True)["T"] == 35.0
 
 
 def test_rfm_summary_renamed_columns_and_empty():
     renamed = ORDERS.rename({"customer_id": "cust", "order_date": "when", "amount": "value"})
-    out = ltv.rfm_summary(
+    out = btyd.rfm_summary(
         renamed, as_of=dt.date(2024, 2, 5), customer_id="cust", order_date="when", amount="value"
     )
     assert out.height == 3
-    empty = ltv.rfm_summary(ORDERS.clear(), as_of=dt.date(2024, 2, 5))
+    empty = btyd.rfm_summary(ORDERS.clear(), as_of=dt.date(2024, 2, 5))
     assert empty.is_empty() and empty.columns == [
         "customer_id",
         "frequency",
@@ -158,17 +181,17 @@ def test_rfm_summary_renamed_columns_and_empty():
         "monetary_value",
     ]
     with pytest.raises(ValueError, match="no customers"):
-        ltv.fit_bgnbd(empty)
+        btyd.fit_bgnbd(empty)
     with pytest.raises(ValueError, match="no customer has a repeat purchase"):
-        ltv.fit_gamma_gamma(empty)
+        btyd.fit_gamma_gamma(empty)
     with pytest.raises(ValueError, match="unit"):
-        ltv.rfm_summary(ORDERS, as_of=dt.date(2024, 2, 5), unit="fortnight")
+        btyd.rfm_summary(ORDERS, as_of=dt.date(2024, 2, 5), unit="fortnight")
 
 
 def test_p_alive_and_expected_purchases_follow_the_paper():
     """With x = 0 the dropout odds term vanishes: P(alive) = 1. Expected purchases grow with t
     and the new-customer expectation matches eq. 7 at t → 0."""
-    model = ltv.BGNBD(
+    model = btyd.BGNBD(
         r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0, customers=0, converged=True
     )
     assert model.p_alive(np.array([0.0]), np.array([0.0]), np.array([10.0]))[0] == 1.0
@@ -186,15 +209,15 @@ def test_p_alive_and_expected_purchases_follow_the_paper():
 
 
 def test_clv_and_holdout_on_sample(sample_tables):
-    summary = ltv.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
-    bg, gg = ltv.fit_bgnbd(summary), ltv.fit_gamma_gamma(summary)
-    clv = ltv.predict_clv(summary, bg, gg)
+    summary = btyd.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
+    bg, gg = btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary)
+    clv = btyd.predict_clv(summary, bg, gg)
     assert clv.height == summary.height
     assert clv["p_alive"].is_between(0, 1).all() and (clv["clv"] >= 0).all()
     # a longer horizon can only add value
-    longer = ltv.predict_clv(summary, bg, gg, months=24)
+    longer = btyd.predict_clv(summary, bg, gg, months=24)
     assert (longer["clv"] >= clv["clv"] - 1e-9).all()
-    check = ltv.holdout_check(
+    check = btyd.holdout_check(
         sample_tables["orders"], calibration_end="2025-12-31", observation_end="2026-06-30"
     )
     # the model predicts holdout purchases within 25% in total on the synthetic base
@@ -232,9 +255,9 @@ def test_historical_value_and_ltv_cac_example():
 def test_clv_matches_the_direct_formula(sample_tables):
     """predict_clv evaluates the hypergeometric part per distinct (x, T); the result must equal
     eq. 10 evaluated customer by customer, and the discounting the sum of monthly increments."""
-    summary = ltv.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30)).head(300)
-    bg = ltv.BGNBD(r=1.5, alpha=7.8, a=0.77, b=9.6, log_likelihood=0, customers=0, converged=True)
-    out = ltv.predict_clv(summary, bg, None, months=3, monthly_discount=0.01)
+    summary = btyd.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30)).head(300)
+    bg = btyd.BGNBD(r=1.5, alpha=7.8, a=0.77, b=9.6, log_likelihood=0, customers=0, converged=True)
+    out = btyd.predict_clv(summary, bg, None, months=3, monthly_discount=0.01)
     x, t_x, big_t = (summary[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
     month = ltv.DAYS_PER_MONTH / 7
     e = [bg.expected_purchases(m * month, x, t_x, big_t) for m in (1, 2, 3)]
@@ -316,39 +339,39 @@ def test_holdout_check_example(lazy):
     orders on 20 Feb → 1: total 3 over 3 customers. By frequency: 0 → (b, c) mean (0 + 1)/2 = 0.5;
     1 → a, 2. Predicted is eq. 10 of the model fitted on the calibration summary."""
     frame = HOLDOUT.lazy() if lazy else HOLDOUT
-    check = ltv.holdout_check(frame, calibration_end="2024-01-31", observation_end="2024-02-29")
+    check = btyd.holdout_check(frame, calibration_end="2024-01-31", observation_end="2024-02-29")
     assert (check["customers"], check["actual"]) == (3, 3.0)
     assert check["by_frequency"].select("frequency", "customers", "actual").rows() == [(0, 2, 0.5), (1, 1, 2.0)]
-    calibration = ltv.rfm_summary(HOLDOUT, as_of="2024-01-31")
+    calibration = btyd.rfm_summary(HOLDOUT, as_of="2024-01-31")
     x, t_x, big_t = (calibration[c].to_numpy() for c in ("frequency", "recency", "T"))
     predicted = check["model"].expected_purchases(29 / 7, x, t_x, big_t)
     assert check["predicted"] == pytest.approx(predicted.sum(), rel=1e-12)
     actual = np.array([2.0, 0.0, 1.0])  # a, b, c (the summary is sorted by customer)
     assert check["mae"] == pytest.approx(np.abs(predicted - actual).mean(), rel=1e-12)
     with pytest.raises(ValueError, match="must come after"):
-        ltv.holdout_check(frame, calibration_end="2024-02-29", observation_end="2024-01-31")
+        btyd.holdout_check(frame, calibration_end="2024-02-29", observation_end="2024-01-31")
 
 
 def test_rfm_summaries_equal_one_summary_per_date(sample_tables):
     """One pass for several as-of dates gives what rfm_summary gives for each date alone."""
     dates = [dt.date(2026, 6, 30), dt.date(2025, 12, 31), dt.date(2024, 3, 15)]
-    for date, summary in zip(dates, ltv.rfm_summaries(sample_tables["orders"], as_of=dates, unit="D"), strict=True):
-        expected = ltv.rfm_summary(sample_tables["orders"], as_of=date, unit="D")
+    for date, summary in zip(dates, btyd.rfm_summaries(sample_tables["orders"], as_of=dates, unit="D"), strict=True):
+        expected = btyd.rfm_summary(sample_tables["orders"], as_of=date, unit="D")
         assert summary.height == expected.height > 0
         assert_frame_equal(summary, expected)
-    assert ltv.rfm_summaries(sample_tables["orders"], as_of=[]) == []
+    assert btyd.rfm_summaries(sample_tables["orders"], as_of=[]) == []
 
 
 def test_validated_model_equals_the_single_calls(sample_tables):
     """validated_model fits the holdout's model in a second thread; every number must be what the
     single calls give one after the other (nothing shared between the two fits)."""
     orders, calibration_end, as_of = sample_tables["orders"], dt.date(2025, 12, 31), dt.date(2026, 6, 30)
-    calibration, summary = ltv.rfm_summaries(orders, as_of=[calibration_end, as_of])
-    model = ltv.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
-    bg, gg = ltv.fit_bgnbd(summary), ltv.fit_gamma_gamma(summary)
+    calibration, summary = btyd.rfm_summaries(orders, as_of=[calibration_end, as_of])
+    model = btyd.validated_model(calibration, summary, calibration_end=calibration_end, observation_end=as_of)
+    bg, gg = btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary)
     assert (model["bgnbd"], model["gamma_gamma"]) == (bg, gg)
-    assert_frame_equal(model["clv"], ltv.predict_clv(summary, bg, gg))
-    check = ltv.holdout_check(orders, calibration_end=calibration_end, observation_end=as_of)
+    assert_frame_equal(model["clv"], btyd.predict_clv(summary, bg, gg))
+    check = btyd.holdout_check(orders, calibration_end=calibration_end, observation_end=as_of)
     assert model["holdout"]["model"] == check["model"]
     assert (model["holdout"]["predicted"], model["holdout"]["actual"]) == (check["predicted"], check["actual"])
 
@@ -359,7 +382,7 @@ def test_compress_counts_customers_per_distinct_row():
     would overflow 64 bits gives the same."""
     x, t_x, big_t = np.array([1.0, 0.0, 1.0, 1.0]), np.array([2.0, 0.0, 3.0, 2.0]), np.array([5.0, 5.0, 5.0, 5.0])
     for limit in (2**63, 1):
-        distincts, rows, weights = ltv._compress(x, t_x, big_t, key_limit=limit)
+        distincts, rows, weights = compress._compress(x, t_x, big_t, key_limit=limit)
         values = [tuple(d[i] for d, i in zip(distincts, row, strict=True)) for row in zip(*rows, strict=True)]
         assert values == [(0.0, 0.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0, 5.0)]
         assert weights.tolist() == [1.0, 2.0, 1.0]
@@ -375,10 +398,10 @@ def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
     x = rng.integers(0, distinct_values, 500).astype(float)
     big_t = rng.integers(0, distinct_values, 500) / 7.0
     for column in (x, big_t, -x, x + 0.5):
-        (values,), index = ltv._codes(column)
+        (values,), index = compress._codes(column)
         expected, inverse = np.unique(column, return_inverse=True)
         assert np.array_equal(values, expected) and np.array_equal(index, inverse)
-    (ux, ut), index = ltv._codes(x, big_t)
+    (ux, ut), index = compress._codes(x, big_t)
     rows, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
     assert np.array_equal(ux, rows[:, 0]) and np.array_equal(ut, rows[:, 1])
     assert np.array_equal(index, inverse.ravel())

@@ -197,10 +197,10 @@ def test_the_churn_backtest_reads_what_was_known_a_year_ago(sample_tables):
 
 
 def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
-    from metrics import ltv
+    from metrics import btyd
 
     orders = sample_tables["orders"]
-    test = ltv.clv_backtest(orders, as_of=dt.date(2026, 6, 30))
+    test = btyd.clv_backtest(orders, as_of=dt.date(2026, 6, 30))
     known = orders.filter(pl.col("order_date").dt.date() <= dt.date(2025, 6, 30)).filter(pl.col("amount") >= 0)
     ids = known.get_column("customer_id").unique()
     after = orders.filter(pl.col("order_date").dt.date().is_between(dt.date(2025, 7, 1), dt.date(2026, 6, 30)))

@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from metrics import activity, ltv
+from metrics import activity, btyd
 from metrics.purchase_days import purchase_days
 
 ORDERS = pl.DataFrame({
@@ -48,7 +48,7 @@ def test_days_before_1970_and_far_ahead_keep_their_order():
     })  # fmt: skip
     days = purchase_days(orders, as_of=dt.date(2030, 1, 1))
     assert rows(days) == [("old", -5420, 2.0), ("old", -1, 3.0), ("old", 21915, 1.0)]
-    (summary,) = ltv.rfm_summaries(days, as_of=[dt.date(2030, 1, 1)], unit="D")
+    (summary,) = btyd.rfm_summaries(days, as_of=[dt.date(2030, 1, 1)], unit="D")
     # first 1955-03-01, last 2030-01-01: recency = 21,915 + 5,420 days; repeat days 3.0 and 1.0
     assert summary.row(0, named=True) == {
         "customer_id": "old", "frequency": 2, "recency": 27335.0, "T": 27335.0, "monetary_value": 2.0,
@@ -59,6 +59,6 @@ def test_summaries_and_spells_read_the_same_from_days_as_from_orders():
     """Either input gives the same frames (the page passes the days it shares)."""
     days = purchase_days(ORDERS, as_of=dt.date(2024, 1, 3))
     for as_of in ([dt.date(2024, 1, 2), dt.date(2024, 1, 3)], [dt.date(2024, 1, 3)]):
-        for a, b in zip(ltv.rfm_summaries(days, as_of=as_of), ltv.rfm_summaries(ORDERS, as_of=as_of), strict=True):
+        for a, b in zip(btyd.rfm_summaries(days, as_of=as_of), btyd.rfm_summaries(ORDERS, as_of=as_of), strict=True):
             assert a.equals(b)
     assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(ORDERS, as_of=dt.date(2024, 1, 2)))

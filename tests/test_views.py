@@ -66,21 +66,21 @@ def test_clv_cac_is_on_margin(sample_tables):
 
 def ltv_models(view, tier: str) -> pl.DataFrame:
     """The CLV the view used for a tier's customers: its own model's, or the pooled one's."""
-    from metrics import ltv
+    from metrics import btyd
 
-    return ltv.clv_by_group(view.summary, view.customers.select("customer_id", "tier"), by="tier",
+    return btyd.clv_by_group(view.summary, view.customers.select("customer_id", "tier"), by="tier",
                             pooled=view.pooled_clv).filter(pl.col("tier") == tier)  # fmt: skip
 
 
 def test_clv_by_tier_comes_from_a_model_per_tier_with_enough_repeat_buyers(sample_tables):
     """Tiers with 300 repeat buyers or more get their own model; the others keep the pooled
     model's values, and say so."""
-    from metrics import ltv
+    from metrics import btyd
 
     view = views.lifetime_value(_context(sample_tables, dt.date(2026, 6, 30)))
     groups = view.clv_by_group["tier"]
     repeat = view.summary.filter(pl.col("frequency") > 0).join(sample_tables["customers"], on="customer_id")
-    enough = {t for (t,), part in repeat.group_by("tier") if part.height >= ltv.MIN_REPEAT_BUYERS_PER_GROUP}
+    enough = {t for (t,), part in repeat.group_by("tier") if part.height >= btyd.MIN_REPEAT_BUYERS_PER_GROUP}
     assert set(groups.filter(pl.col("model") == "own").get_column("tier")) == enough
     assert set(groups.filter(pl.col("model") == "pooled").get_column("tier")) == set(groups.get_column("tier")) - enough
 

@@ -1,0 +1,270 @@
+"""Predicted customer value from the fitted models: discounted CLV, the holdout check, the model
+as the page shows it, the backtest a year back, and models per group (tier, channel)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import polars as pl
+
+from metrics.btyd.bgnbd import BGNBD, fit_bgnbd
+from metrics.btyd.compress import _codes
+from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
+from metrics.btyd.summary import _unit_days, rfm_summaries
+from metrics.purchase_days import PurchaseDays
+from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, day, lazy
+
+
+def predict_clv(
+    summary: pl.DataFrame,
+    bgnbd: BGNBD,
+    gamma_gamma: GammaGamma | None,
+    *,
+    months: int = 12,
+    monthly_discount: float = 0.01,
+    unit: str = "W",
+) -> pl.DataFrame:
+    """summary → customer_id, frequency, recency, T, monetary_value, p_alive,
+    expected_purchases (over the horizon), expected_value (per purchase), clv.
+
+    CLV = Σ_m (E[purchases by month m] − E[purchases by month m−1]) × E(M) / (1 + d)^m for
+    m = 1…months (METRICS.md: monthly discounting, default 1%, 12 months). Without a Gamma-Gamma
+    fit the expected value is each customer's own mean spend (0 for one-time buyers).
+    """
+    unit_days = _unit_days(unit)
+    x, t_x, big_t = (
+        summary.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T")
+    )
+    monetary = summary.get_column("monetary_value").cast(pl.Float64).fill_null(0.0).to_numpy()
+    # The hypergeometric part depends on (x, T) only: evaluate it once per distinct pair (far
+    # fewer than customers), gather it back, and divide by each customer's own dropout odds.
+    (ux, uT), index = _codes(x, big_t)
+    dropout = 1 + bgnbd._core(x, t_x, big_t)  # 1 / P(alive)
+    # Σ_m discount_m · (potential_m − potential_{m−1}) per distinct pair, then one gather: the
+    # customer's own 1 / dropout factor is common to every month.
+    potential = np.vstack(
+        [np.zeros(len(ux))]
+        + [bgnbd.purchase_potential(m * DAYS_PER_MONTH / unit_days, ux, uT) for m in range(1, months + 1)]
+    )  # (months + 1) × distinct pairs
+    discount = np.array([(1 + monthly_discount) ** -m for m in range(1, months + 1)])
+    discounted_potential = discount @ np.diff(potential, axis=0)
+    discounted = discounted_potential[index] / dropout
+    expected_purchases = potential[-1][index] / dropout
+    spend = (
+        gamma_gamma.conditional_expected_value(x, monetary) if gamma_gamma is not None else monetary
+    )
+    return summary.with_columns(
+        p_alive=pl.Series(1.0 / dropout),
+        expected_purchases=pl.Series(expected_purchases),
+        expected_value=pl.Series(spend),
+        clv=pl.Series(discounted * spend),
+    )
+
+
+def holdout_check(
+    orders: Frame,
+    *,
+    calibration_end: dt.date | str,
+    observation_end: dt.date | str,
+    unit: str = "W",
+) -> dict[str, object]:
+    """Fit BG/NBD on orders up to `calibration_end`, predict each customer's purchases (distinct
+    purchase days) in (calibration_end, observation_end] and compare with what happened.
+
+    → {"model": BGNBD, "customers", "predicted", "actual" (totals), "mae" (per customer),
+       "by_frequency": frame frequency (calibration, capped at 7), customers, predicted, actual}.
+    """
+    calibration, observation = rfm_summaries(orders, as_of=[calibration_end, observation_end], unit=unit)
+    return holdout_from_summaries(
+        calibration, observation, calibration_end=calibration_end, observation_end=observation_end, unit=unit
+    )
+
+
+def holdout_from_summaries(
+    calibration: pl.DataFrame,
+    observation: pl.DataFrame,
+    *,
+    calibration_end: dt.date | str,
+    observation_end: dt.date | str,
+    unit: str = "W",
+) -> dict[str, object]:
+    """holdout_check on RFM summaries at the calibration and observation ends (rfm_summaries
+    gives both in one pass; the dashboard's model already needs the second). A customer's actual
+    purchases in between are the difference of their frequencies: purchase days up to the
+    observation end minus those up to the calibration end."""
+    cal_end, obs_end = as_date(calibration_end), as_date(observation_end)
+    if obs_end <= cal_end:
+        raise ValueError(f"the observation end ({obs_end}) must come after the calibration end ({cal_end})")
+    model = fit_bgnbd(calibration, unit=unit)
+    horizon = (obs_end - cal_end).days / _unit_days(unit)
+    x, t_x, big_t = (calibration.get_column(c).to_numpy() for c in ("frequency", "recency", "T"))
+    compared = (
+        calibration.select("customer_id", "frequency")
+        .with_columns(predicted=pl.Series(model.expected_purchases(horizon, x, t_x, big_t)))
+        .join(observation.select("customer_id", later="frequency"), on="customer_id", how="left")
+        .with_columns(actual=(pl.col("later") - pl.col("frequency")).cast(pl.Float64))
+    )
+    by_frequency = (
+        compared.group_by(frequency=pl.col("frequency").clip(upper_bound=7))
+        .agg(
+            customers=pl.len(), predicted=pl.col("predicted").mean(), actual=pl.col("actual").mean()
+        )
+        .sort("frequency")
+    )
+    return {
+        "model": model,
+        "customers": compared.height,
+        "predicted": float(compared.get_column("predicted").sum()),
+        "actual": float(compared.get_column("actual").sum()),
+        "mae": float(
+            (compared.get_column("predicted") - compared.get_column("actual")).abs().mean()
+        ),
+        "by_frequency": by_frequency,
+    }
+
+
+def validated_model(
+    calibration: pl.DataFrame,
+    summary: pl.DataFrame,
+    *,
+    calibration_end: dt.date | str,
+    observation_end: dt.date | str,
+    unit: str = "W",
+    months: int = 12,
+    monthly_discount: float = 0.01,
+) -> dict[str, object]:
+    """The predictive model with its check, as the lifetime-value page shows it: BG/NBD and
+    Gamma-Gamma fitted on `summary` (the RFM summary at `observation_end`), each customer's CLV
+    (predict_clv), and holdout_from_summaries(calibration, summary).
+
+    → {"bgnbd", "gamma_gamma", "clv", "holdout"}. Gamma-Gamma and then the check's own BG/NBD
+    fit run in a second thread while BG/NBD is fitted: a fit is NumPy work on one core that
+    releases the GIL, so on two cores the check adds little to the model's time. A ValueError of
+    any fit is raised as from the single calls.
+    """
+    # One BLAS thread for both fits, set once here: each fit's own limit, set and restored by two
+    # threads interleaved, could otherwise leave the process at the wrong setting. SciPy's own BLAS
+    # is loaded first, so that the limit covers it (else a fit could run with several BLAS threads
+    # and differ from the single call in the last digits).
+    from scipy import optimize  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+        # the short Gamma-Gamma fit first, so that it is ready when BG/NBD is and the CLV can go on
+        spend = pool.submit(fit_gamma_gamma, summary)
+        check = pool.submit(
+            holdout_from_summaries, calibration, summary, calibration_end=calibration_end,
+            observation_end=observation_end, unit=unit,
+        )  # fmt: skip
+        bgnbd = fit_bgnbd(summary, unit=unit)
+        gamma_gamma = spend.result()
+        clv = predict_clv(summary, bgnbd, gamma_gamma, months=months, monthly_discount=monthly_discount, unit=unit)
+        holdout = check.result()
+    return {"bgnbd": bgnbd, "gamma_gamma": gamma_gamma, "clv": clv, "holdout": holdout}
+
+
+def clv_backtest(
+    orders: Frame, *, as_of: dt.date | dt.datetime | str, months: int = 12, unit: str = "W", days: PurchaseDays | None = None
+) -> dict[str, object] | None:
+    """How far to trust predicted value: the model fitted on the orders known `months` months
+    before the as-of date, its predicted spend over the following `months` months (undiscounted,
+    to compare with what happened) for the customers it knew, and their actual spend (refunds net)
+    in those months. None when the model cannot be fitted on the earlier data.
+
+    → as_of_then, customers, predicted (mean per customer), actual (mean per customer), error
+    (predicted / actual − 1). `days`: the orders' purchase days (metrics.purchase_days) to the
+    as-of date or later, when the caller has them."""
+    end = as_date(as_of)
+    then = add_months(end, -months)
+    (summary,) = rfm_summaries(days if days is not None else orders, as_of=[then], unit=unit)
+    if summary.height < 100 or summary.filter(pl.col("frequency") > 0).height < 20:
+        return None
+    try:
+        model = fit_bgnbd(summary, unit=unit)
+        spend = fit_gamma_gamma(summary)
+    except ValueError:
+        return None
+    predicted = predict_clv(summary, model, spend, months=months, monthly_discount=0.0, unit=unit)
+    d = day("order_date")
+    actual = (
+        lazy(orders).filter((d > then) & (d <= end)).group_by("customer_id").agg(actual=pl.col("amount").sum())
+        .collect()
+    )  # fmt: skip
+    joined = predicted.select("customer_id", "clv").join(actual, on="customer_id", how="left").with_columns(
+        pl.col("actual").fill_null(0.0)
+    )
+    mean_predicted, mean_actual = joined.get_column("clv").mean(), joined.get_column("actual").mean()
+    return {
+        "as_of_then": then, "customers": joined.height, "predicted": mean_predicted, "actual": mean_actual,
+        "error": mean_predicted / mean_actual - 1 if mean_actual else None,
+    }  # fmt: skip
+
+
+#: A group gets a model of its own from this many repeat buyers on (METRICS.md: "enough").
+MIN_REPEAT_BUYERS_PER_GROUP = 300
+#: Customers a group's model is fitted on at most (a seeded sample of a larger group).
+GROUP_FIT_SAMPLE = 20_000
+
+
+def clv_by_group(summary: pl.DataFrame, groups: pl.DataFrame, *, by: str, pooled: pl.DataFrame, **options) -> pl.DataFrame:
+    """CLV per customer from a BG/NBD and Gamma-Gamma model per group of `by` (tier, channel) where
+    the group has at least `min_repeat_buyers` repeat buyers, else from the pooled model (`pooled`:
+    predict_clv of the whole summary). A pooled model gives every one-time buyer the population's
+    mean spend, whatever their group; a model per group gives them their group's.
+
+    summary (RFM) + groups (customer_id, by) → customer_id, by, clv, model ("own" or "pooled").
+    `options`: as clv_by_groups — `pooled_model`, `pooled_spend` (the pooled fits, each group's
+    search starts from them), months, monthly_discount, unit, min_repeat_buyers.
+    A group larger than GROUP_FIT_SAMPLE customers is fitted and predicted on a seeded sample of
+    that many: its rows then stand for the group (its mean CLV, CLV:CAC). On the generated million
+    customers the standard error of a tier's mean CLV from 20,000 of them is 0.4–0.8 % of it."""
+    return clv_by_groups(summary, groups, by=[by], pooled=pooled, **options)[by]
+
+
+def clv_by_groups(
+    summary: pl.DataFrame,
+    customers: Frame,
+    *,
+    by: Sequence[str],
+    pooled: pl.DataFrame,
+    pooled_model: BGNBD | None = None,
+    pooled_spend: GammaGamma | None = None,
+    months: int = 12,
+    monthly_discount: float = 0.01,
+    unit: str = "W",
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS_PER_GROUP,
+) -> dict[str, pl.DataFrame]:
+    """clv_by_group for each dimension of `by` (tier, channel), the customers' columns joined to
+    the summary once. One dimension after the other: in threads they took longer (the fits are
+    many small NumPy calls that hold the interpreter lock)."""
+    labelled = summary.join(
+        lazy(customers).select("customer_id", *by).collect(), on="customer_id", how="left", maintain_order="left"
+    )
+
+    def one_dimension(by: str) -> pl.DataFrame:
+        parts = []
+        named = labelled.with_columns(pl.col(by).cast(pl.String).fill_null("Unknown"))
+        for (group,), whole in named.group_by(by, maintain_order=True):
+            own = None
+            part = whole.sample(n=GROUP_FIT_SAMPLE, seed=0) if whole.height > GROUP_FIT_SAMPLE else whole
+            if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
+                try:
+                    bg = fit_bgnbd(part, unit=unit, start=pooled_model)  # a group is near the whole
+                    gg = fit_gamma_gamma(part, start=pooled_spend)
+                    if bg.converged and gg.converged:  # only a converged fit is used (else the pooled model)
+                        own = predict_clv(part, bg, gg, months=months, monthly_discount=monthly_discount, unit=unit)
+                except ValueError:  # a group the models cannot fit: it keeps the pooled values
+                    own = None
+            if own is not None:
+                parts.append(own.select("customer_id", "clv").with_columns(pl.lit(group).alias(by), model=pl.lit("own")))
+            else:
+                parts.append(
+                    pooled.join(part.select("customer_id"), on="customer_id", how="semi").select("customer_id", "clv")
+                    .with_columns(pl.lit(group).alias(by), model=pl.lit("pooled"))
+                )  # fmt: skip
+        return pl.concat(parts).select("customer_id", by, "clv", "model")
+
+    return {d: one_dimension(d) for d in by}
