@@ -393,11 +393,13 @@ def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
     """_codes of (x, T): the sorted distinct rows and each row's index into them, as np.unique
     over rows gives. 5 distinct values per column take the dense-table path (5 × 5 keys), 90 the
     hash join (8,100 keys > 4 × 500 + 4,096). Alone, a column of whole numbers ≥ 0 is coded
-    through a table too, any other column through the hash join."""
+    through a table too, so are whole days in weeks or months (/ 7, / 30.4375), any other column
+    (days rounded to two decimals of a week, negative values) by a sort."""
     rng = np.random.default_rng(distinct_values)
     x = rng.integers(0, distinct_values, 500).astype(float)
     big_t = rng.integers(0, distinct_values, 500) / 7.0
-    for column in (x, big_t, -x, x + 0.5):
+    months = rng.integers(0, distinct_values, 500) / 30.4375
+    for column in (x, big_t, months, np.round(big_t, 2), -x, x + 0.5):
         (values,), index = compress._codes(column)
         expected, inverse = np.unique(column, return_inverse=True)
         assert np.array_equal(values, expected) and np.array_equal(index, inverse)

@@ -8,7 +8,12 @@ import math
 import numpy as np
 import polars as pl
 
+from metrics.btyd.summary import UNIT_DAYS
+
 SMALL_ROWS = 100_000  # below this many rows a sort beats a hash join's fixed cost (see _codes)
+# An RFM summary's recency and T are whole days divided by the unit (btyd.summary): in weeks or
+# months such a column is coded through its day numbers, with no hashing
+DAY_GRIDS = (UNIT_DAYS["W"], UNIT_DAYS["M"])
 
 
 def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -16,8 +21,9 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
 
     Where the rows map to small non-negative integer keys, a table over all keys marks the ones
     present and their ranks are the codes (_dense_codes: no hashing, no sorting): a column of
-    whole numbers (a frequency) is its own key, and several columns, each coded first, combine in
-    mixed radix when the product of their distinct counts is small (whole days make it so).
+    whole numbers (a frequency) is its own key, so is a column of whole days in weeks or months
+    (its values × 7 or × 30.4375, checked to give the column back exactly), and several columns,
+    each coded first, combine in mixed radix when the product of their distinct counts is small.
     Otherwise np.unique's sort for up to SMALL_ROWS rows (a group's sample: a tenth of the hash
     join's time), else a hash join (np.unique's sort takes twice as long at a million rows).
     """
@@ -28,6 +34,11 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         if n and column.min() >= 0 and column.max() < limit and np.array_equal(column, np.floor(column)):
             (keys,), index = _dense_codes(column.astype(np.int64), int(column.max()) + 1)
             return [keys.astype(column.dtype)], index
+        for scale in DAY_GRIDS:  # whole days in weeks or months: coded by their day numbers
+            days = np.rint(column * scale)
+            if n and days.min() >= 0 and days.max() < limit and np.array_equal(days / scale, column):
+                (keys,), index = _dense_codes(days.astype(np.int64), int(days.max()) + 1)
+                return [keys / scale], index
     else:
         coded = [_codes(c) for c in columns]
         distincts = [distinct for (distinct,), _ in coded]
