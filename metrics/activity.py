@@ -40,6 +40,13 @@ def spells(
     is not known yet. Worked example (window 90, as of 2024-12-31): purchases on 1 Jan and 1 Mar
     (59 days apart: one spell), then 1 Aug (153 days after 1 Mar: a new spell) → spell 1 from 1 Jan,
     last 1 Mar, lapse 1 Mar + 91 days = 31 May; spell 2 from 1 Aug, lapse 1 Aug + 91 = 31 Oct.
+
+    >>> orders = pl.DataFrame({"customer_id": ["a"] * 3, "amount": [10.0] * 3,
+    ...     "order_date": [dt.date(2024, 1, 1), dt.date(2024, 3, 1), dt.date(2024, 8, 1)]})
+    >>> for row in spells(orders, as_of="2024-12-31").iter_rows():
+    ...     print(*row)
+    a 1 2024-01-01 2024-03-01 2024-05-31
+    a 2 2024-08-01 2024-08-01 2024-10-31
     """
     end = as_date(as_of)
     days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=end)

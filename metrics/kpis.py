@@ -208,7 +208,14 @@ class Retained:
 def nrr(orders: Frame, p: Period) -> Retained:
     """Year over year, so a season compares with itself. Worked example: B = Q2 2023, P = Q2 2024;
     a bought 100 in B and 60 in P, b bought 50 in B and nothing in P, c bought only in P: NRR =
-    (60 + 0) / (100 + 50) = 40 %, over 2 customers (c is new, not retained)."""
+    (60 + 0) / (100 + 50) = 40 %, over 2 customers (c is new, not retained).
+
+    >>> orders = pl.DataFrame({"customer_id": ["a", "a", "b", "c"], "amount": [100.0, 60.0, 50.0, 80.0],
+    ...     "order_date": [dt.date(2023, 5, 1), dt.date(2024, 5, 1), dt.date(2023, 6, 1), dt.date(2024, 4, 2)]})
+    >>> kept = nrr(orders, Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
+    >>> round(kept.value, 1), kept.customers, kept.revenue_now, kept.revenue_base
+    (40.0, 2, 60.0, 150.0)
+    """
     base = comparison_period(p, "year")
     d = day("order_date")
     frame = lazy(orders)
@@ -226,7 +233,7 @@ def nrr(orders: Frame, p: Period) -> Retained:
     ratio = a.sum() / b.sum()
     # standard error of a ratio of sums by the delta method: Var(R) ≈ n Var(a − R b) / (Σb)²
     se = 100 * float(np.sqrt(a.size * np.var(a - ratio * b, ddof=1)) / abs(b.sum())) if a.size > 1 else None
-    return Retained(100 * ratio, se, per.height, float(a.sum()), float(b.sum()), base)
+    return Retained(float(100 * ratio), se, per.height, float(a.sum()), float(b.sum()), base)
 
 
 def median_test_p(first: np.ndarray, second: np.ndarray) -> float | None:

@@ -69,7 +69,14 @@ def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> Purch
 
     Worked example: orders of customer A on 1 Jan (10.00 and 5.00) and 3 Jan (7.50, and a refund
     of −2.00), as of 2 Jan → one purchase day, 1 Jan, amount 15.00; as of 3 Jan → two, the second
-    7.50 (a refund is not a purchase).
+    7.50 (a refund is not a purchase). Day numbers count from 1970-01-01: 1 Jan 2024 is 19,723.
+
+    >>> orders = pl.DataFrame({"customer_id": ["A"] * 4, "amount": [10.0, 5.0, 7.5, -2.0],
+    ...     "order_date": [dt.date(2024, 1, 1), dt.date(2024, 1, 1), dt.date(2024, 1, 3), dt.date(2024, 1, 3)]})
+    >>> purchase_days(orders, as_of="2024-01-02").table.select("day", "amount").rows()
+    [(19723, 15.0)]
+    >>> purchase_days(orders, as_of="2024-01-03").table.select("day", "amount").rows()
+    [(19723, 15.0), (19725, 7.5)]
     """
     end = as_date(as_of)
     frame = lazy(orders).filter(PURCHASE & (day("order_date") <= end) & pl.col("customer_id").is_not_null())

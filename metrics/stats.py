@@ -53,7 +53,11 @@ class Rate:
 
 
 def wilson(successes: float, n: float, *, z: float = Z95) -> tuple[float | None, float | None]:
-    """Wilson score interval of a proportion (fractions); (None, None) when n is 0."""
+    """Wilson score interval of a proportion (fractions); (None, None) when n is 0.
+
+    >>> [round(bound, 4) for bound in wilson(5, 10)]  # Newcombe (1998): 0.2366–0.7634
+    [0.2366, 0.7634]
+    """
     if n <= 0:
         return None, None
     p = successes / n
@@ -185,7 +189,11 @@ def first_of_month(d: dt.date, months: int = 0) -> dt.date:
 
 def add_months(d: dt.date, months: int) -> dt.date:
     """The same day `months` calendar months later (earlier when negative); the month's last day
-    when it is shorter (31 March − 1 month = 28 or 29 February)."""
+    when it is shorter (31 March − 1 month = 28 or 29 February).
+
+    >>> add_months(dt.date(2024, 3, 31), -1), add_months(dt.date(2025, 3, 31), -1), add_months(dt.date(2024, 11, 15), 3)
+    (datetime.date(2024, 2, 29), datetime.date(2025, 2, 28), datetime.date(2025, 2, 15))
+    """
     first = first_of_month(d, months)
     last = first_of_month(first, 1) - dt.timedelta(days=1)
     return min(first + dt.timedelta(days=d.day - 1), last)

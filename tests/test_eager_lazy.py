@@ -11,14 +11,25 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from metrics import btyd, funnel, ltv, retention, satisfaction, segments
+from metrics import activity, btyd, funnel, ltv, retention, satisfaction, segments
+from metrics.purchase_days import purchase_days
 from metrics.schema import with_categorical_keys
 
 AS_OF = dt.date(2026, 6, 30)
 STAGES = ["Lead", "Qualified", "Proposal", "Negotiation", "Won"]
 
+def _by_text(frame: pl.DataFrame, *order: str) -> pl.DataFrame:
+    """Rows in the text order of the ids: a table in the order of the ids' codes (spells) has the
+    order of whichever ids were entered first."""
+    return frame.with_columns(pl.col("customer_id").cast(pl.String)).sort(*order)
+
+
 CASES = {
     "rfm_summary": lambda t: btyd.rfm_summary(t["orders"], as_of=AS_OF),
+    "rfm_summaries_from_purchase_days": lambda t: btyd.rfm_summaries(
+        purchase_days(t["orders"], as_of=AS_OF), as_of=[dt.date(2025, 12, 31), AS_OF])[0],
+    "spells": lambda t: _by_text(activity.spells(t["orders"], as_of=AS_OF, customers=t["customers"]), "customer_id", "spell"),
+    "monthly_activity": lambda t: activity.monthly(activity.spells(t["orders"], as_of=AS_OF, customers=t["customers"]), as_of=AS_OF),
     "historical_value": lambda t: ltv.historical_value(t["orders"], as_of=AS_OF),
     "cohort_retention": lambda t: retention.cohort_retention(t["orders"], as_of=AS_OF, basis="both"),
     "churn_status": lambda t: retention.churn_status(t["orders"], as_of=AS_OF, customers=t["customers"]),
