@@ -221,6 +221,8 @@ def test_active_in_a_month_counts_a_returning_customer_once():
     sp = activity.spells(orders, as_of=dt.date(2024, 12, 31))
     months = pl.Series([dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 8, 1)])
     assert activity.active_in_months(sp, months).get_column("active_customers").to_list() == [2, 2, 0]
+    # spells in another order than by customer and spell: the same counts
+    assert activity.active_in_months(sp.reverse(), months).get_column("active_customers").to_list() == [2, 2, 0]
 
 
 @settings(max_examples=40, deadline=None)
