@@ -60,7 +60,7 @@ class Context:
     filters: Filters
     churn_model: Callable[[], churn.ChurnModel] | None = None
     _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # a piece may ask for another
 
     def _once(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A piece several pages read, computed once per context (dataset and filters): a second
@@ -393,7 +393,7 @@ def retention_page(ctx: Context) -> RetentionView:
         "logrank": test,
         **_churn_months(retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers,
                                                 spells=spells)),
-        "backtest": retention.churn_backtest(orders, as_of=as_of, churn_window_days=window, customers=customers,
+        "backtest": retention.churn_backtest(ctx.purchase_days(), as_of=as_of, churn_window_days=window, customers=customers,
                                              spells=spells),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import coded
+from metrics.purchase_days import PurchaseDays, coded
 from metrics.stats import (
     PURCHASE,
     Frame,
@@ -360,7 +360,7 @@ def repeat_purchase_rate(
 
 
 def churn_backtest(
-    orders: Frame,
+    orders: Frame | PurchaseDays,
     *,
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
@@ -373,7 +373,8 @@ def churn_backtest(
     would lapse within `months` months (1 − (1 − rate)^months), and the share that did lapse by the
     as-of date. None when the data do not reach back far enough. `spells`: activity.spells for the
     same as-of date and window, when the caller has them (the rate as it read then is always
-    computed from the spells as of then: later purchases must not reach it).
+    computed from the spells as of then: later purchases must not reach it). `orders` may be
+    their purchase days (metrics.purchase_days) to the as-of date or later.
 
     → as_of_then, month_then, monthly_rate, active_then, predicted_share, lapsed, actual_share."""
     from metrics import activity

@@ -17,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 from metrics import activity, kpis, retention
 from metrics.kpis import Period
+from metrics.purchase_days import purchase_days
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START = dt.date(2023, 1, 1)
@@ -194,6 +195,9 @@ def test_the_churn_backtest_reads_what_was_known_a_year_ago(sample_tables):
     # the spells of the as-of date, handed over by a page that has them, give the same answer
     given = retention.churn_backtest(sample_tables["orders"], as_of=as_of, customers=sample_tables["customers"], spells=now)
     assert given == test
+    # … and so do the purchase days of the as-of date in place of the orders (the page's Context)
+    days = purchase_days(sample_tables["orders"], as_of=as_of)
+    assert retention.churn_backtest(days, as_of=as_of, customers=sample_tables["customers"], spells=now) == test
 
 
 def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
