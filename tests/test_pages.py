@@ -161,3 +161,10 @@ def test_a_long_table_is_sent_a_page_at_a_time(env):
     assert not at.exception, [e.value for e in at.exception]
     assert [c.value for c in at.caption if c.value.startswith("Rows ")][-1].startswith("Rows 101–")
     assert at.dataframe[-1].value.iloc[0].to_dict() != first_page
+    # on the last page, then the other segments (smaller ones among them): no error, each shown
+    picker = next(n for n in at.number_input if n.key == "page_segment_members")
+    picker.set_value(pages).run()
+    for segment in at.selectbox(key="segment_drill").options[1:]:
+        at.selectbox(key="segment_drill").set_value(segment).run()
+        assert not at.exception, (segment, [e.value for e in at.exception])
+        assert len(at.dataframe[-1].value) > 0

@@ -52,6 +52,7 @@ def show(frame: pl.DataFrame, *, currency: str, key: str, rows: int = PAGE_ROWS,
     page = 1
     if pages > 1:
         left, right = st.columns([1, 3])
+        # the label names the page count: a table of another length is a new picker, back on page 1
         page = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, step=1, key=f"page_{key}"))
     shown = frame.slice((page - 1) * rows, rows)
     if pages > 1:
