@@ -5,9 +5,9 @@ both read, so that a page needing both sorts ten million orders once.
 A purchase day is a customer and a calendar day with at least one purchase (amount ≥ 0,
 stats.PURCHASE) on or before the as-of date; its amount is the day's purchase total. The rows are
 sorted by the customer's integer code (the physical value of a Categorical id) and then by day, so
-each customer's days are one run and per-customer figures are group-bys over a sorted key, which
-Polars runs as a pass over the runs. Orders without a customer id are no customer's purchase and
-are left out.
+each customer's days are one run of rows: per-customer figures are a pass over the runs (a
+group-by over the sorted code, sums in NumPy in the rows' order), not a hash of ten million rows.
+Orders without a customer id are no customer's purchase and are left out.
 """
 
 from __future__ import annotations

@@ -78,8 +78,8 @@ def cohort_retention(
     names = {"customer_id": customer_id, "order_date": order_date, "amount": amount}
     # One pass over the orders: each customer's months, with revenue and whether they bought, grouped
     # by one Int64 key, the id's integer code above the month as year × 12 + month (one integer
-    # column groups several times faster than an id and a date). Collected once, because both the
-    # cohorts and the cells are read from it.
+    # column groups faster than an id and a month: 0.9 → 0.77 s for this function at a million
+    # customers). Collected once, because both the cohorts and the cells are read from it.
     ym = pl.col("order_date").dt.year().cast(pl.Int64) * 12 + pl.col("order_date").dt.month().cast(pl.Int64) - 1
     key, slots = pl.col("key"), 1 << _MONTH_BITS
     months = (
