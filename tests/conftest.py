@@ -89,3 +89,20 @@ def reachable_engine(url: str, **kwargs):
         engine.dispose()
         require(False, f"{engine.url.get_backend_name()} at {engine.url.host}:{engine.url.port} is not reachable")
     return engine
+
+
+def _categorical(frame: pl.DataFrame) -> pl.DataFrame:
+    """Ids as Categorical, as the dashboard casts a loaded dataset's keys."""
+    from metrics.schema import with_categorical_keys
+
+    return with_categorical_keys({"t": frame})["t"]
+
+
+INPUT_KINDS = {"eager": lambda f: f, "lazy": lambda f: f.lazy(), "categorical": _categorical}
+
+
+@pytest.fixture(params=list(INPUT_KINDS))
+def as_input(request):
+    """Each metric test's frames as eager, lazy and Categorical-id input (as narwhals parametrises
+    its constructors): a metric must give the same answer for all three."""
+    return INPUT_KINDS[request.param]

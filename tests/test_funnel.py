@@ -31,14 +31,13 @@ HISTORY = pl.DataFrame(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_stage_funnel_five_deal_example(lazy):
+def test_stage_funnel_five_deal_example(as_input):
     """Furthest stage: d1 won → Won (3); d2 Qualified (1); d3 Lead (0); d4 Proposal (2);
     d5 Lead, but its history reached Qualified → 1.
     reached: Lead 5, Qualified 4 (d1 d2 d4 d5), Proposal 2 (d1 d4), Won 1.
     step: 1, 4/5, 2/4, 1/2; overall: 1, 0.8, 0.4, 0.2; drop-off 0, 1, 2, 1."""
-    deals = DEALS.lazy() if lazy else DEALS
-    history = HISTORY.lazy() if lazy else HISTORY
+    deals = as_input(DEALS)
+    history = as_input(HISTORY)
     out = funnel.stage_funnel(deals, stages=STAGES, stage_history=history)
     assert out["stage"].to_list() == STAGES
     assert out["reached"].to_list() == [5, 4, 2, 1]

@@ -148,14 +148,13 @@ ORDERS = pl.DataFrame(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_rfm_summary_three_customer_example(lazy):
+def test_rfm_summary_three_customer_example(as_input):
     """as_of 2024-02-05, unit W.
     a: purchase days 01-01 (10+20), 01-15 (40), 01-29 (60) → frequency 2, recency 28 d = 4 W,
        T = 35 d = 5 W, monetary = mean(40, 60) = 50.
     b: one day 01-08 → frequency 0, recency 0, T = 28 d = 4 W, monetary null.
     c: 01-01 only (the 03-01 refund is not a purchase, and is after as_of) → 0, 0, 35/7 = 5 W."""
-    frame = ORDERS.lazy() if lazy else ORDERS
+    frame = as_input(ORDERS)
     out = btyd.rfm_summary(frame, as_of=dt.date(2024, 2, 5))
     assert out.to_dicts() == [
         {"customer_id": "a", "frequency": 2, "recency": 4.0, "T": 5.0, "monetary_value": 50.0},
@@ -277,14 +276,13 @@ FEB = pl.DataFrame(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_simple_ltv_february_example(lazy):
+def test_simple_ltv_february_example(as_input):
     """Period 1–29 Feb 2024 (29 days = 29 / 30.4375 months), churn window 30 days, as of 29 Feb.
     b (last order 20 Jan) churns on 20 Feb; d (1 Dec) churned 1 Jan, before the period.
     Active at 1 Feb: a, b → churned in period: b → period churn 1/2,
     monthly churn = 1 − 0.5^(1 / months). Margin in Feb 150 + 70 = 220 over 2 buyers →
     110 per buyer per period → 110 / months per month. LTV = that / monthly churn ≈ 223.4."""
-    frame = FEB.lazy() if lazy else FEB
+    frame = as_input(FEB)
     out = ltv.simple_ltv(frame, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), churn_window_days=30)
     months = 29 / (365.25 / 12)
     churn = 1 - 0.5 ** (1 / months)
@@ -330,15 +328,14 @@ HOLDOUT = pl.DataFrame(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_holdout_check_example(lazy):
+def test_holdout_check_example(as_input):
     """Calibration to 31 Jan, observation to 29 Feb 2024 (horizon 29 days = 29/7 weeks).
     Calibration summary: a bought 1 and 8 Jan → frequency 1; b (10 Jan) and c (two orders on
     15 Jan, one purchase day) → frequency 0; d's first purchase (10 Feb) is after the calibration
     end, so d is not in the check. Actual purchase days in Feb: a 5 and 6 Feb → 2, b 0, c two
     orders on 20 Feb → 1: total 3 over 3 customers. By frequency: 0 → (b, c) mean (0 + 1)/2 = 0.5;
     1 → a, 2. Predicted is eq. 10 of the model fitted on the calibration summary."""
-    frame = HOLDOUT.lazy() if lazy else HOLDOUT
+    frame = as_input(HOLDOUT)
     check = btyd.holdout_check(frame, calibration_end="2024-01-31", observation_end="2024-02-29")
     assert (check["customers"], check["actual"]) == (3, 3.0)
     assert check["by_frequency"].select("frequency", "customers", "actual").rows() == [(0, 2, 0.5), (1, 1, 2.0)]

@@ -20,13 +20,14 @@ def rows(days):
     return days.table.select("customer_id", "day", "amount").with_columns(pl.col("customer_id").cast(pl.String)).rows()
 
 
-def test_orders_of_a_day_are_one_purchase_day_and_refunds_none():
+def test_orders_of_a_day_are_one_purchase_day_and_refunds_none(as_input):
     """A: 10.00 + 5.00 on 1 Jan → one day of 15.00; 3 Jan: 7.50 (the −2.00 refund is not a
     purchase). B: 4.00 on 2 Jan. The order without a customer is nobody's. Day numbers count from
-    1970-01-01: 1 Jan 2024 is day 19,723."""
-    days = purchase_days(ORDERS, as_of=dt.date(2024, 1, 3))
+    1970-01-01: 1 Jan 2024 is day 19,723. Results come back in the orders' own id type."""
+    orders = as_input(ORDERS)
+    days = purchase_days(orders, as_of=dt.date(2024, 1, 3))
     assert sorted(rows(days)) == [("A", 19723, 15.0), ("A", 19725, 7.5), ("B", 19724, 4.0)]
-    assert days.id_type == pl.String
+    assert days.id_type == orders.collect_schema()["customer_id"]
 
 
 def test_upto_keeps_the_days_known_then_and_refuses_the_future():
@@ -55,10 +56,11 @@ def test_days_before_1970_and_far_ahead_keep_their_order():
     }  # fmt: skip
 
 
-def test_summaries_and_spells_read_the_same_from_days_as_from_orders():
+def test_summaries_and_spells_read_the_same_from_days_as_from_orders(as_input):
     """Either input gives the same frames (the page passes the days it shares)."""
-    days = purchase_days(ORDERS, as_of=dt.date(2024, 1, 3))
+    orders = as_input(ORDERS)
+    days = purchase_days(orders, as_of=dt.date(2024, 1, 3))
     for as_of in ([dt.date(2024, 1, 2), dt.date(2024, 1, 3)], [dt.date(2024, 1, 3)]):
-        for a, b in zip(btyd.rfm_summaries(days, as_of=as_of), btyd.rfm_summaries(ORDERS, as_of=as_of), strict=True):
+        for a, b in zip(btyd.rfm_summaries(days, as_of=as_of), btyd.rfm_summaries(orders, as_of=as_of), strict=True):
             assert a.equals(b)
-    assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(ORDERS, as_of=dt.date(2024, 1, 2)))
+    assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(orders, as_of=dt.date(2024, 1, 2)))

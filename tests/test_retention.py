@@ -20,13 +20,12 @@ ORDERS = pl.DataFrame(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_cohort_retention_three_customer_example(lazy):
+def test_cohort_retention_three_customer_example(as_input):
     """as_of 2024-03-31. d only has a refund: never a purchase, so in no cohort.
     Jan cohort {a, b} (size 2): Jan 2/2 = 1; Feb a only → 1/2; Mar a and b → 2/2.
     Feb cohort {c}: Feb 1/1; Mar 0/1 = 0 (a real zero: March is complete). No April cells.
     Revenue basis, Jan cohort: Jan 300, Feb 50 → 50/300, Mar 50 → 50/300."""
-    frame = ORDERS.lazy() if lazy else ORDERS
+    frame = as_input(ORDERS)
     out = retention.cohort_retention(frame, as_of=dt.date(2024, 3, 31))
     got = {
         (r["cohort"].month, r["period"]): (r["cohort_size"], r["active"], r["retention"])

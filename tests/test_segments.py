@@ -20,15 +20,14 @@ ORDERS = pl.DataFrame(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_rfm_segments_five_customer_example(lazy):
+def test_rfm_segments_five_customer_example(as_input):
     """recency days a 1, b 30, c 59, d 90, e 121; frequency 5 4 3 2 1; monetary 500 200 60 1000 5.
     n = 5 distinct values → scores by rank 1 + ⌊5 (rank − 1) / 5⌋ = rank.
     R (recent = 5): a 5, b 4, c 3, d 2, e 1. F: a 5, b 4, c 3, d 2, e 1. M: d 5, a 4, b 3, c 2, e 1.
     FM = ⌊(F + M + 1) / 2⌋: a (5+4+1)/2 = 5, b 4, c 3, d 4, e 1.
     Grid: a R5 FM5 Champions; b R4 FM4 Loyal Customers; c R3 FM3 Need Attention;
     d R2 FM4 At Risk; e R1 FM1 Lost."""
-    frame = ORDERS.lazy() if lazy else ORDERS
+    frame = as_input(ORDERS)
     out = segments.rfm_segments(frame, as_of=dt.date(2024, 3, 31))
     assert out.columns == [
         "customer_id",
