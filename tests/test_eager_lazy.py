@@ -83,6 +83,8 @@ def test_customer_ids_get_codes_in_text_order_and_sort_the_same_either_way():
     assert [codes[i] for i in sorted(ids)] == sorted(codes.values())
     text_sorted = customers.sort("customer_id")
     assert_frame_equal(_as_text(sorted_by_id(cast.reverse())), text_sorted)
+    in_code_order = cast.sort(pl.col("customer_id").to_physical())  # as read off purchase days: kept as is
+    assert_frame_equal(_as_text(sorted_by_id(in_code_order)), text_sorted)
 
     other = [f"{tag}-x{i}" for i in (2, 1, 0)]
     reverse_coded = pl.Series(other, dtype=pl.Categorical)  # codes now run against text order
