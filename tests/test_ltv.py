@@ -379,7 +379,7 @@ def test_compress_counts_customers_per_distinct_row():
     would overflow 64 bits gives the same."""
     x, t_x, big_t = np.array([1.0, 0.0, 1.0, 1.0]), np.array([2.0, 0.0, 3.0, 2.0]), np.array([5.0, 5.0, 5.0, 5.0])
     for limit in (2**63, 1):
-        distincts, rows, weights = compress._compress(x, t_x, big_t, key_limit=limit)
+        distincts, rows, weights = compress.compress_rows(x, t_x, big_t, key_limit=limit)
         values = [tuple(d[i] for d, i in zip(distincts, row, strict=True)) for row in zip(*rows, strict=True)]
         assert values == [(0.0, 0.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0, 5.0)]
         assert weights.tolist() == [1.0, 2.0, 1.0]
@@ -387,7 +387,7 @@ def test_compress_counts_customers_per_distinct_row():
 
 @pytest.mark.parametrize("distinct_values", [5, 90])
 def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
-    """_codes of (x, T): the sorted distinct rows and each row's index into them, as np.unique
+    """distinct_codes of (x, T): the sorted distinct rows and each row's index into them, as np.unique
     over rows gives. 5 distinct values per column take the dense-table path (5 × 5 keys), 90 the
     hash join (8,100 keys > 4 × 500 + 4,096). Alone, a column of whole numbers ≥ 0 is coded
     through a table too, so are whole days in weeks or months (/ 7, / 30.4375), any other column
@@ -397,10 +397,10 @@ def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
     big_t = rng.integers(0, distinct_values, 500) / 7.0
     months = rng.integers(0, distinct_values, 500) / 30.4375
     for column in (x, big_t, months, np.round(big_t, 2), -x, x + 0.5):
-        (values,), index = compress._codes(column)
+        (values,), index = compress.distinct_codes(column)
         expected, inverse = np.unique(column, return_inverse=True)
         assert np.array_equal(values, expected) and np.array_equal(index, inverse)
-    (ux, ut), index = compress._codes(x, big_t)
+    (ux, ut), index = compress.distinct_codes(x, big_t)
     rows, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
     assert np.array_equal(ux, rows[:, 0]) and np.array_equal(ut, rows[:, 1])
     assert np.array_equal(index, inverse.ravel())

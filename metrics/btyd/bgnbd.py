@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from metrics.btyd.compress import _codes, _compress
-from metrics.btyd.fitting import _maximise
-from metrics.btyd.summary import _columns, row_weights
+from metrics.btyd.compress import compress_rows, distinct_codes
+from metrics.btyd.fitting import maximise
+from metrics.btyd.summary import float_columns, row_weights
 from metrics.stats import Frame
 
 
@@ -27,7 +27,7 @@ class BGNBD:
     converged: bool
     unit: str = "W"
 
-    def _core(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    def dropout_odds(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """a/(b+x−1) · ((α+T)/(α+t_x))^(r+x) for x > 0, else 0: the odds of having dropped out."""
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -38,7 +38,7 @@ class BGNBD:
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(still active | x, t_x, T) (Fader, Hardie & Lee 2005, eq. 11)."""
-        return 1.0 / (1.0 + self._core(np.asarray(x, float), np.asarray(t_x, float), T))
+        return 1.0 / (1.0 + self.dropout_odds(np.asarray(x, float), np.asarray(t_x, float), T))
 
     def expected_purchases(
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
@@ -47,8 +47,8 @@ class BGNBD:
         part depends on (x, T) alone and is evaluated once per distinct pair."""
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
         # whole purchase days make the distinct (x, T) pairs far fewer than customers
-        (ux, uT), index = _codes(x, T)
-        return self.purchase_potential(t, ux, uT)[index] / (1 + self._core(x, t_x, T))
+        (ux, uT), index = distinct_codes(x, T)
+        return self.purchase_potential(t, ux, uT)[index] / (1 + self.dropout_odds(x, t_x, T))
 
     def purchase_potential(self, t: float, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """The numerator of eq. 10, which depends on x and T only (t_x enters through the dropout
@@ -141,17 +141,17 @@ def fit_bgnbd(
     saying how many customers each row stands for (a summary already compressed), else one each;
     customers sharing (x, t_x, T) are one weighted row in any case.
     """
-    x, t_x, big_t = _columns(summary, frequency, recency, T)
+    x, t_x, big_t = float_columns(summary, frequency, recency, T)
     if x.size == 0:
         raise ValueError("cannot fit BG/NBD: the summary has no customers")
     given = row_weights(summary, weights, len(x)) if weights is not None else None
-    (xs, txs, ts), rows, w = _compress(x, t_x, big_t, weights=given)
+    (xs, txs, ts), rows, w = compress_rows(x, t_x, big_t, weights=given)
     start = (
         np.log([start.r, start.alpha, start.a, start.b])
         if start is not None and min(start.r, start.alpha, start.a, start.b) > 0
         else np.log([0.5, max(float(big_t.mean()), 1.0), 1.0, 2.0])
     )
-    best = _maximise(_bgnbd_negll, functools.partial(_bgnbd_data, xs, txs, ts), tuple(rows), w, start=start)
+    best = maximise(_bgnbd_negll, functools.partial(_bgnbd_data, xs, txs, ts), tuple(rows), w, start=start)
     r, alpha, a, b = np.exp(best.x)
     return BGNBD(
         float(r), float(alpha), float(a), float(b), float(best.log_likelihood), int(w.sum()),

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 
 from metrics.btyd.bgnbd import BGNBD, fit_bgnbd
-from metrics.btyd.compress import _codes
+from metrics.btyd.compress import distinct_codes
 from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
-from metrics.btyd.summary import _unit_days, rfm_summaries
+from metrics.btyd.summary import days_per_unit, rfm_summaries
 from metrics.purchase_days import PurchaseDays
 from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, day, lazy
 
@@ -34,15 +34,15 @@ def predict_clv(
     m = 1…months (METRICS.md: monthly discounting, default 1%, 12 months). Without a Gamma-Gamma
     fit the expected value is each customer's own mean spend (0 for one-time buyers).
     """
-    unit_days = _unit_days(unit)
+    unit_days = days_per_unit(unit)
     x, t_x, big_t = (
         summary.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T")
     )
     monetary = summary.get_column("monetary_value").cast(pl.Float64).fill_null(0.0).to_numpy()
     # The hypergeometric part depends on (x, T) only: evaluate it once per distinct pair (far
     # fewer than customers), gather it back, and divide by each customer's own dropout odds.
-    (ux, uT), index = _codes(x, big_t)
-    dropout = 1 + bgnbd._core(x, t_x, big_t)  # 1 / P(alive)
+    (ux, uT), index = distinct_codes(x, big_t)
+    dropout = 1 + bgnbd.dropout_odds(x, t_x, big_t)  # 1 / P(alive)
     # Σ_m discount_m · (potential_m − potential_{m−1}) per distinct pair, then one gather: the
     # customer's own 1 / dropout factor is common to every month.
     potential = np.vstack(
@@ -99,7 +99,7 @@ def holdout_from_summaries(
     if obs_end <= cal_end:
         raise ValueError(f"the observation end ({obs_end}) must come after the calibration end ({cal_end})")
     model = fit_bgnbd(calibration, unit=unit)
-    horizon = (obs_end - cal_end).days / _unit_days(unit)
+    horizon = (obs_end - cal_end).days / days_per_unit(unit)
     x, t_x, big_t = (calibration.get_column(c).to_numpy() for c in ("frequency", "recency", "T"))
     compared = (
         calibration.select("customer_id", "frequency")

@@ -10,13 +10,13 @@ import polars as pl
 
 from metrics.btyd.summary import UNIT_DAYS
 
-SMALL_ROWS = 100_000  # below this many rows a sort beats a hash join's fixed cost (see _codes)
+SMALL_ROWS = 100_000  # below this many rows a sort beats a hash join's fixed cost (see distinct_codes)
 # An RFM summary's recency and T are whole days divided by the unit (btyd.summary): in weeks or
 # months such a column is coded through its day numbers, with no hashing
 DAY_GRIDS = (UNIT_DAYS["W"], UNIT_DAYS["M"])
 
 
-def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+def distinct_codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """The distinct rows of the columns, sorted, and each row's index into them.
 
     Where the rows map to small non-negative integer keys, a table over all keys marks the ones
@@ -40,7 +40,7 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
                 (keys,), index = _dense_codes(days.astype(np.int64), int(days.max()) + 1)
                 return [keys / scale], index
     else:
-        coded = [_codes(c) for c in columns]
+        coded = [distinct_codes(c) for c in columns]
         distincts = [distinct for (distinct,), _ in coded]
         sizes = [len(distinct) for distinct in distincts]
         if (space := math.prod(sizes)) <= limit:
@@ -56,7 +56,7 @@ def _codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def _dense_codes(key: np.ndarray, space: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """_codes of integer keys in [0, space): the keys present, sorted, and each row's rank among them."""
+    """distinct_codes of integer keys in [0, space): the keys present, sorted, and each row's rank among them."""
     present = np.zeros(space, dtype=bool)
     present[key] = True
     keys = np.flatnonzero(present)
@@ -83,7 +83,7 @@ def _split_radix(keys: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
     return indexes[::-1]
 
 
-def _compress(
+def compress_rows(
     *columns: np.ndarray, weights: np.ndarray | None = None, key_limit: int = 2**63
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Customers sharing the values of every column are one weighted row of the likelihood.
@@ -93,7 +93,7 @@ def _compress(
     rows are found through one integer key per customer (the column codes in mixed radix), so the
     result is in key order whatever the order of the customers.
     """
-    coded = [_codes(c) for c in columns]
+    coded = [distinct_codes(c) for c in columns]
     distincts = [distinct for (distinct,), _ in coded]
     sizes = [len(distinct) for distinct in distincts]
     if math.prod(sizes) >= key_limit:  # whole days keep it far below 2^63; just in case

@@ -15,10 +15,10 @@ class _Fit:
     success: bool
 
 
-WARM_ROWS = 50_000  # the subsample that finds a fit's starting point and curvature (see _maximise)
+WARM_ROWS = 50_000  # the subsample that finds a fit's starting point and curvature (see maximise)
 
 
-def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.ndarray) -> _Fit:
+def maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.ndarray) -> _Fit:
     """Maximum likelihood over log-parameters with L-BFGS-B and analytic gradients.
 
     The objective is the mean log-likelihood per customer (so tolerances mean the same at any
@@ -35,7 +35,7 @@ def _maximise(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.
 
 
 def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.ndarray) -> _Fit:
-    """_maximise's search itself."""
+    """maximise's search itself."""
     total = float(weights.sum())
 
     # Stop when the mean log-likelihood no longer improves by 1e-14 (relative); beyond 100,000

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from metrics.btyd.compress import _codes
-from metrics.btyd.fitting import _maximise
-from metrics.btyd.summary import _columns, row_weights
+from metrics.btyd.compress import distinct_codes
+from metrics.btyd.fitting import maximise
+from metrics.btyd.summary import float_columns, row_weights
 from metrics.stats import Frame
 
 
@@ -36,7 +36,7 @@ class GammaGamma:
 
 def _gg_data(x: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple:
     """Everything of Gamma-Gamma's likelihood that does not depend on the parameters."""
-    (xs,), index = _codes(x)
+    (xs,), index = distinct_codes(x)
     wx = np.bincount(index, weights=w, minlength=len(xs))
     return (x * z, w, w * x, float(w @ np.log(z)), float((w * x) @ np.log(z)), xs, wx)
 
@@ -78,7 +78,7 @@ def fit_gamma_gamma(
     p = 6.25, q = 3.74, γ = 15.44. Raises ValueError when no customer qualifies. `start`: a fit
     to start the search from (a group's model from the pooled one). `weights`: a column saying
     how many customers each row stands for (a summary already compressed), else one each."""
-    x, z = _columns(summary, frequency, monetary_value)
+    x, z = float_columns(summary, frequency, monetary_value)
     w = row_weights(summary, weights, len(x))
     usable = (x > 0) & np.isfinite(z) & (z > 0)
     excluded = int(round(w[~usable].sum()))
@@ -93,7 +93,7 @@ def fit_gamma_gamma(
         if start is not None and min(start.p, start.q, start.v) > 0
         else np.log([1.0, 2.0, max(float(z.mean()), 1.0)])
     )
-    best = _maximise(_gg_negll, _gg_data, (x, z), w, start=first)
+    best = maximise(_gg_negll, _gg_data, (x, z), w, start=first)
     p, q, v = np.exp(best.x)
     return GammaGamma(
         float(p), float(q), float(v), float(best.log_likelihood), int(round(w.sum())), excluded, bool(best.success)

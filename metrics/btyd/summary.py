@@ -15,7 +15,7 @@ from metrics.stats import DAYS_PER_MONTH, Frame, as_date, canonical, lazy, sorte
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": DAYS_PER_MONTH}
 
 
-def _unit_days(unit: str) -> float:
+def days_per_unit(unit: str) -> float:
     try:
         return UNIT_DAYS[unit]
     except KeyError:
@@ -59,7 +59,7 @@ def rfm_summaries(
     run of rows up to each as-of date: the first day, the last day, how many days, and the amount
     of those after the first (the repeat purchases).
     """
-    unit_days = _unit_days(unit)
+    unit_days = days_per_unit(unit)
     ends = [as_date(value) for value in as_of]
     if not ends:
         return []
@@ -94,7 +94,7 @@ def rfm_summaries(
     return summaries
 
 
-def _columns(summary: Frame, *names: str) -> list[np.ndarray]:
+def float_columns(summary: Frame, *names: str) -> list[np.ndarray]:
     frame = lazy(summary).select(names).collect()
     return [frame.get_column(n).cast(pl.Float64).to_numpy() for n in names]
 
@@ -103,7 +103,7 @@ def row_weights(summary: Frame, column: str | None, rows: int) -> np.ndarray:
     """How many customers each row of a summary stands for: its `column`, or one each."""
     if column is None:
         return np.ones(rows)
-    (weights,) = _columns(summary, column)
+    (weights,) = float_columns(summary, column)
     if not (np.isfinite(weights).all() and (weights >= 0).all()):
         raise ValueError(f"the weights in {column!r} must be finite and not negative")
     return weights
