@@ -41,6 +41,14 @@ SQLITE_BUSY_SECONDS = 10  # how long SQLite itself waits for another process's w
 ACTOR_LENGTH = 200  # who made a change, as the audit log keeps it (an account name, an e-mail address)
 
 metadata = sa.MetaData()
+
+
+def _content_columns() -> list[sa.Column]:
+    """What a dataset holds besides its tables, as JSON texts: the live row and every kept version
+    have these (a column belongs to one table, hence fresh ones for each)."""
+    return [sa.Column(name, sa.Text, nullable=False) for name in ("settings", "mapping", "report", "row_counts")]
+
+
 datasets_table = sa.Table(
     "crm_datasets",
     metadata,
@@ -49,10 +57,7 @@ datasets_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Column("settings", sa.Text, nullable=False),
-    sa.Column("mapping", sa.Text, nullable=False),
-    sa.Column("report", sa.Text, nullable=False),
-    sa.Column("row_counts", sa.Text, nullable=False),
+    *_content_columns(),
 )
 chunks_table = sa.Table(
     "crm_table_chunks",
@@ -79,10 +84,7 @@ versions_table = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("saved_at", sa.DateTime, nullable=False),
     sa.Column("saved_by", sa.String(ACTOR_LENGTH), nullable=False),
-    sa.Column("settings", sa.Text, nullable=False),
-    sa.Column("mapping", sa.Text, nullable=False),
-    sa.Column("report", sa.Text, nullable=False),
-    sa.Column("row_counts", sa.Text, nullable=False),
+    *_content_columns(),
 )
 audit_table = sa.Table(
     "crm_audit_log",
