@@ -49,9 +49,13 @@ def _families(tables):
         funnel.conversion_by_month(deals)
 
     def retention_family():
-        retention.cohort_retention(orders, as_of=AS_OF, basis="both")  # the page's two heatmaps
+        days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the cohorts, spells and backtest
+        per_tier = retention.cohort_retention(orders, as_of=AS_OF, basis="both", customers=customers, by="tier", days=days)
+        retention.pooled(per_tier, by="tier", basis="both")  # the page's two heatmaps; per tier: its curves
         status = retention.churn_status(orders, as_of=AS_OF, customers=customers)  # as the page: once
-        retention.monthly_churn(orders, as_of=AS_OF, customers=customers)
+        spells = activity.spells(days, as_of=AS_OF, customers=customers)
+        retention.monthly_churn(orders, as_of=AS_OF, customers=customers, spells=spells)
+        retention.churn_backtest(days, as_of=AS_OF, customers=customers, spells=spells)
         life = retention.lifetimes_table(orders, as_of=AS_OF, customers=customers, by="tier", status=status)
         retention.survival(orders, as_of=AS_OF, customers=customers, by="tier", lifetimes=life)
         retention.survival_logrank(orders, as_of=AS_OF, customers=customers, lifetimes=life)

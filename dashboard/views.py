@@ -358,11 +358,14 @@ def retention_page(ctx: Context) -> RetentionView:
     curves = retention.survival(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life)
     tiers_present = curves.get_column("tier").n_unique() if curves.height else 0
     test = retention.survival_logrank(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life) if tiers_present > 1 else None
-    both = retention.cohort_retention(orders, as_of=as_of, basis="both")
+    # one pass over the orders for the cohorts of every tier; everyone's matrix is their sum
+    # (customers missing from the customers table have no tier: in `both`, in no tier's curve)
+    tiered = customers.with_columns(pl.col("tier").fill_null(UNASSIGNED_TIER))
+    per_tier = retention.cohort_retention(orders, as_of=as_of, basis="both", customers=tiered, by="tier", days=ctx.purchase_days())
+    both = retention.pooled(per_tier, by="tier", basis="both")
     by_tier = []
     for tier in ctx.tier_order():
-        ids = customers.filter(pl.col("tier").fill_null(UNASSIGNED_TIER) == tier).select("customer_id")
-        matrix = retention.cohort_retention(orders.join(ids, on="customer_id", how="semi"), as_of=as_of)
+        matrix = per_tier.filter(pl.col("tier") == tier)
         if matrix.height:
             curve = matrix.group_by("period").agg(
                 retention=(pl.col("active").sum() / pl.col("cohort_size").sum()), cohorts=pl.len()

@@ -49,6 +49,41 @@ def test_cohort_retention_in_unit_interval_and_order_invariant(rows, rng):
 
 
 @settings(max_examples=60, deadline=None)
+@given(order_rows, st.integers(min_value=0, max_value=730))
+def test_cohort_cells_equal_a_plain_count(rows, cut):
+    """Every cell against a count in plain Python, as of a day inside the data (later orders left
+    out): cohort = month of the first purchase (amount ≥ 0); active = cohort members with a
+    purchase in the month; revenue = all their money in the month, refunds included. Per group
+    (a, c, e in "x", the rest in "y"), the pooled groups give the same matrix."""
+    as_of = (START + dt.timedelta(days=cut)).date()
+    orders = _orders(rows)
+    known = [(c, START + dt.timedelta(days=d, hours=d % 7), a) for c, d, a in rows if (START + dt.timedelta(days=d)).date() <= as_of]
+    month = lambda when: (when.year, when.month)  # noqa: E731
+    cohort = {}
+    for c, when, a in known:
+        if a >= 0:
+            cohort[c] = min(cohort.get(c, month(when)), month(when))
+    expected = {}
+    for c, when, a in known:
+        if c in cohort and month(when) >= cohort[c]:
+            cell = expected.setdefault((cohort[c], month(when)), [set(), 0.0])
+            cell[1] += a
+            if a >= 0:
+                cell[0].add(c)
+    out = retention.cohort_retention(orders, as_of=as_of, basis="both")
+    sizes = {m: sum(1 for v in cohort.values() if v == m) for m in set(cohort.values())}
+    for r in out.iter_rows(named=True):
+        key = (month(r["cohort"]), month(r["cohort"] + dt.timedelta(days=31 * r["period"])))
+        active, revenue = expected.pop(key, [set(), 0.0])
+        assert (r["cohort_size"], r["active"]) == (sizes[key[0]], len(active))
+        assert abs(r["revenue"] - revenue) < 1e-6
+    assert not expected  # every cell with a purchase or money is in the matrix
+    groups = pl.DataFrame({"customer_id": list("abcdefg"), "group": list("xyxyxyy")})
+    per_group = retention.cohort_retention(orders, as_of=as_of, basis="both", customers=groups, by="group")
+    assert_frame_equal(retention.pooled(per_group, by="group", basis="both"), out, check_exact=False)
+
+
+@settings(max_examples=60, deadline=None)
 @given(order_rows, st.randoms(use_true_random=False))
 def test_segment_sizes_sum_to_customer_count_and_order_invariant(rows, rng):
     orders = _orders(rows)

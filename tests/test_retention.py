@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from metrics import retention
 
@@ -52,6 +53,26 @@ def test_cohort_cells_after_as_of_are_absent_and_partial_month_marked():
     assert retention.cohort_retention(ORDERS.clear(), as_of=dt.date(2024, 2, 15)).is_empty()
     with pytest.raises(ValueError, match="basis"):
         retention.cohort_retention(ORDERS, as_of=dt.date(2024, 2, 15), basis="margin")
+
+
+def test_cohorts_per_group_and_pooled_back(as_input):
+    """Groups: a and c in "x", b in "y"; d (refund only) is in no cohort. As of 2024-03-31:
+    x: Jan cohort {a}: Jan 1/1, Feb 1/1, Mar 1/1; Feb cohort {c}: Feb 1/1, Mar 0/1.
+    y: Jan cohort {b}: Jan 1/1, Feb 0/1, Mar 1/1; revenue retention 200 → 0 → 20/200 = 0.1.
+    Pooled: the three-customer example's matrix again (Jan 2, 1, 2 of 2; Feb 1, 0 of 1)."""
+    customers = as_input(pl.DataFrame({"customer_id": ["a", "b", "c"], "group": ["x", "y", "x"]}))
+    per_group = retention.cohort_retention(as_input(ORDERS), as_of=dt.date(2024, 3, 31), basis="both",
+                                           customers=customers, by="group")  # fmt: skip
+    got = {(r["group"], r["cohort"].month, r["period"]): (r["cohort_size"], r["active"]) for r in per_group.to_dicts()}
+    assert got == {
+        ("x", 1, 0): (1, 1), ("x", 1, 1): (1, 1), ("x", 1, 2): (1, 1), ("x", 2, 0): (1, 1), ("x", 2, 1): (1, 0),
+        ("y", 1, 0): (1, 1), ("y", 1, 1): (1, 0), ("y", 1, 2): (1, 1),
+    }  # fmt: skip
+    assert per_group.filter(pl.col("group") == "y")["revenue_retention"].to_list() == pytest.approx([1.0, 0.0, 0.1])
+    everyone = retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31), basis="both")
+    assert_frame_equal(retention.pooled(per_group, by="group", basis="both"), everyone, check_exact=False)
+    with pytest.raises(ValueError, match="customers"):
+        retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31), by="group")
 
 
 def test_churn_status_contractual_and_non_contractual():
