@@ -260,7 +260,10 @@ def overview(ctx: Context) -> OverviewView:
     deals = ctx.tables.get("deals")
     if deals is None or deals.is_empty():  # a deals-only dataset still has its sales figures
         ctx.need("customers")
-    result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings)
+    # the slice's purchase days, sorted once here for the Overview and kept for the other pages
+    days = ctx.purchase_days() if "orders" in ctx.tables else None
+    result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
+                           days=days)  # fmt: skip
     months = kpis.monthly_series(
         ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
     )

@@ -21,7 +21,7 @@ import polars as pl
 
 from metrics import activity, funnel, ltv, satisfaction
 from metrics.domain import Period
-from metrics.purchase_days import purchase_days
+from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import DatasetSettings
 from metrics.stats import (
     PURCHASE,
@@ -278,9 +278,11 @@ def overview(
     period: Period,
     comparison: str = "previous",
     settings: DatasetSettings | None = None,
+    days: PurchaseDays | None = None,
 ) -> Overview:
     """The eleven Overview KPIs for `period` and its comparison period. Missing tables give KPIs
-    with value None and a note saying which table would enable them."""
+    with value None and a note saying which table would enable them. `days`: the orders' purchase
+    days (metrics.purchase_days), when the caller has them to both periods' end or later."""
     settings = settings or DatasetSettings()
     window = settings.churn_window_days
     other = comparison_period(period, comparison)
@@ -294,7 +296,9 @@ def overview(
     if orders is not None:
         (rev, rev_se), (prev_rev, prev_se) = both(lambda p: _revenue(orders, p))
         result.kpis.append(_kpi("revenue", rev, prev_rev, difference_p(rev, rev_se, prev_rev, prev_se)))
-        days = purchase_days(orders, as_of=max(period.end, other.end))  # one sort of the orders for both
+        latest = max(period.end, other.end)
+        if days is None or days.as_of < latest:
+            days = purchase_days(orders, as_of=latest)  # one sort of the orders for both periods
         spells_now = activity.spells(days, as_of=period.end, churn_window_days=window, customers=customers)
         result.spells = spells_now
         spells_then = activity.spells(days, as_of=other.end, churn_window_days=window, customers=customers)

@@ -76,6 +76,18 @@ def test_overview_on_sample_and_top_changes(sample_tables):
     assert series.height == 12 and series["month"].is_sorted()
 
 
+def test_overview_reads_given_purchase_days_as_its_own(sample_tables):
+    """Purchase days handed in (as the Overview's view hands the shared ones) give the same KPIs;
+    days that stop before the periods' end are not used (the KPIs still equal)."""
+    from metrics.purchase_days import purchase_days
+
+    period = Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30))
+    own = kpis.overview(sample_tables, period=period)
+    for as_of in (dt.date(2026, 6, 30), dt.date(2026, 5, 31)):
+        given = kpis.overview(sample_tables, period=period, days=purchase_days(sample_tables["orders"], as_of=as_of))
+        assert [(k.key, k.value, k.previous) for k in given.kpis] == [(k.key, k.value, k.previous) for k in own.kpis]
+
+
 def test_metrics_package_imports_neither_streamlit_nor_plotly():
     code = (
         "import sys, metrics.funnel, metrics.retention, metrics.ltv, metrics.satisfaction, "
