@@ -123,9 +123,11 @@ def test_reusing_furthest_stage_gives_the_same_figures():
     assert funnel.pipeline(reach, stages=STAGES) == funnel.pipeline(DEALS, stages=STAGES, stage_history=HISTORY)
 
 
-def test_time_in_stage_matches_a_per_deal_walk(sample_tables):
-    """Durations = next entry − this entry per deal, computed here deal by deal in Python."""
-    history = sample_tables["stage_history"]
+@pytest.mark.parametrize("ids", [pl.String, pl.Categorical])
+def test_time_in_stage_matches_a_per_deal_walk(sample_tables, ids):
+    """Durations = next entry − this entry per deal, computed here deal by deal in Python; with
+    text ids (sorted by a hash) and Categorical ids (sorted by their codes), rows in no order."""
+    history = sample_tables["stage_history"].with_columns(pl.col("deal_id").cast(ids)).sample(fraction=1.0, shuffle=True, seed=1)
     out = funnel.time_in_stage(history, stages=STAGES)
     per_stage: dict[str, list[float]] = {}
     for (_,), rows in history.sort("entered_at").group_by(["deal_id"]):
