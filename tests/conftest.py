@@ -60,20 +60,30 @@ def app(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def media_files(monkeypatch):
-    """Streamlit's in-memory media stores made during the test (AppTest keeps one per run): a
-    download button's file is `media_files[-1].get_file(id).content`."""
+def downloads(monkeypatch):
+    """The file behind a download button of the last AppTest run: `downloads(button)` → bytes.
+    A button made with a callable (a deferred download: the page's CSVs and reports) has its file
+    made here as a click would make it, through the run's own media file manager."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-    storages = []
-    real = MemoryMediaFileStorage.__init__
+    managers, storages = [], []
+    for cls, made in ((MediaFileManager, managers), (MemoryMediaFileStorage, storages)):
+        monkeypatch.setattr(cls, "__init__", _keeping(cls.__init__, made))
 
+    def content(button) -> bytes:
+        url = managers[-1].execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id else button.proto.url
+        return storages[-1].get_file(url.rsplit("/", 1)[1].split(".")[0]).content
+
+    return content
+
+
+def _keeping(init, made: list):
     def keep(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        storages.append(self)
+        init(self, *args, **kwargs)
+        made.append(self)
 
-    monkeypatch.setattr(MemoryMediaFileStorage, "__init__", keep)
-    return storages
+    return keep
 
 
 def reachable_engine(url: str, **kwargs):

@@ -346,10 +346,9 @@ def test_a_refused_link_shows_no_data(env):
         assert says in at.error[0].value and not at.metric and not at.dataframe and not at.sidebar.multiselect
 
 
-def test_every_download_of_a_locked_view_holds_only_its_slice(env, sample_tables, media_files):
+def test_every_download_of_a_locked_view_holds_only_its_slice(env, sample_tables, downloads):
     """Each page of a link locked to Gold: every CSV it offers that names customers names only
-    Gold customers (the downloads are read back from Streamlit's media store)."""
-    storages = media_files
+    Gold customers (each CSV made as a click on its button makes it)."""
     store, _ = env
     gold = set(sample_tables["customers"].filter(pl.col("tier") == "Gold").get_column("customer_id").to_list())
     token = sharing.make_token(store, _lock(tiers=("Gold",)))
@@ -362,8 +361,7 @@ def test_every_download_of_a_locked_view_holds_only_its_slice(env, sample_tables
         for button in at.get("download_button"):
             if "report-" in button.proto.id:  # the page's report: made on click (tests/test_report.py)
                 continue
-            file_id = button.proto.url.rsplit("/", 1)[1].split(".")[0]
-            frame = pl.read_csv(storages[-1].get_file(file_id).content, infer_schema=False)
+            frame = pl.read_csv(downloads(button), infer_schema=False)
             if "customer_id" in frame.columns:
                 assert set(frame.get_column("customer_id").drop_nulls().to_list()) <= gold, (page, button.proto.label)
                 checked += 1

@@ -60,7 +60,7 @@ def hosted(tmp_path, monkeypatch, pg_source, sample_tables):
     data.store.clear()
 
 
-def _everything(at: AppTest, storages) -> str:
+def _everything(at: AppTest, downloads) -> str:
     """All the app sent this run: every element's message, the URL's query, every download."""
     parts = [str(at.query_params)]
 
@@ -74,13 +74,11 @@ def _everything(at: AppTest, storages) -> str:
     walk(at._tree)
     for button in at.get("download_button"):
         if "report-" not in button.proto.id:
-            file_id = button.proto.url.rsplit("/", 1)[1].split(".")[0]
-            parts.append(storages[-1].get_file(file_id).content.decode("utf-8", "replace"))
+            parts.append(downloads(button).decode("utf-8", "replace"))
     return "\n".join(parts)
 
 
-def test_no_secret_reaches_a_page_a_url_or_a_download(hosted, media_files):
-    storages = media_files
+def test_no_secret_reaches_a_page_a_url_or_a_download(hosted, downloads):
     _, secrets = hosted
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["dataset"] = "SQL database"
@@ -95,7 +93,7 @@ def test_no_secret_reaches_a_page_a_url_or_a_download(hosted, media_files):
         if page != "overview":
             at.switch_page(f"../pages/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
-        seen.append(_everything(at, storages))
+        seen.append(_everything(at, downloads))
     text = "\n".join(seen)
     assert "share=" in text and "postgresql 127.0.0.1:5432/test" in text  # the link, and the source named safely
     for secret in secrets:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard.export import safe_csv
+from dashboard.components import download
 from dashboard.text import plain
 from metrics.domain import Dataset
 from metrics.schema import TABLES, latest_event
@@ -56,11 +56,4 @@ def show(dataset: Dataset) -> None:
         frame = dataset.tables[table]
         st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
         st.caption(f"First {min(PREVIEW_ROWS, frame.height):,} of {frame.height:,} rows.")
-        st.download_button(
-            f"Download {table}.csv",
-            safe_csv(frame),
-            f"{table}.csv",
-            "text/csv",
-            key=f"download_{table}",
-            on_click="ignore",
-        )
+        download.show(frame, table, label=f"Download {table}.csv")  # the whole table, written on a click
