@@ -85,7 +85,9 @@ def test_overview_reads_given_purchase_days_as_its_own(sample_tables):
     own = kpis.overview(sample_tables, period=period)
     for as_of in (dt.date(2026, 6, 30), dt.date(2026, 5, 31)):
         given = kpis.overview(sample_tables, period=period, days=purchase_days(sample_tables["orders"], as_of=as_of))
-        assert [(k.key, k.value, k.previous) for k in given.kpis] == [(k.key, k.value, k.previous) for k in own.kpis]
+        # equal to the last digits Polars' parallel sums leave to chance (NRR's sums vary in the 15th)
+        assert [k.key for k in given.kpis] == [k.key for k in own.kpis]
+        assert [v for k in given.kpis for v in (k.value, k.previous)] == pytest.approx([v for k in own.kpis for v in (k.value, k.previous)], rel=1e-12)
 
 
 def test_metrics_package_imports_neither_streamlit_nor_plotly():
