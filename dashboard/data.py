@@ -8,6 +8,8 @@ stored dataset's name and update time, so a re-import is picked up at once). Pag
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 
 import streamlit as st
 
@@ -42,7 +44,9 @@ def default_dataset() -> str:
 
 @st.cache_resource(max_entries=3, show_spinner="Loading dataset…")
 def _load(name: str, stamp: str) -> Dataset:
-    return open_dataset(name, store())
+    dataset = open_dataset(name, store())
+    _train_in_background(_key(name, stamp), dataset)
+    return dataset
 
 
 def open_dataset(name: str, stored: Store) -> Dataset:
@@ -118,8 +122,12 @@ def active_dataset() -> Dataset:
 def active_key() -> str:
     """Identity of the active dataset's content: its name and when it was stored."""
     name, lock = selected_name(), active_lock()
+    return _key(name, _stamp(name), lock)
+
+
+def _key(name: str, stamp: str, lock=None) -> str:
     locked = "" if lock is None else f"|locked {lock.tiers!r} {lock.segments!r}"
-    return f"{name}@{_stamp(name)}{locked}"
+    return f"{name}@{stamp}{locked}"
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing…")
@@ -137,6 +145,22 @@ def _context(dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
     from dashboard import views
 
     return views.context(_dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
+
+
+def _train_in_background(dataset_key: str, dataset: Dataset) -> None:
+    """Start training a freshly loaded dataset's churn model beside the first page, so the Churn
+    risk page finds it trained (about 3 s at a million customers) instead of training it while
+    its first visitor waits; a page asking for it meanwhile waits for this training (the cache
+    computes a key once). A failure here is only logged: the page then trains again and says
+    what went wrong."""
+
+    def train() -> None:
+        try:
+            _churn_model(dataset_key, dataset)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            logging.getLogger(__name__).warning("training the churn model in the background failed (%s)", type(exc).__name__)
+
+    threading.Thread(target=train, name="churn-model", daemon=False).start()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Training the churn model…")
