@@ -168,3 +168,25 @@ def test_a_long_table_is_sent_a_page_at_a_time(env):
         at.selectbox(key="segment_drill").set_value(segment).run()
         assert not at.exception, (segment, [e.value for e in at.exception])
         assert len(at.dataframe[-1].value) > 0
+
+
+def test_a_loaded_dataset_trains_its_churn_model_beside_the_first_page(env, monkeypatch):
+    """Loading a dataset starts its churn model's training in a thread; once that is done, the
+    Churn risk page shows the model without training it again."""
+    import threading
+
+    from metrics import churn
+
+    env._load.clear()
+    env._churn_model.clear()
+    at = _app()  # the Overview: loads the sample afresh
+    trainers = [t for t in threading.enumerate() if t.name == "churn-model"]
+    assert trainers, "no training started when the dataset loaded"
+    for trainer in trainers:
+        trainer.join(timeout=300)
+    calls = []
+    real = churn.train_churn_model
+    monkeypatch.setattr(churn, "train_churn_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at.switch_page(PAGES["Churn risk"]).run()
+    assert not at.exception and at.metric
+    assert not calls, "the Churn risk page trained the model again"
