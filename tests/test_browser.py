@@ -229,6 +229,20 @@ def test_a_copied_link_reopens_the_same_view_on_another_page(server, page, brows
 
 
 @pytest.mark.browser
+def test_a_csv_is_written_when_its_button_is_pressed(server, page):
+    """The CSV behind a chart comes from the server on the click (a deferred download): the
+    Retention page's monthly churn for Gold customers, with its header and a row per month."""
+    _open(page, f"{server}/retention?tier=Gold", "Retention")
+    with page.expect_download(timeout=120_000) as download:
+        page.locator("[data-testid='stMain'] [data-testid='stDownloadButton'] button").last.click()
+    made = download.value
+    assert made.suggested_filename == "monthly-churn.csv"
+    with open(made.path(), encoding="utf-8") as file:
+        lines = file.read().splitlines()
+    assert len(lines) > 2 and "," in lines[0]
+
+
+@pytest.mark.browser
 def test_the_overview_opens_at_its_own_path_too(server, page):
     _open(page, f"{server}/overview", "Overview")
     assert page.get_by_text("Page not found").count() == 0
