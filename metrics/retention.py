@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import PurchaseDays, coded, purchase_days
+from metrics.purchase_days import PurchaseDays, coded, day_number, purchase_days
 from metrics.stats import (
     PURCHASE,
     Frame,
@@ -94,9 +94,13 @@ def cohort_retention(
     frame = canonical(orders, names)
     days = (days if days is not None else purchase_days(frame, as_of=end)).upto(end)
     key, slots = pl.col("key"), 1 << _MONTH_BITS
+    month_key = pl.col("code") * slots + _ym(pl.col("day").cast(pl.Date))
+    # the key follows the rows' (customer, day) order while no month number is negative (year 1 on)
+    if days.table.is_empty() or days.table.get_column("day").min() >= day_number(dt.date(1, 1, 1)):
+        month_key = month_key.set_sorted()
     purchases = (
         days.table.lazy()
-        .select(key=(pl.col("code") * slots + _ym(pl.col("day").cast(pl.Date))).set_sorted(), amount="amount")
+        .select(key=month_key, amount="amount")
         .group_by("key", maintain_order=True)
         .agg(revenue=pl.col("amount").sum())
         .select(code=key // slots, ym=(key % slots).cast(pl.Int32), revenue="revenue", bought=pl.lit(True))
