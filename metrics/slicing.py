@@ -39,15 +39,15 @@ def slice_tables(tables: Mapping[str, pl.DataFrame], chosen: Slice) -> dict[str,
     if chosen.is_everything or "customers" not in tables:
         return dict(tables)
     customers = tables["customers"].filter(_condition(tables["customers"].columns, chosen))
-    keep = customers.select("customer_id")
+    keep = customers.get_column("customer_id")
     out: dict[str, pl.DataFrame] = {"customers": customers}
     for name, frame in tables.items():
         if name in CUSTOMER_TABLES:
-            out[name] = frame.join(keep, on="customer_id", how="semi")
+            out[name] = _among(frame, "customer_id", keep)
     if "deals" in tables:
         deals = tables["deals"]
         deal_dims = [c for c in ("tier", "segment", "region") if c in deals.columns]
-        with_customer = deals.filter(pl.col("customer_id").is_not_null()).join(keep, on="customer_id", how="semi")
+        with_customer = _among(deals, "customer_id", keep)
         # a prospect (no customer) carries its own tier/segment/region; channel is a customer fact
         prospect_slice = Slice(chosen.tiers, chosen.segments, chosen.regions, ())
         prospects = deals.filter(pl.col("customer_id").is_null())
@@ -57,10 +57,17 @@ def slice_tables(tables: Mapping[str, pl.DataFrame], chosen: Slice) -> dict[str,
             prospects = prospects.clear()
         out["deals"] = pl.concat([with_customer, prospects])
         if "stage_history" in tables:
-            out["stage_history"] = tables["stage_history"].join(out["deals"].select("deal_id"), on="deal_id", how="semi")
+            out["stage_history"] = _among(tables["stage_history"], "deal_id", out["deals"].get_column("deal_id"))
     for name, frame in tables.items():
         out.setdefault(name, frame)
     return out
+
+
+def _among(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
+    """The rows whose `column` is one of `values`, in their order; a null id is nobody's. A
+    membership test rather than a semi-join: 0.04 s instead of 0.22 s for ten million orders
+    against half a million Categorical ids (0.17 s instead of 0.35 s on text ids)."""
+    return frame.filter(pl.col(column).is_in(values.implode()).fill_null(False))
 
 
 def dimension_values(tables: Mapping[str, pl.DataFrame], column: str, *, order: Sequence[str] = ()) -> list[str]:

@@ -14,7 +14,7 @@ from dashboard import views
 from metrics import kpis
 from metrics.domain import Dataset, Filters
 from metrics.kpis import Period
-from metrics.schema import DatasetSettings
+from metrics.schema import DatasetSettings, with_categorical_keys
 from metrics.slicing import Slice, slice_tables
 from sample_data import sample_settings
 
@@ -38,6 +38,20 @@ def test_a_slice_cuts_the_stage_history_to_its_deals():
     gold = slice_tables(tables, Slice(tiers=("Gold",)))
     assert sorted(gold["deals"].get_column("deal_id")) == ["D1", "D3"]
     assert sorted(gold["stage_history"].get_column("deal_id")) == ["D1", "D3"]
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_a_slice_keeps_its_customers_orders_in_their_order(categorical):
+    """Gold = A and C. Orders of A, B, C, nobody (null id) and an id missing from the customers
+    table (Z): the slice keeps A's and C's in the order given, text or Categorical ids alike."""
+    tables = {
+        "customers": pl.DataFrame({"customer_id": ["A", "B", "C"], "tier": ["Gold", "Silver", "Gold"]}),
+        "orders": pl.DataFrame({"customer_id": ["C", "B", None, "A", "Z", "C"], "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}),
+    }
+    if categorical:
+        tables = with_categorical_keys(tables)
+    gold = slice_tables(tables, Slice(tiers=("Gold",)))
+    assert gold["orders"].get_column("amount").to_list() == [1.0, 4.0, 6.0]
 
 
 def test_contacts_per_sale_count_won_deals_not_orders(sample_tables):
