@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from metrics.slicing import rows_among
 from metrics.stats import PURCHASE, as_date, day, lazy, sorted_by_id
 
 MIN_LABELLED = 200
@@ -243,12 +244,12 @@ def _sample_customers(
     customers = lazy(tables["customers"]).collect()
     if customers.height <= limit:
         return tables
-    keep = customers.sample(n=limit, seed=seed).select("customer_id")
+    keep = customers.sample(n=limit, seed=seed).get_column("customer_id")
     out = dict(tables)
-    out["customers"] = customers.join(keep, on="customer_id", how="semi")
+    out["customers"] = rows_among(customers, "customer_id", keep)
     for name in ("orders", "tickets", "surveys"):
         if name in tables:
-            out[name] = lazy(tables[name]).join(keep.lazy(), on="customer_id", how="semi").collect()
+            out[name] = rows_among(tables[name], "customer_id", keep)
     return out
 
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from metrics.domain import Slice
 from metrics.schema import UNASSIGNED_TIER
+from metrics.stats import Frame, lazy
 
 CUSTOMER_TABLES = ("orders", "tickets", "surveys", "interactions")
 DIMENSIONS = {"tiers": "tier", "segments": "segment", "regions": "region", "channels": "acquisition_channel"}
@@ -43,11 +44,11 @@ def slice_tables(tables: Mapping[str, pl.DataFrame], chosen: Slice) -> dict[str,
     out: dict[str, pl.DataFrame] = {"customers": customers}
     for name, frame in tables.items():
         if name in CUSTOMER_TABLES:
-            out[name] = _among(frame, "customer_id", keep)
+            out[name] = rows_among(frame, "customer_id", keep)
     if "deals" in tables:
         deals = tables["deals"]
         deal_dims = [c for c in ("tier", "segment", "region") if c in deals.columns]
-        with_customer = _among(deals, "customer_id", keep)
+        with_customer = rows_among(deals, "customer_id", keep)
         # a prospect (no customer) carries its own tier/segment/region; channel is a customer fact
         prospect_slice = Slice(chosen.tiers, chosen.segments, chosen.regions, ())
         prospects = deals.filter(pl.col("customer_id").is_null())
@@ -57,17 +58,17 @@ def slice_tables(tables: Mapping[str, pl.DataFrame], chosen: Slice) -> dict[str,
             prospects = prospects.clear()
         out["deals"] = pl.concat([with_customer, prospects])
         if "stage_history" in tables:
-            out["stage_history"] = _among(tables["stage_history"], "deal_id", out["deals"].get_column("deal_id"))
+            out["stage_history"] = rows_among(tables["stage_history"], "deal_id", out["deals"].get_column("deal_id"))
     for name, frame in tables.items():
         out.setdefault(name, frame)
     return out
 
 
-def _among(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
+def rows_among(frame: Frame, column: str, values: pl.Series) -> pl.DataFrame:
     """The rows whose `column` is one of `values`, in their order; a null id is nobody's. A
     membership test rather than a semi-join: 0.04 s instead of 0.22 s for ten million orders
     against half a million Categorical ids (0.17 s instead of 0.35 s on text ids)."""
-    return frame.filter(pl.col(column).is_in(values.implode()).fill_null(False))
+    return lazy(frame).filter(pl.col(column).is_in(values.implode()).fill_null(False)).collect()
 
 
 def dimension_values(tables: Mapping[str, pl.DataFrame], column: str, *, order: Sequence[str] = ()) -> list[str]:
