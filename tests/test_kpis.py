@@ -25,7 +25,7 @@ def test_comparison_periods():
         kpis.comparison_period(q2, "quarter")
 
 
-def test_overview_hand_worked_example():
+def test_overview_hand_worked_example(as_input):
     """Period = February 2024, a whole month: previous = January 2024 (METRICS.md, "Periods and
     dates"). Window 90 days.
     Orders: a Jan 10 (100), Feb 5 (150); b Jan 20 (50); c Feb 10 (70); d Dec 1 2023 (40).
@@ -45,7 +45,7 @@ def test_overview_hand_worked_example():
     surveys = pl.DataFrame(
         {"responded_at": [D(2024, 2, 1)] * 3, "nps": [10, 9, 0], "csat": [5, 4, 1]}
     )
-    tables = {"orders": orders, "deals": deals, "surveys": surveys}
+    tables = {"orders": as_input(orders), "deals": as_input(deals), "surveys": as_input(surveys)}
     result = kpis.overview(tables, period=Period(dt.date(2024, 2, 1), dt.date(2024, 2, 29)))
     assert result.comparison == Period(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
     revenue = result.get("revenue")

@@ -69,7 +69,7 @@ def test_the_overview_monthly_series_never_restates_a_complete_month(rows, a_day
     assert_frame_equal(complete, now.join(complete.select("month"), on="month", how="semi"))
 
 
-def test_spells_worked_example():
+def test_spells_worked_example(as_input):
     """Window 90, as of 2024-12-31: purchases 1 Jan, 1 Mar (59 days apart: one spell), 1 Aug (153
     days after 1 Mar: a reactivation), and a refund on 15 Oct (no purchase). Spell 1 lapses on
     1 Mar + 91 = 31 May; spell 2 on 1 Aug + 91 = 31 Oct. Active on 30 May: yes; on 31 May: no."""
@@ -78,6 +78,7 @@ def test_spells_worked_example():
         "order_date": [dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 1), dt.datetime(2024, 8, 1), dt.datetime(2024, 10, 15)],
         "amount": [10.0, 10.0, 10.0, -10.0],
     })  # fmt: skip
+    orders = as_input(orders)
     sp = activity.spells(orders, as_of=dt.date(2024, 12, 31))
     assert sp.select("spell", "start", "lapse").rows() == [
         (1, dt.date(2024, 1, 1), dt.date(2024, 5, 31)), (2, dt.date(2024, 8, 1), dt.date(2024, 10, 31))]  # fmt: skip
@@ -86,15 +87,15 @@ def test_spells_worked_example():
     assert activity.spells(orders, as_of=dt.date(2024, 10, 15)).get_column("lapse").to_list() == [dt.date(2024, 5, 31), None]
 
 
-def test_a_churn_date_ends_the_spell_it_falls_in():
+def test_a_churn_date_ends_the_spell_it_falls_in(as_input):
     """Window 90: bought 1 Jan; churn date 10 Feb (a contract ended) → lapse 10 Feb, not 1 Apr."""
     orders = pl.DataFrame({"customer_id": ["a"], "order_date": [dt.datetime(2024, 1, 1)], "amount": [5.0]})
     customers = pl.DataFrame({"customer_id": ["a"], "churn_date": [dt.date(2024, 2, 10)]})
-    sp = activity.spells(orders, as_of=dt.date(2024, 6, 30), customers=customers)
+    sp = activity.spells(as_input(orders), as_of=dt.date(2024, 6, 30), customers=as_input(customers))
     assert sp.get_column("lapse").to_list() == [dt.date(2024, 2, 10)]
 
 
-def test_nrr_is_year_over_year_worked_example():
+def test_nrr_is_year_over_year_worked_example(as_input):
     """P = Q2 2024, B = Q2 2023. a bought 100 in B and 60 in P; b 50 in B and nothing in P; c only
     in P (new, not retained); d only in Q1 2024 (not in B). NRR = (60 + 0) / (100 + 50) = 40 %."""
     D = dt.datetime
@@ -103,7 +104,7 @@ def test_nrr_is_year_over_year_worked_example():
         "order_date": [D(2023, 5, 1), D(2024, 5, 2), D(2023, 6, 1), D(2024, 4, 3), D(2024, 2, 2)],
         "amount": [100.0, 60.0, 50.0, 999.0, 70.0],
     })  # fmt: skip
-    out = kpis.nrr(orders, Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
+    out = kpis.nrr(as_input(orders), Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
     assert out.value == pytest.approx(40.0)
     assert (out.customers, out.revenue_now, out.revenue_base) == (2, 60.0, 150.0)
     assert out.base == Period(dt.date(2023, 4, 1), dt.date(2023, 6, 30))
@@ -214,7 +215,7 @@ def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
     assert abs(test["error"]) < 0.5  # the model is in the right range on the sample
 
 
-def test_active_in_a_month_counts_a_returning_customer_once():
+def test_active_in_a_month_counts_a_returning_customer_once(as_input):
     """Window 90. a bought 2 Jan (lapses 2 Jan + 91 = 2 Apr) and again 20 Apr: two spells touch
     April, one customer. b bought 1 Jan (lapses 1 Apr, so not active in April) and again 25 Apr.
     Active in March: a, b = 2; April: a, b = 2; August: a's second spell lapsed 20 Jul (20 Apr + 91
@@ -222,7 +223,7 @@ def test_active_in_a_month_counts_a_returning_customer_once():
     orders = pl.DataFrame({"customer_id": ["a", "a", "b", "b"],
                            "order_date": [dt.datetime(2024, 1, 2), dt.datetime(2024, 4, 20), dt.datetime(2024, 1, 1),
                                           dt.datetime(2024, 4, 25)], "amount": [5.0] * 4})  # fmt: skip
-    sp = activity.spells(orders, as_of=dt.date(2024, 12, 31))
+    sp = activity.spells(as_input(orders), as_of=dt.date(2024, 12, 31))
     months = pl.Series([dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 8, 1)])
     assert activity.active_in_months(sp, months).get_column("active_customers").to_list() == [2, 2, 0]
     # spells in another order than by customer and spell: the same counts

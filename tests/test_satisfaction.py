@@ -61,45 +61,47 @@ TICKETS = pl.DataFrame(
 )  # fmt: skip
 
 
-def test_response_times_treat_open_tickets_as_censored():
+def test_response_times_treat_open_tickets_as_censored(as_input):
     """as_of 2024-01-02 12:00. First response hours: t1 1, t2 3, t3 24, t4 open after 12 h
     (censored). KM: S(1) = 3/4, S(3) = 2/4 → median 3 h; S(12) censored; S(24) = 0 → p90 24 h.
     Dropping t4 instead would also give median 3 but hide that one ticket still waits."""
-    out = satisfaction.response_times(TICKETS.lazy(), as_of=D(2024, 1, 2, 12))
+    tickets = as_input(TICKETS)
+    out = satisfaction.response_times(tickets, as_of=D(2024, 1, 2, 12))
     row = out.row(0, named=True)
     assert (row["tickets"], row["answered"], row["open_unanswered"]) == (4, 3, 1)
     assert row["first_response_median_h"] == 3.0 and row["first_response_p90_h"] == 24.0
     # resolution: t1 4 h; t3 not yet resolved at as_of (resolved Jan 3) → censored at 28 h
     assert row["resolved"] == 1 and row["resolution_median_h"] is None
-    by_channel = satisfaction.response_times(TICKETS, as_of=D(2024, 1, 2, 12), by="channel")
+    by_channel = satisfaction.response_times(tickets, as_of=D(2024, 1, 2, 12), by="channel")
     assert by_channel["channel"].to_list() == ["chat", "email"]
 
 
-def test_sla_compliance_by_priority():
+def test_sla_compliance_by_priority(as_input):
     """Targets: high 4 h, normal 24 h, urgent 1 h. t1 1 h ≤ 4 ✓; t2 3 h ≤ 4 ✓; t3 24 h ≤ 24 ✓;
     t4 urgent, open 12 h > 1 h → breach. Compliance 3/4. With as_of 2024-01-02 00:30, t4 has
     waited 0.5 h and t3 (answered at 08:00) 16.5 h of its 24: both pending → 2/2."""
-    out = satisfaction.sla_compliance(TICKETS, as_of=D(2024, 1, 2, 12))
+    tickets = as_input(TICKETS)
+    out = satisfaction.sla_compliance(tickets, as_of=D(2024, 1, 2, 12))
     row = out.row(0, named=True)
     assert (row["decided"], row["within_sla"], row["compliance"]) == (4, 3, 0.75)
-    early = satisfaction.sla_compliance(TICKETS, as_of=D(2024, 1, 2, 0, 30)).row(0, named=True)
+    early = satisfaction.sla_compliance(tickets, as_of=D(2024, 1, 2, 0, 30)).row(0, named=True)
     assert (early["decided"], early["pending"], early["compliance"]) == (2, 2, 1.0)
     by = satisfaction.sla_compliance(
-        TICKETS, as_of=D(2024, 1, 2, 12), by="priority", sla_hours={"high": 2}
+        tickets, as_of=D(2024, 1, 2, 12), by="priority", sla_hours={"high": 2}
     )
     rows = {r["priority"]: r for r in by.to_dicts()}
     assert rows["high"]["compliance"] == 0.5  # 1 h ✓, 3 h > 2 ✗
     assert rows["normal"]["no_target"] == 1 and rows["normal"]["compliance"] is None
 
 
-def test_complaints_per_100_and_retention_by_nps_group():
+def test_complaints_per_100_and_retention_by_nps_group(as_input):
     """Orders: a and b buy in January 2024, c in December 2023; as_of 2024-01-31, window 90.
     January: 3 active customers, complaints t1 and t3 → 2 / 3 × 100 = 66.7."""
     orders = pl.DataFrame({
         "customer_id": ["a", "b", "c"], "order_date": [D(2024, 1, 1), D(2024, 1, 1), D(2023, 12, 1)],
         "amount": [10.0, 10.0, 10.0],
     })  # fmt: skip
-    out = satisfaction.complaints_per_100(TICKETS, orders, as_of=dt.date(2024, 1, 31))
+    out = satisfaction.complaints_per_100(as_input(TICKETS), as_input(orders), as_of=dt.date(2024, 1, 31))
     jan = out.filter(pl.col("month") == dt.date(2024, 1, 1)).row(0, named=True)
     assert (jan["complaints"], jan["active_customers"]) == (2, 3)
     assert jan["per_100"] == pytest.approx(200 / 3)
@@ -107,7 +109,7 @@ def test_complaints_per_100_and_retention_by_nps_group():
         "response_id": ["r1", "r2", "r3", "r4"], "customer_id": ["a", "a", "b", "c"],
         "responded_at": [D(2023, 12, 1), D(2024, 1, 5), D(2024, 1, 5), D(2024, 1, 5)], "nps": [2, 10, 8, 3],
     })  # fmt: skip
-    groups = satisfaction.retention_by_nps_group(surveys, orders, as_of=dt.date(2024, 3, 15))
+    groups = satisfaction.retention_by_nps_group(as_input(surveys), as_input(orders), as_of=dt.date(2024, 3, 15))
     # as_of 03-15: a, b 74 days → retained; c 105 days → churned. a's latest answer is 10.
     assert groups.select("group", "customers", "retained").rows() == [
         ("Promoter", 1, 1),
