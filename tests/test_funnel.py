@@ -48,41 +48,43 @@ def test_stage_funnel_five_deal_example(as_input):
     assert without_history["reached"].to_list() == [5, 3, 2, 1]  # d5 counts at Lead only
 
 
-def test_funnel_by_owner_and_month():
+def test_funnel_by_owner_and_month(as_input):
     """ann: d1 (Won), d2 (Qualified) → 2, 2, 1, 1; bob: d3, d4, d5 → 3, 1, 1, 0 (no history)."""
-    by = funnel.stage_funnel(DEALS, stages=STAGES, by="owner")
+    deals = as_input(DEALS)
+    by = funnel.stage_funnel(deals, stages=STAGES, by="owner")
     assert by.filter(pl.col("owner") == "ann")["reached"].to_list() == [2, 2, 1, 1]
     assert by.filter(pl.col("owner") == "bob")["reached"].to_list() == [3, 1, 1, 0]
     bob_won = by.filter((pl.col("owner") == "bob") & (pl.col("stage") == "Won")).row(0, named=True)
     assert bob_won["step_conversion"] == 0.0
-    months = funnel.funnel_by_month(DEALS, stages=STAGES)
+    months = funnel.funnel_by_month(deals, stages=STAGES)
     assert months.filter(pl.col("stage") == "Lead")["reached"].to_list() == [2, 3]
 
 
-def test_win_rate_deal_size_cycle_and_pipeline():
+def test_win_rate_deal_size_cycle_and_pipeline(as_input):
     """Closed: d1 won, d2 and d3 lost → win rate 1/3. Closed in February only: d2, d3 → 0/2.
     Average deal size 1000; cycle of d1 = 30 days. Time in stage (history): d1 Lead 4 d,
     Qualified 10 d, Proposal 16 d; d5 Lead 5 d → Lead median 4.5.
     Probability of winning from a stage among closed deals: Lead 1/3, Qualified 1/2,
     Proposal 1/1. Open: d4 at Proposal (800 × 1) and d5 at Qualified (300 × 1/2) →
     pipeline 1100, weighted 950. Velocity = 2 open × 1/3 × 1000 / 30 days."""
-    rate = funnel.win_rate(DEALS)
+    deals, history = as_input(DEALS), as_input(HISTORY)
+    rate = funnel.win_rate(deals)
     assert (rate.numerator, rate.denominator) == (1, 3) and rate.small_sample
-    assert funnel.win_rate(DEALS, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29)).value == 0.0
+    assert funnel.win_rate(deals, start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29)).value == 0.0
     assert funnel.win_rate(DEALS.clear()).value is None
-    summary = funnel.deal_summary(DEALS)
+    summary = funnel.deal_summary(deals)
     assert summary["average_deal_size"] == 1000.0 and summary["cycle_median_days"] == 30.0
-    times = funnel.time_in_stage(HISTORY, stages=STAGES)
+    times = funnel.time_in_stage(history, stages=STAGES)
     assert dict(zip(times["stage"], times["median_days"], strict=True)) == {
         "Lead": 4.5,
         "Qualified": 10.0,
         "Proposal": 16.0,
     }
-    pipe = funnel.pipeline(DEALS, stages=STAGES, stage_history=HISTORY)
+    pipe = funnel.pipeline(deals, stages=STAGES, stage_history=history)
     assert pipe["open_deals"] == 2 and pipe["pipeline_value"] == 1100.0
     assert pipe["weighted_pipeline"] == pytest.approx(950.0)
     assert pipe["velocity_per_day"] == pytest.approx(2 * (1 / 3) * 1000 / 30)
-    behind = funnel.deals_at_stage(DEALS, stages=STAGES, stage="Proposal", stage_history=HISTORY)
+    behind = funnel.deals_at_stage(deals, stages=STAGES, stage="Proposal", stage_history=history)
     assert sorted(behind["deal_id"]) == ["d1", "d4"]
 
 
@@ -170,7 +172,7 @@ def test_deals_without_a_known_stage_enter_at_the_first_stage():
     assert reach.get_column("furthest_known").to_list() == [True, False, True, False]
 
 
-def test_close_dates_of_lost_deals_come_from_the_last_stage_or_creation():
+def test_close_dates_of_lost_deals_come_from_the_last_stage_or_creation(as_input):
     """D1 lost, no close date, history to 10 March → closes 10 March; D2 lost, no history →
     its creation, 2 Feb; D3 won on 5 March keeps it; D4 open stays without. Win rate over March:
     D1 lost + D3 won → 1 / 2 (without the fallback it would be 1 / 1)."""
@@ -180,6 +182,7 @@ def test_close_dates_of_lost_deals_come_from_the_last_stage_or_creation():
         "closed_date": [None, None, dt.datetime(2024, 3, 5), None],
     })  # fmt: skip
     history = pl.DataFrame({"deal_id": ["D1", "D1"], "entered_at": [dt.datetime(2024, 1, 5), dt.datetime(2024, 3, 10)]})
+    deals, history = as_input(deals), as_input(history)
     dated = funnel.with_close_dates(deals, stage_history=history)
     assert dated.get_column("closed_date").to_list() == [
         dt.datetime(2024, 3, 10), dt.datetime(2024, 2, 2), dt.datetime(2024, 3, 5), None]  # fmt: skip
