@@ -52,7 +52,7 @@ def _families(tables):
         days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the cohorts, spells and backtest
         per_tier = retention.cohort_retention(orders, as_of=AS_OF, basis="both", customers=customers, by="tier", days=days)
         retention.pooled(per_tier, by="tier", basis="both")  # the page's two heatmaps; per tier: its curves
-        status = retention.churn_status(orders, as_of=AS_OF, customers=customers)  # as the page: once
+        status = retention.churn_status(orders, as_of=AS_OF, customers=customers, days=days)  # as the page: once
         spells = activity.spells(days, as_of=AS_OF, customers=customers)
         retention.monthly_churn(orders, as_of=AS_OF, customers=customers, spells=spells)
         retention.churn_backtest(days, as_of=AS_OF, customers=customers, spells=spells)
@@ -91,8 +91,10 @@ def _families(tables):
         satisfaction.nps_by(surveys, period="1mo")
         satisfaction.response_times(tickets, as_of=AS_OF, by="priority")
         satisfaction.sla_compliance(tickets, as_of=AS_OF, by="channel")
-        satisfaction.complaints_per_100(tickets, orders, as_of=AS_OF, customers=customers)
-        satisfaction.retention_by_nps_group(surveys, orders, as_of=AS_OF, customers=customers)
+        days = purchase_days(orders, as_of=AS_OF)  # as the page: the purchase days and spells it shares
+        spells = activity.spells(days, as_of=AS_OF, customers=customers)
+        satisfaction.complaints_per_100(tickets, orders, as_of=AS_OF, customers=customers, spells=spells)
+        satisfaction.retention_by_nps_group(surveys, orders, as_of=AS_OF, customers=customers, days=days)
 
     def segments_family():
         rfm = segments.rfm_segments(orders, as_of=AS_OF)

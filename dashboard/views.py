@@ -82,7 +82,7 @@ class Context:
         window = self.settings.churn_window_days
         orders = self.purchase_days() if end <= self.as_of else self.tables["orders"]
         return self._once(("spells", end), lambda: activity.spells(orders, as_of=end, churn_window_days=window,
-                                                                    customers=self.tables["customers"]))  # fmt: skip
+                                                                    customers=self.tables.get("customers")))  # fmt: skip
 
     def trained_churn_model(self) -> churn.ChurnModel:
         if self.churn_model is not None:
@@ -355,7 +355,7 @@ def retention_page(ctx: Context) -> RetentionView:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
-    status = retention.churn_status(orders, as_of=as_of, churn_window_days=window, customers=customers)
+    status = retention.churn_status(orders, as_of=as_of, churn_window_days=window, customers=customers, days=ctx.purchase_days())
     spells = ctx.spells()
     life = retention.lifetimes_table(orders, as_of=as_of, churn_window_days=window, customers=customers, by="tier", status=status)
     curves = retention.survival(orders, as_of=as_of, customers=customers, by="tier", lifetimes=life)
@@ -572,8 +572,9 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
         )  # fmt: skip
         if "orders" in ctx.tables:
             out["by_group"] = satisfaction.retention_by_nps_group(
-                surveys, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables.get("customers")
-            )
+                surveys, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days,
+                customers=ctx.tables.get("customers"), days=ctx.purchase_days(),
+            )  # fmt: skip
     if "tickets" in ctx.tables and ctx.tables["tickets"].height:
         tickets = ctx.tables["tickets"]
         in_period = tickets.filter(pl.col("created_at").dt.date().is_between(p.start, p.end))
@@ -594,8 +595,9 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
         }  # fmt: skip
         if "orders" in ctx.tables:
             out["complaints"] = satisfaction.complaints_per_100(
-                tickets, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days, customers=ctx.tables.get("customers")
-            )
+                tickets, ctx.tables["orders"], as_of=as_of, churn_window_days=ctx.settings.churn_window_days,
+                customers=ctx.tables.get("customers"), spells=ctx.spells(),
+            )  # fmt: skip
             out["complaints_drawn"] = out["complaints"].filter(pl.col("active_customers") > 0)
     return SatisfactionView(**out)
 

@@ -29,8 +29,8 @@ class PurchaseDays:
     """Purchase days to `as_of` (see the module's docstring).
 
     table: customer_id (Categorical), code (its integer code, ascending), day (Int32 days since
-    1970-01-01, ascending within a customer), amount (the day's purchase total); id_type: the
-    orders' own customer_id type, which results give back.
+    1970-01-01, ascending within a customer), amount (the day's purchase total), orders (the day's
+    purchase orders); id_type: the orders' own customer_id type, which results give back.
     """
 
     as_of: dt.date
@@ -95,12 +95,13 @@ def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> Purch
         )
         .sort("key", maintain_order=True)  # stable: a day's amounts add up in the orders' order every run
         .group_by("key", maintain_order=True)
-        .agg(pl.col("customer_id").first(), pl.col("amount").sum())
+        .agg(pl.col("customer_id").first(), pl.col("amount").sum(), orders=pl.len().cast(pl.Int64))
         .select(
             "customer_id",
             code=(key // (1 << _DAY_BITS)).set_sorted(),
             day=(key % (1 << _DAY_BITS) - _DAY_SHIFT).cast(pl.Int32),
             amount="amount",
+            orders="orders",
         )
         .collect()
     )

@@ -185,6 +185,7 @@ def churn_status(
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
     customers: Frame | None = None,
+    days: PurchaseDays | None = None,
 ) -> pl.DataFrame:
     """orders (+ customers) → customer_id, first_purchase, last_purchase, purchases, churn_date,
     churned, contractual.
@@ -192,19 +193,27 @@ def churn_status(
     Non-contractual churn (METRICS.md): no purchase for more than `churn_window_days` at the as-of
     date; the customer counts as churned from last purchase + window. Contractual: a churn_date on
     or before the as-of date in `customers` decides, whatever the orders say. Customers without any
-    purchase (but with a churn_date) are included when `customers` is given.
+    purchase (but with a churn_date) are included when `customers` is given. Orders without a
+    customer id are nobody's. `days`: the orders' purchase days (metrics.purchase_days) to the
+    as-of date or later, when the caller has them.
     """
     end = as_date(as_of)
     window = dt.timedelta(days=churn_window_days)
-    activity = (
-        _orders(orders, end, {}).filter(PURCHASE)
-        .group_by("customer_id")
+    days = (days if days is not None else purchase_days(orders, as_of=end)).upto(end)
+    # each customer's purchase days are one run of rows: a pass over the sorted code
+    epoch_day = pl.col("day").cast(pl.Date)
+    activity = days.with_ids(
+        days.table.lazy()
+        .group_by("code", maintain_order=True)
         .agg(
-            first_purchase=day("order_date").min(),
-            last_purchase=day("order_date").max(),
-            purchases=pl.len().cast(pl.Int64),
+            pl.col("customer_id").first(),
+            first_purchase=epoch_day.first(),
+            last_purchase=epoch_day.last(),
+            purchases=pl.col("orders").sum(),
         )
-    )  # fmt: skip
+        .drop("code")
+        .collect()
+    ).lazy()
     if customers is not None:
         contract = lazy(customers).select(
             "customer_id",

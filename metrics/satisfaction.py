@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from metrics.purchase_days import PurchaseDays
 from metrics.schema import DEFAULT_SLA_HOURS
 from metrics.stats import (
     SMALL_SAMPLE,
@@ -290,13 +291,16 @@ def complaints_per_100(
     churn_window_days: int = 90,
     customers: Frame | None = None,
     category: str = "complaint",
+    spells: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """→ month, complaints, active_customers, per_100: complaint tickets created in the month per
-    100 customers active in it (on at least one day of it, point in time: metrics.activity)."""
+    100 customers active in it (on at least one day of it, point in time: metrics.activity).
+    `spells`: activity.spells for the same as-of date and window, when the caller has them."""
     from metrics import activity
 
     end = as_date(as_of)
-    spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
+    if spells is None:
+        spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
     complaints = (
         lazy(tickets)
         .filter(
@@ -341,9 +345,12 @@ def retention_by_nps_group(
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
     customers: Frame | None = None,
+    days: PurchaseDays | None = None,
 ) -> pl.DataFrame:
     """→ group (Promoter/Passive/Detractor by each customer's latest NPS answer), customers,
-    retained, churned, retention, ci_low, ci_high: how many are still customers at the as-of date."""
+    retained, churned, retention, ci_low, ci_high: how many are still customers at the as-of date.
+    `days`: the orders' purchase days (metrics.purchase_days) to the as-of date or later, when the
+    caller has them."""
     from metrics.retention import churn_status
 
     end = as_datetime(as_of)
@@ -356,9 +363,7 @@ def retention_by_nps_group(
         .with_columns(group=nps_group())
         .collect()
     )
-    status = churn_status(
-        orders, as_of=end, churn_window_days=churn_window_days, customers=customers
-    )
+    status = churn_status(orders, as_of=end, churn_window_days=churn_window_days, customers=customers, days=days)
     joined = latest.join(status.select("customer_id", "churned"), on="customer_id", how="inner")
     order = pl.DataFrame({"group": list(NPS_GROUPS), "rank": [0, 1, 2]})
     return (

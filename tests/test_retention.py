@@ -75,6 +75,22 @@ def test_cohorts_per_group_and_pooled_back(as_input):
         retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31), by="group")
 
 
+def test_churn_status_from_purchase_days_counts_orders(as_input):
+    """Read off purchase days, each customer's purchases are still orders: a's three orders fall
+    on three days, and a second order on 1 Jan makes four purchases on three days. An order
+    without a customer is nobody's. The same table as without purchase days handed in."""
+    from metrics.purchase_days import purchase_days
+
+    orders = pl.concat([ORDERS, pl.DataFrame({"customer_id": ["a", None], "order_date": [D(2024, 1, 5), D(2024, 1, 6)],
+                                              "amount": [5.0, 7.0]})])  # fmt: skip
+    frame = as_input(orders)
+    as_of = dt.date(2024, 6, 30)
+    given = retention.churn_status(frame, as_of=as_of, days=purchase_days(frame, as_of=dt.date(2024, 12, 31)))
+    assert given.filter(pl.col("customer_id") == "a").get_column("purchases").to_list() == [4]
+    assert given.get_column("customer_id").cast(pl.String).to_list() == ["a", "b", "c"]
+    assert_frame_equal(given, retention.churn_status(frame, as_of=as_of))
+
+
 def test_churn_status_contractual_and_non_contractual():
     """as_of 2024-06-30, window 90 days. a last bought 03-01: 121 days ago > 90 → churned from
     03-01 + 91 days = 05-31. b last bought 03-15: 107 days → churned 06-14. c last 02-02 → churned.
