@@ -385,17 +385,18 @@ def test_compress_counts_customers_per_distinct_row():
         assert weights.tolist() == [1.0, 2.0, 1.0]
 
 
-@pytest.mark.parametrize("distinct_values", [5, 90])
-def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values):
+@pytest.mark.parametrize(("distinct_values", "rows"), [(5, 500), (90, 500), (1_000, 100_001)])
+def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values, rows):
     """distinct_codes of (x, T): the sorted distinct rows and each row's index into them, as np.unique
-    over rows gives. 5 distinct values per column take the dense-table path (5 × 5 keys), 90 the
-    hash join (8,100 keys > 4 × 500 + 4,096). Alone, a column of whole numbers ≥ 0 is coded
+    over rows gives. 5 distinct values per column take the dense-table path (5 × 5 keys), 90 at
+    500 rows the sort of one mixed-radix key per row (8,100 keys > 4 × 500 + 4,096), 1,000 at
+    100,001 rows (above SMALL_ROWS) the hash join. Alone, a column of whole numbers ≥ 0 is coded
     through a table too, so are whole days in weeks or months (/ 7, / 30.4375), any other column
     (days rounded to two decimals of a week, negative values) by a sort."""
     rng = np.random.default_rng(distinct_values)
-    x = rng.integers(0, distinct_values, 500).astype(float)
-    big_t = rng.integers(0, distinct_values, 500) / 7.0
-    months = rng.integers(0, distinct_values, 500) / 30.4375
+    x = rng.integers(0, distinct_values, rows).astype(float)
+    big_t = rng.integers(0, distinct_values, rows) / 7.0
+    months = rng.integers(0, distinct_values, rows) / 30.4375
     for column in (x, big_t, months, np.round(big_t, 2), -x, x + 0.5):
         (values,), index = compress.distinct_codes(column)
         expected, inverse = np.unique(column, return_inverse=True)

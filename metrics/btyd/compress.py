@@ -24,8 +24,9 @@ def distinct_codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     whole numbers (a frequency) is its own key, so is a column of whole days in weeks or months
     (its values × 7 or × 30.4375, checked to give the column back exactly), and several columns,
     each coded first, combine in mixed radix when the product of their distinct counts is small.
-    Otherwise np.unique's sort for up to SMALL_ROWS rows (a group's sample: a tenth of the hash
-    join's time), else a hash join (np.unique's sort takes twice as long at a million rows).
+    Otherwise np.unique's sort for up to SMALL_ROWS rows (of the one column, or of the columns'
+    mixed-radix key: a group's sample, a tenth of the hash join's time), else a hash join
+    (np.unique's sort takes twice as long at a million rows).
     """
     n = len(columns[0])
     limit = 4 * n + 4096  # a table no bigger than a few times the rows
@@ -43,9 +44,14 @@ def distinct_codes(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         coded = [distinct_codes(c) for c in columns]
         distincts = [distinct for (distinct,), _ in coded]
         sizes = [len(distinct) for distinct in distincts]
-        if (space := math.prod(sizes)) <= limit:
-            (keys,), index = _dense_codes(_mixed_radix([index for _, index in coded], sizes), space)
-            return [d[i] for d, i in zip(distincts, _split_radix(keys, sizes), strict=True)], index
+        space = math.prod(sizes)
+        if space <= limit or n <= SMALL_ROWS:
+            key = _mixed_radix([index for _, index in coded], sizes)
+            if space <= limit:
+                (keys,), index = _dense_codes(key, space)
+            else:  # a group's sample: a sort of one integer key per row
+                keys, index = np.unique(key, return_inverse=True)
+            return [d[i] for d, i in zip(distincts, _split_radix(keys, sizes), strict=True)], index.astype(np.int64)
     if len(columns) == 1 and n <= SMALL_ROWS:
         keys, index = np.unique(columns[0], return_inverse=True)
         return [keys], index.astype(np.int64)
