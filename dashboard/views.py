@@ -84,6 +84,12 @@ class Context:
         return self._once(("spells", end), lambda: activity.spells(orders, as_of=end, churn_window_days=window,
                                                                     customers=self.tables.get("customers")))  # fmt: skip
 
+    def keep_spells(self, end: dt.date, spells: pl.DataFrame) -> None:
+        """Spells another computation made as of `end` from this context's purchase days, churn
+        window and customers (the Overview's KPIs): kept, so that a later page's spells(end) is
+        not computed again."""
+        self._once(("spells", end), lambda: spells)
+
     def trained_churn_model(self) -> churn.ChurnModel:
         if self.churn_model is not None:
             return self.churn_model()
@@ -264,6 +270,8 @@ def overview(ctx: Context) -> OverviewView:
     days = ctx.purchase_days() if "orders" in ctx.tables else None
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            days=days)  # fmt: skip
+    if result.spells is not None and ctx.filters.period.end <= ctx.as_of:  # read off the same purchase days
+        ctx.keep_spells(ctx.filters.period.end, result.spells)
     months = kpis.monthly_series(
         ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
     )

@@ -146,3 +146,18 @@ def test_every_view_is_a_frozen_record_of_what_its_page_draws(sample_tables):
         first = dataclasses.fields(view)[0].name
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(view, first, None)
+
+
+def test_the_overview_hands_its_spells_to_the_pages_after_it(sample_tables):
+    """The Overview's KPIs compute each customer's spells as of the period end; the context keeps
+    them, so the pages after it (Retention, Lifetime value, Satisfaction) read the same frame
+    instead of computing it again, and it equals the context's own computation."""
+    from polars.testing import assert_frame_equal
+
+    as_of = dt.date(2026, 6, 30)
+    filters = Filters(Slice(), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    ctx = views.context(dataset, filters)
+    overview = views.view_of("overview", ctx)
+    assert ctx.spells(as_of) is overview.overview.spells
+    assert_frame_equal(ctx.spells(as_of), views.context(dataset, filters).spells(as_of))
