@@ -46,6 +46,9 @@ access.sidebar(visitor)
 dataset_picker.show()
 st.session_state[shell.FILTERS_KEY] = filters.show(data.active_dataset())
 share_panel.show(visitor)
-with charts.collecting() as figures:
-    navigation.run()
-report_panel.show(navigation.title, figures)
+try:
+    with charts.collecting() as figures:
+        navigation.run()
+    report_panel.show(navigation.title, figures)
+finally:
+    data.train_loaded_models()  # after the page: a dataset loaded by this run trains its churn model now
