@@ -31,6 +31,7 @@ from metrics import (
     segments,
     stats,
 )
+from metrics.deal_history import deal_history
 from metrics.domain import Dataset, Filters
 from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
@@ -295,8 +296,9 @@ def overview(ctx: Context) -> OverviewView:
 
 def funnel_page(ctx: Context) -> FunnelView:
     ctx.need("deals")
-    deals, history = ctx.tables["deals"], ctx.tables.get("stage_history")
-    stages = ctx.settings.stage_order
+    deals, stages = ctx.tables["deals"], ctx.settings.stage_order
+    # the history sorted by deal once: the close dates, the furthest stages and the time in stage read its runs
+    history = deal_history(ctx.tables["stage_history"]) if "stage_history" in ctx.tables else None
     if "customers" in ctx.tables:
         # deals of customers take the customer's tier/segment; prospects keep their own
         dims = ctx.tables["customers"].select(
@@ -333,7 +335,7 @@ def funnel_page(ctx: Context) -> FunnelView:
         "probability": funnel.stage_win_probability(reach, stages=stages),
         "trend": (trend := funnel.conversion_by_month(deals)),
         "trend_drawn": trend.filter("mature"),  # younger months are biased low (see conversion_by_month)
-        "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.height else None,
+        "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.table.height else None,
         "reach": reach,
         "reach_period": created,
         "unknown_stage": {

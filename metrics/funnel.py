@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from metrics.deal_history import DealHistory
 from metrics.stats import Frame, Rate, canonical, day, lazy, month_start, proportion, wilson_exprs
 
 _EMPTY_FUNNEL = {
@@ -39,13 +40,14 @@ def furthest_stage(
     deals: Frame,
     *,
     stages: Sequence[str],
-    stage_history: Frame | None = None,
+    stage_history: Frame | DealHistory | None = None,
     deal_id: str = "deal_id",
     stage: str = "stage",
     status: str = "status",
 ) -> pl.LazyFrame:
     """deals → deal_id, furthest (index into `stages` of the furthest stage reached; 0, the first
-    stage, when none of its stages is in `stages`), furthest_known, plus every deal column."""
+    stage, when none of its stages is in `stages`), furthest_known, plus every deal column.
+    `stage_history`: its rows, or the same sorted by deal (metrics.deal_history) when the caller has them."""
     frame = canonical(deals, {"deal_id": deal_id, "stage": stage, "status": status})
     last = len(stages) - 1
     current = (
@@ -54,13 +56,17 @@ def furthest_stage(
         .otherwise(_stage_rank(frame, stages))
     )
     frame = frame.with_columns(furthest=current)
-    if stage_history is not None:
+    if isinstance(stage_history, DealHistory):
+        ranks = stage_history.largest(_stage_rank(stage_history.table.lazy(), stages))
+        history = pl.LazyFrame({"deal_id": stage_history.deals(), "history_rank": ranks.cast(pl.Int64)})
+    elif stage_history is not None:
         history_frame = lazy(stage_history)
         history = (
             history_frame.with_columns(rank=_stage_rank(history_frame, stages))
             .group_by("deal_id")
             .agg(history_rank=pl.col("rank").max())
         )
+    if stage_history is not None:
         frame = (
             frame.join(history, on="deal_id", how="left")
             .with_columns(furthest=pl.max_horizontal("furthest", "history_rank"))
@@ -130,7 +136,7 @@ def _funnel_from(reached: pl.LazyFrame, stages: Sequence[str], keys: list[str]) 
     )
 
 
-def _reach(deals: Frame, stages: Sequence[str], stage_history: Frame | None, **names: str) -> pl.LazyFrame:
+def _reach(deals: Frame, stages: Sequence[str], stage_history: Frame | DealHistory | None, **names: str) -> pl.LazyFrame:
     """The deals with their furthest stage. Deals that already carry a `furthest` column (the
     output of furthest_stage, collected once by a page) are used as they are: computing it means
     joining every deal with its history, the costly part of every funnel figure."""
@@ -144,7 +150,7 @@ def stage_funnel(
     deals: Frame,
     *,
     stages: Sequence[str],
-    stage_history: Frame | None = None,
+    stage_history: Frame | DealHistory | None = None,
     by: str | list[str] | None = None,
     deal_id: str = "deal_id",
     stage: str = "stage",
@@ -167,7 +173,7 @@ def stage_funnel(
 
 
 def funnel_by_month(
-    deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
+    deals: Frame, *, stages: Sequence[str], stage_history: Frame | DealHistory | None = None
 ) -> pl.DataFrame:
     """→ month (of created_date), stage, reached, step_conversion, overall_conversion, …"""
     frame = (
@@ -179,7 +185,7 @@ def funnel_by_month(
     return out.with_columns(pl.col("month").str.to_date()).sort("month")
 
 
-def with_close_dates(deals: Frame, *, stage_history: Frame | None = None) -> pl.DataFrame:
+def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None = None) -> pl.DataFrame:
     """deals with closed_date filled for closed deals that lack one, and close_date_source
     (closed_date / last stage / created; null for open deals).
 
@@ -189,7 +195,11 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | None = None) -> pl.
     frame = lazy(deals)
     last = None
     if stage_history is not None:
-        last = lazy(stage_history).group_by("deal_id").agg(__last=pl.col("entered_at").max())
+        last = (
+            pl.LazyFrame({"deal_id": stage_history.deals(), "__last": stage_history.last_entered()})
+            if isinstance(stage_history, DealHistory)
+            else lazy(stage_history).group_by("deal_id").agg(__last=pl.col("entered_at").max())
+        )  # fmt: skip
         frame = frame.join(last, on="deal_id", how="left", maintain_order="left")
     closed = pl.col("status").is_in(["won", "lost"])
     last_stage = pl.col("__last") if last is not None else pl.lit(None, pl.Datetime("us"))
@@ -262,17 +272,19 @@ def deal_summary(
     return row
 
 
-def _stage_durations(history: pl.DataFrame) -> pl.LazyFrame:
+def _stage_durations(history: pl.DataFrame | DealHistory) -> pl.LazyFrame:
     """history → stage, days: each entry's time until the deal's next entry.
 
     Rows are put in (deal, time) order by a numeric sort, several times faster than sorting five
     million string ids: on a Categorical id's integer code (one per id), else on a 64-bit hash of
     the id. Two deals sharing a hash would show up as neighbours with equal hashes but different
     ids; that is checked, and then the exact (slower) per-deal window is used instead, so the
-    result never depends on luck.
+    result never depends on luck. A DealHistory is in that order already.
     """
     same_key = pl.col("key").shift(-1) == pl.col("key")
-    if history.schema["deal_id"] == pl.Categorical:
+    if isinstance(history, DealHistory):
+        keyed = history.table.rename({"code": "key"})
+    elif history.schema["deal_id"] == pl.Categorical:
         keyed = history.with_columns(key=pl.col("deal_id").to_physical()).sort("key", "entered_at")
     else:
         keyed = history.with_columns(key=pl.col("deal_id").hash(seed=7)).sort("key", "entered_at")
@@ -289,10 +301,14 @@ def _stage_durations(history: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def time_in_stage(stage_history: Frame, *, stages: Sequence[str]) -> pl.DataFrame:
+def time_in_stage(stage_history: Frame | DealHistory, *, stages: Sequence[str]) -> pl.DataFrame:
     """stage_history → stage, deals, median_days, mean_days, p90_days: entered_at of the next
-    stage the deal entered − entered_at of this stage (the last stage of a deal has no duration)."""
-    durations = _stage_durations(lazy(stage_history).select("deal_id", "stage", "entered_at").collect())
+    stage the deal entered − entered_at of this stage (the last stage of a deal has no duration).
+    `stage_history`: its rows, or the same sorted by deal (metrics.deal_history)."""
+    durations = _stage_durations(
+        stage_history if isinstance(stage_history, DealHistory)
+        else lazy(stage_history).select("deal_id", "stage", "entered_at").collect()
+    )  # fmt: skip
     order = pl.LazyFrame(
         {"stage": list(stages), "index": list(range(len(stages)))},
         schema={"stage": pl.String, "index": pl.Int64},
@@ -329,7 +345,7 @@ def _win_probability(reached: pl.DataFrame, stages: Sequence[str]) -> pl.DataFra
 
 
 def stage_win_probability(
-    deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
+    deals: Frame, *, stages: Sequence[str], stage_history: Frame | DealHistory | None = None
 ) -> pl.DataFrame:
     """→ stage, closed, won, probability: of the closed deals that reached each stage, the share
     that was won (the historical probability of winning from that stage)."""
@@ -338,7 +354,7 @@ def stage_win_probability(
 
 
 def pipeline(
-    deals: Frame, *, stages: Sequence[str], stage_history: Frame | None = None
+    deals: Frame, *, stages: Sequence[str], stage_history: Frame | DealHistory | None = None
 ) -> dict[str, float | int | None]:
     """Open pipeline: open deals, pipeline value (Σ amount of open deals), weighted pipeline
     (Σ amount × historical probability of winning from the deal's current stage) and sales
@@ -406,7 +422,7 @@ def deals_at_stage(
     *,
     stages: Sequence[str],
     stage: str,
-    stage_history: Frame | None = None,
+    stage_history: Frame | DealHistory | None = None,
     exact: bool = False,
 ) -> pl.DataFrame:
     """The deals behind a funnel bar: those that reached `stage` (exact=True: whose furthest stage

@@ -144,6 +144,40 @@ def test_time_in_stage_matches_a_per_deal_walk(sample_tables, ids):
         assert row["median_days"] == pytest.approx(statistics.median(per_stage[row["stage"]]))
 
 
+@pytest.mark.parametrize("ids", [pl.String, pl.Categorical])
+def test_the_history_sorted_once_gives_the_same_figures(sample_tables, ids):
+    """The Funnel page sorts the stage history by deal once (metrics.deal_history) and reads each
+    deal's last entry, furthest stage and time in stage off its run of rows. Those equal the
+    figures from the history as given: rows in no order, text or Categorical ids, an entry without
+    a deal id, entries without a time, a stage in other letter case and one outside the order
+    (the last entry of 298 deals), lost deals without a close date or a known stage."""
+    from polars.testing import assert_frame_equal
+
+    from metrics.deal_history import deal_history
+
+    stages = ["Lead", "Qualified", "Proposal", "Negotiation", "Won"]
+    # lost deals as HubSpot exports them: no close date (dated by their last stage entry) and the
+    # stage "Closed Lost" (their furthest stage comes from their history alone)
+    lost = pl.col("status") == "lost"
+    deals = sample_tables["deals"].with_columns(
+        pl.col("deal_id").cast(ids), closed_date=pl.when(~lost).then(pl.col("closed_date")),
+        stage=pl.when(lost).then(pl.lit("Closed Lost")).otherwise(pl.col("stage")),
+    )  # fmt: skip
+    history = sample_tables["stage_history"]
+    some = history.get_column("deal_id").unique(maintain_order=True).sample(n=300, seed=2).to_list()  # won, lost and open
+    odd = pl.DataFrame({
+        "deal_id": [None, some[0], some[1], *some[2:]], "stage": ["Won", "Won", "negotiation", *["Closed Lost"] * 298],
+        "entered_at": [dt.datetime(2030, 1, 1), None, dt.datetime(2026, 6, 1), *[dt.datetime(2026, 6, 2)] * 298],
+    }, schema=history.schema)  # fmt: skip
+    raw = pl.concat([history, odd]).with_columns(pl.col("deal_id").cast(ids)).sample(fraction=1.0, shuffle=True, seed=3)
+    sorted_once = deal_history(raw)
+    assert_frame_equal(funnel.with_close_dates(deals, stage_history=sorted_once), funnel.with_close_dates(deals, stage_history=raw))
+    reach = funnel.furthest_stage(deals, stages=stages, stage_history=sorted_once).collect()
+    assert_frame_equal(reach, funnel.furthest_stage(deals, stages=stages, stage_history=raw).collect(), check_row_order=False)
+    assert_frame_equal(funnel.time_in_stage(sorted_once, stages=stages), funnel.time_in_stage(raw, stages=stages))
+    assert funnel.stage_funnel(DEALS, stages=STAGES, stage_history=deal_history(HISTORY)).get_column("reached").to_list() == [5, 4, 2, 1]
+
+
 def test_conversion_by_month_marks_months_with_open_deals_as_immature():
     """January: 20 deals, 19 closed (10 won) → 19/20 = 95% closed, mature; win rate 10/19.
     February: 10 deals, 9 closed (2 won) → 90% closed, not mature; win rate 2/9 (shown, flagged)."""

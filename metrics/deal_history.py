@@ -1,0 +1,88 @@
+"""Each deal's stage history sorted once: the one sort of the stage_history rows that the funnel's
+per-deal figures read (a lost deal's close date from its last stage, the furthest stage it
+reached, the time it spent in each stage), so that a Funnel page sorts five million entries once
+instead of hashing them twice and sorting them once.
+
+The rows are sorted by the deal's integer code (the physical value of a Categorical id) and then by
+entered_at, so each deal's entries are one run of rows: a per-deal figure is a group-by over the
+sorted code (a gather at the runs' ends, or one NumPy pass over them: at five million entries
+0.01–0.03 s, against 0.35 s for a hash group-by of the ids). Entries without a deal id belong to
+no deal and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from metrics.stats import Frame, lazy
+
+
+@dataclass(frozen=True)
+class DealHistory:
+    """Stage history sorted by deal (see the module's docstring).
+
+    table: deal_id (Categorical), code (its integer code, ascending), entered_at (ascending within
+    a deal, an entry without a time first), and stage where the history has it; id_type: the
+    history's own deal_id type, which per-deal results give back; starts: the row where each
+    deal's run of entries starts.
+    """
+
+    table: pl.DataFrame
+    id_type: pl.DataType
+    starts: np.ndarray
+
+    def deals(self) -> pl.Series:
+        """Each deal's id, one per run, in the history's own id type."""
+        ids = self.table.get_column("deal_id").gather(self.starts)
+        return ids if self.id_type == pl.Categorical else ids.cast(self.id_type)
+
+    def last_entered(self) -> pl.Series:
+        """When each deal entered its latest stage (its run's last row: entries are in time order,
+        those without a time first), in the order of deals()."""
+        ends = np.append(self.starts[1:], self.table.height) - 1 if len(self.starts) else self.starts
+        return self.table.get_column("entered_at").gather(ends)
+
+    def largest(self, values: pl.Expr) -> pl.Series:
+        """The largest of `values` (numbers, one per entry) over each deal's entries, null where
+        all are null, in the order of deals(): one NumPy pass over the runs (a Polars group-by max
+        over 1.8 million runs took ten times as long)."""
+        column = self.table.select(values.cast(pl.Float64)).to_series().to_numpy()  # nulls as NaN
+        if not len(column):
+            return pl.Series(column)
+        with np.errstate(invalid="ignore"):
+            largest = np.fmax.reduceat(column, self.starts)  # fmax: NaN only where every entry is NaN
+        return pl.Series(largest, nan_to_null=True)
+
+
+def deal_history(stage_history: Frame) -> DealHistory:
+    """stage_history (deal_id, entered_at, stage if any) → DealHistory.
+
+    Worked example: entries of deal B on 3 Jan and of A on 2 Jan (Won) and 1 Jan (Lead), given in
+    that order: A's entries come together, the earliest first; A entered twice, last on 2 Jan, and
+    B once, on 3 Jan.
+
+    >>> import datetime as dt
+    >>> history = pl.DataFrame({"deal_id": ["B", "A", "A"], "stage": ["Lead", "Won", "Lead"],
+    ...     "entered_at": [dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 1)]})
+    >>> sorted_history = deal_history(history)
+    >>> sorted_history.table.filter(pl.col("deal_id") == "A").get_column("stage").to_list()
+    ['Lead', 'Won']
+    >>> pl.DataFrame({"deal": sorted_history.deals(), "last": sorted_history.last_entered()}).sort("deal").rows()
+    [('A', datetime.datetime(2024, 1, 2, 0, 0)), ('B', datetime.datetime(2024, 1, 3, 0, 0))]
+    """
+    frame = lazy(stage_history)
+    schema = frame.collect_schema()
+    id_type = schema["deal_id"]
+    ids = pl.col("deal_id") if id_type == pl.Categorical else pl.col("deal_id").cast(pl.String).cast(pl.Categorical)
+    entries = frame.select(ids, *(["stage"] if "stage" in schema else []), "entered_at").collect()
+    if entries.get_column("deal_id").null_count():  # filtered only when needed: a copy of every row
+        entries = entries.filter(pl.col("deal_id").is_not_null())
+    table = entries.sort(pl.col("deal_id").to_physical(), "entered_at").with_columns(
+        code=pl.col("deal_id").to_physical().set_sorted()
+    )
+    code = table.get_column("code").to_numpy()
+    starts = np.flatnonzero(np.diff(code, prepend=code[:1] - 1)) if len(code) else np.zeros(0, dtype=np.int64)
+    return DealHistory(table, id_type, starts)
