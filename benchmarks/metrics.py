@@ -31,13 +31,14 @@ def _families(tables):
     import polars as pl
 
     from metrics import activity, btyd, churn, funnel, kpis, ltv, retention, satisfaction, segments
+    from metrics.deal_history import deal_history
     from metrics.purchase_days import purchase_days
 
     orders, customers = tables["orders"], tables["customers"]
     summary = {}
 
     def funnel_family():
-        deals, history = tables["deals"], tables["stage_history"]
+        deals, history = tables["deals"], deal_history(tables["stage_history"])  # as the page: sorted by deal once
         reach = funnel.furthest_stage(deals, stages=STAGES, stage_history=history).collect()  # as the page: once
         funnel.stage_funnel(reach, stages=STAGES)
         funnel.stage_funnel(reach, stages=STAGES, by="tier")
