@@ -122,7 +122,8 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     open every page as a first-time visitor in Chromium. Per page: seconds from navigation until
     the last message of its first run arrives (nothing more for QUIET_S seconds, the running
     indicator gone), and the bytes the server sent over the app's websocket (the page's data and
-    charts; Streamlit's own JavaScript comes over HTTP and is cached after the first visit).
+    charts; Streamlit's own JavaScript comes over HTTP, is not counted, and is loaded afresh by each
+    visitor: each visit is a new browser context with an empty cache).
     Also the server's peak resident memory; with `shots`, a screenshot of each page there."""
     from playwright.sync_api import sync_playwright
 
