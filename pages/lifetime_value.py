@@ -30,8 +30,9 @@ left, right = st.columns(2)
 left.plotly_chart(charts.histogram(view.value_bins, log_x=True,
                                    title="Distribution of historical value (log scale)", x_title=f"margin ({currency})"))  # fmt: skip
 if view.value_not_drawn:
-    left.caption(f"{view.value_not_drawn:,} customers with a value under 0.01 (none, or refunds that cancel "
-                 "their purchases) are not drawn: a log scale has no place for them.")  # fmt: skip
+    one = view.value_not_drawn == 1
+    left.caption(f"{view.value_not_drawn:,} {'customer' if one else 'customers'} with a value under 0.01 (none, or refunds "
+                 f"that cancel their purchases) {'is' if one else 'are'} not drawn: a log scale has no place for them.")  # fmt: skip
 by_tier = shell.sort_tiers(view.value_by_tier)
 if by_tier.height > 1:
     right.plotly_chart(charts.bars(by_tier, x="tier", y="mean", colour_by_tier=True, title=f"Average historical value by tier ({currency})"))
