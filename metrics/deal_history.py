@@ -4,10 +4,10 @@ reached, the time it spent in each stage), so that a Funnel page sorts five mill
 instead of hashing them twice and sorting them once.
 
 The rows are sorted by the deal's integer code (the physical value of a Categorical id) and then by
-entered_at, so each deal's entries are one run of rows: a per-deal figure is a group-by over the
-sorted code (a gather at the runs' ends, or one NumPy pass over them: at five million entries
-0.01–0.03 s, against 0.35 s for a hash group-by of the ids). Entries without a deal id belong to
-no deal and are left out.
+entered_at, so each deal's entries are one run of rows: a per-deal figure is read off the runs
+(a gather at their ends, or one NumPy pass over them: at five million entries 0.02–0.12 s,
+against 0.35 s for a hash group-by of the ids). Entries without a deal id belong to no deal and
+are left out.
 """
 
 from __future__ import annotations
@@ -83,6 +83,6 @@ def deal_history(stage_history: Frame) -> DealHistory:
     table = entries.sort(pl.col("deal_id").to_physical(), "entered_at").with_columns(
         code=pl.col("deal_id").to_physical().set_sorted()
     )
-    code = table.get_column("code").to_numpy()
+    code = table.get_column("code").cast(pl.Int64).to_numpy()
     starts = np.flatnonzero(np.diff(code, prepend=code[:1] - 1)) if len(code) else np.zeros(0, dtype=np.int64)
     return DealHistory(table, id_type, starts)
