@@ -618,7 +618,7 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
 def segments_page(ctx: Context) -> SegmentsView:
     ctx.need("customers", "orders")
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
-    rfm = with_tier(segments.rfm_segments(orders, as_of=ctx.as_of), customers)
+    rfm = with_tier(segments.rfm_segments(orders, as_of=ctx.as_of, days=ctx.purchase_days()), customers)
     summary = segments.segment_summary(rfm)
     matrix = rfm.group_by("segment", "tier").agg(customers=pl.len())
     clusters = segments.clusters(rfm)

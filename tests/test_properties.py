@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from metrics import funnel, retention, satisfaction, segments
+from metrics.purchase_days import purchase_days
 
 AS_OF = dt.date(2024, 12, 31)
 START = dt.datetime(2023, 1, 1)
@@ -98,6 +99,9 @@ def test_segment_sizes_sum_to_customer_count_and_order_invariant(rows, rng):
         assert out[score].is_between(1, 5).all()
     shuffled = orders.sample(fraction=1.0, shuffle=True, seed=rng.randint(0, 10**6))
     assert_frame_equal(out, segments.rfm_segments(shuffled, as_of=AS_OF), rel_tol=1e-9)
+    # read off the purchase days (as the Segments page does, sharing them with the other pages)
+    days = purchase_days(shuffled, as_of=AS_OF + dt.timedelta(days=30))
+    assert_frame_equal(out, segments.rfm_segments(shuffled, as_of=AS_OF, days=days), rel_tol=1e-9)
 
 
 STAGES = ["Lead", "Qualified", "Proposal", "Won"]

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from metrics import segments
+from metrics.purchase_days import purchase_days
 
 D = dt.datetime
 # five customers, as_of 2024-03-31
@@ -125,8 +126,10 @@ def test_rfm_counts_purchases_not_refunds_and_money_in_cents():
                        dt.datetime(2024, 3, 11)],
         "amount": [100.0, -100.0, 0.1 + 0.2 + 100.0, 72.18, 172.48],  # 100.3 + 72.18 = 172.48000000000002
     })  # fmt: skip
-    rfm = segments.rfm_segments(orders, as_of=dt.date(2024, 3, 31))
-    a = rfm.filter(pl.col("customer_id") == "A").row(0, named=True)
-    assert (a["recency_days"], a["frequency"], a["monetary"]) == (90, 1, 0.0)
-    b, c = (rfm.filter(pl.col("customer_id") == x).row(0, named=True) for x in "BC")
-    assert b["monetary"] == c["monetary"] == 172.48 and b["m_score"] == c["m_score"]
+    as_of = dt.date(2024, 3, 31)
+    for rfm in (segments.rfm_segments(orders, as_of=as_of),
+                segments.rfm_segments(orders, as_of=as_of, days=purchase_days(orders, as_of=as_of))):  # fmt: skip
+        a = rfm.filter(pl.col("customer_id") == "A").row(0, named=True)
+        assert (a["recency_days"], a["frequency"], a["monetary"]) == (90, 1, 0.0)
+        b, c = (rfm.filter(pl.col("customer_id") == x).row(0, named=True) for x in "BC")
+        assert b["monetary"] == c["monetary"] == 172.48 and b["m_score"] == c["m_score"]
