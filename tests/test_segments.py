@@ -133,3 +133,17 @@ def test_rfm_counts_purchases_not_refunds_and_money_in_cents():
         assert (a["recency_days"], a["frequency"], a["monetary"]) == (90, 1, 0.0)
         b, c = (rfm.filter(pl.col("customer_id") == x).row(0, named=True) for x in "BC")
         assert b["monetary"] == c["monetary"] == 172.48 and b["m_score"] == c["m_score"]
+
+
+def test_orders_without_a_customer_are_nobodys_purchases(as_input):
+    """A shop export's guest checkouts carry no customer id: they are no customer's purchases, so
+    RFM has one row, A's (2 purchases, 30.00), not a null customer with the guests' orders."""
+    orders = pl.DataFrame({
+        "order_id": ["1", "2", "3", "4"], "customer_id": ["A", None, "A", None],
+        "order_date": [dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), dt.datetime(2024, 3, 5), dt.datetime(2024, 3, 6)],
+        "amount": [10.0, 99.0, 20.0, 50.0],
+    })  # fmt: skip
+    as_of = dt.date(2024, 3, 31)
+    for rfm in (segments.rfm_segments(as_input(orders), as_of=as_of),
+                segments.rfm_segments(as_input(orders), as_of=as_of, days=purchase_days(as_input(orders), as_of=as_of))):  # fmt: skip
+        assert rfm.select(pl.col("customer_id").cast(pl.String), "frequency", "monetary").rows() == [("A", 2, 30.0)]
