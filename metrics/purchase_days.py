@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from metrics.stats import PURCHASE, Frame, as_date, day, lazy
@@ -47,9 +48,34 @@ class PurchaseDays:
             return self
         return PurchaseDays(end, self.table.filter(pl.col("day") <= day_number(end)), self.id_type)
 
+    def per_customer(self, *sums: str) -> pl.DataFrame:
+        """One row per customer, read off their run of days, in code order: customer_id
+        (Categorical), first and last (day numbers), days (how many), and the total of each column
+        of `sums` ("orders", "amount") over their days. The totals are added in NumPy in the rows'
+        order: a Polars sum per group over the sorted code took eight times as long, and adds in
+        an order that varies from run to run."""
+        runs = (
+            self.table.lazy()
+            .group_by("code", maintain_order=True)
+            .agg(pl.col("customer_id").first(), first=pl.col("day").first(), last=pl.col("day").last(), days=pl.len())
+            .drop("code")
+            .collect()
+        )  # fmt: skip
+        count = runs.get_column("days").to_numpy().astype(np.int64)
+        starts = np.cumsum(count) - count  # each customer's first row
+        return runs.with_columns(
+            pl.Series(name, run_totals(self.table.get_column(name).to_numpy(), starts), dtype=self.table.schema[name])
+            for name in sums
+        )
+
     def with_ids(self, frame: pl.DataFrame) -> pl.DataFrame:
         """frame with its customer_id in the orders' own type."""
         return frame if frame.schema["customer_id"] == self.id_type else frame.with_columns(pl.col("customer_id").cast(self.id_type))
+
+
+def run_totals(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The sum of `values` over each run of rows beginning at `starts` (ascending), in row order."""
+    return np.add.reduceat(values, starts) if len(starts) else values[:0]
 
 
 def day_number(when: dt.date) -> int:

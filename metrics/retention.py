@@ -200,19 +200,11 @@ def churn_status(
     end = as_date(as_of)
     window = dt.timedelta(days=churn_window_days)
     days = (days if days is not None else purchase_days(orders, as_of=end)).upto(end)
-    # each customer's purchase days are one run of rows: a pass over the sorted code
-    epoch_day = pl.col("day").cast(pl.Date)
     activity = days.with_ids(
-        days.table.lazy()
-        .group_by("code", maintain_order=True)
-        .agg(
-            pl.col("customer_id").first(),
-            first_purchase=epoch_day.first(),
-            last_purchase=epoch_day.last(),
-            purchases=pl.col("orders").sum(),
-        )
-        .drop("code")
-        .collect()
+        days.per_customer("orders").select(
+            "customer_id", first_purchase=pl.col("first").cast(pl.Date), last_purchase=pl.col("last").cast(pl.Date),
+            purchases="orders",
+        )  # fmt: skip
     ).lazy()
     if customers is not None:
         contract = lazy(customers).select(

@@ -91,19 +91,8 @@ def rfm_table(
 
 def _rfm_from_days(orders: pl.LazyFrame, days: PurchaseDays, end: dt.date) -> pl.LazyFrame:
     """rfm_table from purchase days to `end`: a customer's last day, purchase orders and purchase
-    total off their run of days (a pass over the sorted code), plus their refunds to `end`."""
-    runs = (
-        days.table.lazy().group_by("code", maintain_order=True)
-        .agg(pl.col("customer_id").first(), last=pl.col("day").last(), n=pl.len())
-        .collect()
-    )  # fmt: skip
-    # sums over each run in NumPy (a Polars sum per group over the sorted code took eight times as long)
-    count = runs.get_column("n").to_numpy().astype(np.int64)
-    starts = np.cumsum(count) - count
-    per_customer = runs.lazy().with_columns(
-        frequency=pl.Series(np.add.reduceat(days.table.get_column("orders").to_numpy(), starts) if len(starts) else [], dtype=pl.Int64),
-        bought=pl.Series(np.add.reduceat(days.table.get_column("amount").to_numpy(), starts) if len(starts) else [], dtype=pl.Float64),
-    )  # fmt: skip
+    total off their run of days (PurchaseDays.per_customer), plus their refunds to `end`."""
+    per_customer = days.per_customer("orders", "amount").lazy()
     refunds = (
         orders.filter(~PURCHASE & (day("order_date") <= end) & pl.col("customer_id").is_not_null())
         .group_by(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
@@ -114,8 +103,8 @@ def _rfm_from_days(orders: pl.LazyFrame, days: PurchaseDays, end: dt.date) -> pl
         .select(
             "customer_id",
             recency_days=(pl.lit(day_number(end)) - pl.col("last")).cast(pl.Int64),
-            frequency=pl.col("frequency").cast(pl.Int64),
-            monetary=cents(pl.col("bought") + pl.col("refunded").fill_null(0.0)),
+            frequency=pl.col("orders").cast(pl.Int64),
+            monetary=cents(pl.col("amount") + pl.col("refunded").fill_null(0.0)),
         )
         .collect()
     )

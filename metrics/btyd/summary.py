@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import PurchaseDays, day_number, purchase_days
+from metrics.purchase_days import PurchaseDays, day_number, purchase_days, run_totals
 from metrics.stats import DAYS_PER_MONTH, Frame, as_date, canonical, lazy, sorted_by_id
 
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": DAYS_PER_MONTH}
@@ -66,20 +66,15 @@ def rfm_summaries(
     days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=max(ends))
     summaries = []
     for end in ends:
-        part = days.upto(end).table
-        per_customer = (
-            part.lazy()
-            .group_by("code", maintain_order=True)
-            .agg(pl.col("customer_id").first(), first=pl.col("day").first(), last=pl.col("day").last(), days=pl.len())
-            .collect()
-        )  # fmt: skip
+        part = days.upto(end)
+        per_customer = part.per_customer()
         # the repeat days' amounts summed in NumPy, in the rows' order: Polars' parallel sums add
         # a customer's days in an order that varies from run to run (the last digit moved)
-        amount = part.get_column("amount").to_numpy(writable=True)
+        amount = part.table.get_column("amount").to_numpy(writable=True)
         count = per_customer.get_column("days").to_numpy().astype(np.int64)
         starts = np.cumsum(count) - count  # each customer's first row
         amount[starts] = 0.0  # the first day is not a repeat purchase
-        repeat = np.add.reduceat(amount, starts) if len(starts) else np.zeros(0)
+        repeat = run_totals(amount, starts)
         frequency = count - 1
         first = per_customer.get_column("first").to_numpy()
         table = per_customer.select("customer_id").with_columns(
