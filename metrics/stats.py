@@ -289,7 +289,7 @@ def km_quantile(curve: pl.DataFrame, q: float) -> float | None:
     return None if hit.is_empty() else float(hit.get_column("time").min())
 
 
-def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray | pl.Series) -> dict[str, Any]:
     """Log-rank test that the groups share one survival curve (k groups, k − 1 degrees of freedom).
 
     At each event time j with n_j at risk and d_j events: expected events of group g are
@@ -299,8 +299,9 @@ def logrank(durations: np.ndarray, observed: np.ndarray, groups: np.ndarray) -> 
     """
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
-    # group codes through Polars: np.unique on a million strings sorts them, far slower
-    names = pl.Series("g", groups).cast(pl.String).fill_null("Unknown")
+    # group codes through Polars: np.unique on a million strings sorts them, far slower (and a
+    # Polars column is best passed as it is: a million strings through NumPy are Python objects)
+    names = (groups if isinstance(groups, pl.Series) else pl.Series(groups)).cast(pl.String).fill_null("Unknown")
     labels = sorted(names.unique().to_list())
     codes = {name: i for i, name in enumerate(labels)}
     g = names.replace_strict(codes, return_dtype=pl.Int64).to_numpy()

@@ -75,6 +75,35 @@ def test_cohorts_per_group_and_pooled_back(as_input):
         retention.cohort_retention(ORDERS, as_of=dt.date(2024, 3, 31), by="group")
 
 
+def test_cohorts_by_signup_and_the_null_group(as_input):
+    """Customers: a (signed up 1 Jan 2024, group x), b (15 Dec 2023, no group), d (1 Feb 2024, no
+    group); c is not in the table. As of 2024-03-31, by signup month:
+    x: Dec — ; Jan cohort {a}: Jan 1/1, Feb 1/1, Mar 1/1.
+    null: Dec 2023 cohort {b}: Dec 0/1, Jan 1/1 (200), Feb 0/1, Mar 1/1 (20); Feb 2024 cohort {d}:
+    Feb 0/1 with d's refund of −10, Mar 0/1. c buys but has no signup: in no cohort.
+    By first purchase, the null group is b (no group) and c (not in the table) together, one row
+    per cell: Jan cohort {b} 1, 0, 1 of 1; Feb cohort {c} 1, 0 of 1."""
+    customers = as_input(pl.DataFrame({
+        "customer_id": ["a", "b", "d"], "group": ["x", None, None],
+        "signup_date": [dt.date(2024, 1, 1), dt.date(2023, 12, 15), dt.date(2024, 2, 1)],
+    }))  # fmt: skip
+    signup = retention.cohort_retention(as_input(ORDERS), as_of=dt.date(2024, 3, 31), basis="both", customers=customers,
+                                        cohort_by="signup", by="group")  # fmt: skip
+    got = {(r["group"], str(r["cohort"])[:7], r["period"]): (r["cohort_size"], r["active"], r["revenue"]) for r in signup.to_dicts()}
+    assert got == {
+        ("x", "2024-01", 0): (1, 1, 100.0), ("x", "2024-01", 1): (1, 1, 50.0), ("x", "2024-01", 2): (1, 1, 30.0),
+        (None, "2023-12", 0): (1, 0, 0.0), (None, "2023-12", 1): (1, 1, 200.0), (None, "2023-12", 2): (1, 0, 0.0),
+        (None, "2023-12", 3): (1, 1, 20.0), (None, "2024-02", 0): (1, 0, -10.0), (None, "2024-02", 1): (1, 0, 0.0),
+    }  # fmt: skip
+    first = retention.cohort_retention(as_input(ORDERS), as_of=dt.date(2024, 3, 31), customers=customers, by="group")
+    got = {(r["group"], r["cohort"].month, r["period"]): (r["cohort_size"], r["active"]) for r in first.to_dicts()}
+    assert got == {
+        ("x", 1, 0): (1, 1), ("x", 1, 1): (1, 1), ("x", 1, 2): (1, 1),
+        (None, 1, 0): (1, 1), (None, 1, 1): (1, 0), (None, 1, 2): (1, 1), (None, 2, 0): (1, 1), (None, 2, 1): (1, 0),
+    }  # fmt: skip
+    assert first.height == len(got)  # one row per cell: the missing and the null group are one group
+
+
 def test_churn_status_from_purchase_days_counts_orders(as_input):
     """Read off purchase days, each customer's purchases are still orders: a's three orders fall
     on three days, and a second order on 1 Jan makes four purchases on three days. An order
@@ -182,6 +211,7 @@ def test_logrank_two_groups_matches_lifelines_on_small_data():
     ref = logrank_test(durations[:6], durations[6:], observed[:6], observed[6:])
     assert mine["statistic"] == pytest.approx(ref.test_statistic, abs=1e-9)
     assert mine["p_value"] == pytest.approx(ref.p_value, abs=1e-9)
+    assert logrank(durations, observed, pl.Series(groups)) == mine  # a Polars column, as survival_logrank passes it
 
 
 def test_repeat_purchase_rate_example():
