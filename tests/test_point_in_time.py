@@ -96,17 +96,21 @@ def test_a_churn_date_ends_the_spell_it_falls_in(as_input):
 
 
 def test_nrr_is_year_over_year_worked_example(as_input):
-    """P = Q2 2024, B = Q2 2023. a bought 100 in B and 60 in P; b 50 in B and nothing in P; c only
-    in P (new, not retained); d only in Q1 2024 (not in B). NRR = (60 + 0) / (100 + 50) = 40 %."""
+    """P = Q2 2024, B = Q2 2023. a bought 100 in B and 60 in P, with a refund of 10 in P (net 50);
+    b 50 in B and nothing in P; f 25 in B with a refund of 5 (net 20) and nothing in P; c only in P
+    (new, not retained); d only in Q1 2024 (not in B); e only a refund in B (no purchase, so not a
+    buyer of B) and 30 in P; an order without a customer id in both (nobody's).
+    NRR = (50 + 0 + 0) / (100 + 50 + 20) = 50 / 170 = 29.41 %, over 3 customers."""
     D = dt.datetime
     orders = pl.DataFrame({
-        "customer_id": ["a", "a", "b", "c", "d"],
-        "order_date": [D(2023, 5, 1), D(2024, 5, 2), D(2023, 6, 1), D(2024, 4, 3), D(2024, 2, 2)],
-        "amount": [100.0, 60.0, 50.0, 999.0, 70.0],
+        "customer_id": ["a", "a", "a", "b", "c", "d", "e", "e", None, None, "f", "f"],
+        "order_date": [D(2023, 5, 1), D(2024, 5, 2), D(2024, 6, 1), D(2023, 6, 1), D(2024, 4, 3), D(2024, 2, 2),
+                       D(2023, 5, 5), D(2024, 5, 5), D(2023, 5, 1), D(2024, 5, 1), D(2023, 4, 1), D(2023, 6, 30)],
+        "amount": [100.0, 60.0, -10.0, 50.0, 999.0, 70.0, -20.0, 30.0, 40.0, 40.0, 25.0, -5.0],
     })  # fmt: skip
     out = kpis.nrr(as_input(orders), Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
-    assert out.value == pytest.approx(40.0)
-    assert (out.customers, out.revenue_now, out.revenue_base) == (2, 60.0, 150.0)
+    assert out.value == pytest.approx(100 * 50 / 170)
+    assert (out.customers, out.revenue_now, out.revenue_base) == (3, 50.0, 170.0)
     assert out.base == Period(dt.date(2023, 4, 1), dt.date(2023, 6, 30))
 
 
