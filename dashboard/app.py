@@ -51,4 +51,5 @@ try:
         navigation.run()
     report_panel.show(navigation.title, figures)
 finally:
-    data.train_loaded_models()  # after the page: a dataset loaded by this run trains its churn model now
+    # after the page: a dataset loaded by this run gets its other pages and churn model ready now
+    data.prepare_loaded_datasets(st.session_state.get(shell.FILTERS_KEY))

@@ -46,7 +46,7 @@ def default_dataset() -> str:
 def _load(name: str, stamp: str) -> Dataset:
     dataset = open_dataset(name, store())
     with _pending_lock:
-        _pending_training[_key(name, stamp)] = dataset  # started once the page that loaded it is drawn
+        _pending[_key(name, stamp)] = dataset  # prepared once the page that loaded it is drawn
     return dataset
 
 
@@ -148,32 +148,51 @@ def _context(dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
     return views.context(_dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
 
 
-# Datasets loaded whose churn model is still to be trained: loading one only notes it here, and
-# the app starts the training at the end of the run that loaded it (train_loaded_models).
-_pending_training: dict[str, Dataset] = {}
+# Datasets loaded whose pages are still to be prepared: loading one only notes it here, and the
+# app starts the work at the end of the run that loaded it (prepare_loaded_datasets).
+_pending: dict[str, Dataset] = {}
 _pending_lock = threading.Lock()
 
 
-def train_loaded_models() -> None:
-    """Start training the churn model of each dataset loaded since the last call, in a thread, so
-    the Churn risk page finds it trained (about 3 s at a million customers) instead of training
-    it while its first visitor waits; a page asking for it meanwhile waits for this training (the
-    cache computes a key once). The app calls this after drawing a page: started when the dataset
-    loads, the training took the two cores from the first page (at a million customers the
-    loading visit took 22 s instead of 14 s) and from the next. A failure here is only logged:
-    the page then trains again and says what went wrong."""
+def prepare_loaded_datasets(filters) -> None:
+    """Start, in a thread, what the visitors of a dataset loaded by this run open next: every
+    page's view for this run's filters (the filters a first visit or a shared link opens with), in
+    the navigation's order, and the churn model, which the Churn risk page's view trains. At a
+    million customers that is about 15 s of work, done while the visitor reads the first page:
+    the next page then opens from the cache (a page whose view the thread is computing waits for
+    it, the cache computes a key once) instead of computing its view for 2-4 s while its first
+    visitor waits. The app calls this after drawing a page: started when the dataset loads, the
+    work took the two cores from the page that loaded it. A dataset loaded for a locked link or
+    not shown only trains its model. A failure here is only logged: the page then computes its
+    view (or trains) again and says what went wrong."""
     with _pending_lock:
-        pending = list(_pending_training.items())
-        _pending_training.clear()
+        pending = list(_pending.items())
+        _pending.clear()
+    if not pending:
+        return
+    shown = active_key()
     for dataset_key, dataset in pending:
+        from dashboard import views
 
-        def train(dataset_key: str = dataset_key, dataset: Dataset = dataset) -> None:
-            try:
-                _churn_model(dataset_key, dataset)
-            except Exception as exc:  # noqa: BLE001 - see the docstring
-                logging.getLogger(__name__).warning("training the churn model in the background failed (%s)", type(exc).__name__)
+        pages = list(views.VIEWS) if dataset_key == shown and filters is not None else []
+        threading.Thread(target=_prepare, args=(dataset_key, dataset, filters, pages), name="prepare-pages", daemon=False).start()
 
-        threading.Thread(target=train, name="churn-model", daemon=False).start()
+
+def _prepare(dataset_key: str, dataset: Dataset, filters, pages: list[str]) -> None:
+    from dashboard.views import Missing
+
+    log = logging.getLogger(__name__)
+    for page in pages:
+        try:
+            _view(page, dataset_key, repr(filters.key), dataset, filters)
+        except Missing:  # the page says which table it needs when it is opened
+            pass
+        except Exception as exc:  # noqa: BLE001 - see prepare_loaded_datasets
+            log.warning("preparing the %s page in the background failed (%s)", page, type(exc).__name__)
+    try:
+        _churn_model(dataset_key, dataset)  # trained by the Churn risk page's view above, when it could run
+    except Exception as exc:  # noqa: BLE001 - see prepare_loaded_datasets
+        log.warning("training the churn model in the background failed (%s)", type(exc).__name__)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Training the churn model…")

@@ -170,10 +170,11 @@ def test_a_long_table_is_sent_a_page_at_a_time(env):
         assert len(at.dataframe[-1].value) > 0
 
 
-def test_a_loaded_dataset_trains_its_churn_model_after_the_first_page(env, monkeypatch):
-    """Loading a dataset starts its churn model's training in a thread once the page that loaded
-    it is drawn (not while that page computes: on two cores it would take half the machine from
-    it); once that is done, the Churn risk page shows the model without training it again."""
+def test_a_loaded_dataset_prepares_its_pages_after_the_first_page(env, monkeypatch):
+    """Loading a dataset starts, once the page that loaded it is drawn (not while that page
+    computes: on two cores it would take half the machine from it), a thread that computes every
+    other page's view for the same filters and trains the churn model; once that is done, each
+    page opens from the cache: no view is computed again and the model is not trained again."""
     import threading
 
     from dashboard import views
@@ -182,7 +183,7 @@ def test_a_loaded_dataset_trains_its_churn_model_after_the_first_page(env, monke
     env._load.clear()
     env._churn_model.clear()
     env._view.clear()  # so that the Overview's view is computed in this run
-    earlier = set(threading.enumerate())  # an earlier test's training may still be running
+    earlier = set(threading.enumerate())  # an earlier test's preparation may still be running
     threads_while_drawing = []
     overview = views.VIEWS["overview"]
 
@@ -192,14 +193,18 @@ def test_a_loaded_dataset_trains_its_churn_model_after_the_first_page(env, monke
 
     monkeypatch.setitem(views.VIEWS, "overview", watched)
     at = _app()  # the Overview: loads the sample afresh
-    assert threads_while_drawing and "churn-model" not in threads_while_drawing, "the training ran beside the first page"
-    trainers = [t for t in threading.enumerate() if t.name == "churn-model" and t not in earlier]
-    assert trainers, "no training started after the page that loaded the dataset"
-    for trainer in trainers:
-        trainer.join(timeout=300)
-    calls = []
+    assert threads_while_drawing and "prepare-pages" not in threads_while_drawing, "the preparation ran beside the first page"
+    workers = [t for t in threading.enumerate() if t.name == "prepare-pages" and t not in earlier]
+    assert workers, "nothing was prepared after the page that loaded the dataset"
+    for worker in workers:
+        worker.join(timeout=300)
+    computed = []
+    for name, view in list(views.VIEWS.items()):
+        monkeypatch.setitem(views.VIEWS, name, lambda ctx, name=name, view=view: computed.append(name) or view(ctx))
     real = churn.train_churn_model
-    monkeypatch.setattr(churn, "train_churn_model", lambda *a, **k: calls.append(1) or real(*a, **k))
-    at.switch_page(PAGES["Churn risk"]).run()
-    assert not at.exception and at.metric
-    assert not calls, "the Churn risk page trained the model again"
+    monkeypatch.setattr(churn, "train_churn_model", lambda *a, **k: computed.append("model") or real(*a, **k))
+    for title in ("Funnel", "Retention", "Lifetime value", "Satisfaction", "Segments", "Churn risk"):
+        at.switch_page(PAGES[title]).run()
+        assert not at.exception and at.title[0].value == title
+    assert at.metric
+    assert not computed, f"computed again when opened: {computed}"
