@@ -45,6 +45,23 @@ class DealHistory:
         ends = np.append(self.starts[1:], self.table.height) - 1 if len(self.starts) else self.starts
         return self.table.get_column("entered_at").gather(ends)
 
+    def for_deals(self, per_deal: pl.Series, ids: pl.Series) -> pl.Series:
+        """`per_deal` (one value per deal, in the order of deals()) for each deal of `ids` (a deals
+        table's ids, in its order), null for a deal without history. Categorical ids are looked up
+        by their integer code, the same in every table (an array from code to run: no join of every
+        deal with every deal's history, which also copied each deal's text columns); other ids are
+        joined."""
+        if ids.dtype != pl.Categorical:
+            runs = pl.DataFrame({"deal_id": self.deals(), "value": per_deal})
+            return pl.DataFrame({"deal_id": ids}).join(runs, on="deal_id", how="left", maintain_order="left").get_column("value")
+        codes = self.table.get_column("code").gather(self.starts).cast(pl.Int64).to_numpy()
+        wanted = ids.to_physical().cast(pl.Int64)
+        size = max(int(codes.max()) + 1 if len(codes) else 0, int(wanted.max() or 0) + 1)
+        run_of = np.full(size, -1, dtype=np.int64)
+        run_of[codes] = np.arange(len(codes))
+        run = pl.Series(run_of).gather(wanted)  # null where the id is null
+        return per_deal.gather(run.set(run < 0, None))
+
     def largest(self, values: pl.Expr) -> pl.Series:
         """The largest of `values` (numbers, one per entry) over each deal's entries, null where
         all are null, in the order of deals(): one NumPy pass over the runs (a Polars group-by max

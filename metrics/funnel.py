@@ -57,8 +57,9 @@ def furthest_stage(
     )
     frame = frame.with_columns(furthest=current)
     if isinstance(stage_history, DealHistory):
-        ranks = stage_history.largest(_stage_rank(stage_history.table.lazy(), stages))
-        history = pl.LazyFrame({"deal_id": stage_history.deals(), "history_rank": ranks.cast(pl.Int64)})
+        ranks = stage_history.largest(_stage_rank(stage_history.table.lazy(), stages)).cast(pl.Int64)
+        table = frame.collect()
+        frame = table.with_columns(stage_history.for_deals(ranks, table.get_column("deal_id")).alias("history_rank")).lazy()
     elif stage_history is not None:
         history_frame = lazy(stage_history)
         history = (
@@ -66,12 +67,9 @@ def furthest_stage(
             .group_by("deal_id")
             .agg(history_rank=pl.col("rank").max())
         )
+        frame = frame.join(history, on="deal_id", how="left")
     if stage_history is not None:
-        frame = (
-            frame.join(history, on="deal_id", how="left")
-            .with_columns(furthest=pl.max_horizontal("furthest", "history_rank"))
-            .drop("history_rank")
-        )
+        frame = frame.with_columns(furthest=pl.max_horizontal("furthest", "history_rank")).drop("history_rank")
     return frame.with_columns(
         furthest_known=pl.col("furthest").is_not_null(), furthest=pl.col("furthest").fill_null(0)
     )
@@ -194,12 +192,12 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None 
     would fall out of every period, and a win rate over the period would count wins only."""
     frame = lazy(deals)
     last = None
-    if stage_history is not None:
-        last = (
-            pl.LazyFrame({"deal_id": stage_history.deals(), "__last": stage_history.last_entered()})
-            if isinstance(stage_history, DealHistory)
-            else lazy(stage_history).group_by("deal_id").agg(__last=pl.col("entered_at").max())
-        )  # fmt: skip
+    if isinstance(stage_history, DealHistory):
+        table = frame.collect()
+        last = stage_history.for_deals(stage_history.last_entered(), table.get_column("deal_id"))
+        frame = table.with_columns(last.alias("__last")).lazy()
+    elif stage_history is not None:
+        last = lazy(stage_history).group_by("deal_id").agg(__last=pl.col("entered_at").max())
         frame = frame.join(last, on="deal_id", how="left", maintain_order="left")
     closed = pl.col("status").is_in(["won", "lost"])
     last_stage = pl.col("__last") if last is not None else pl.lit(None, pl.Datetime("us"))

@@ -150,7 +150,8 @@ def test_the_history_sorted_once_gives_the_same_figures(sample_tables, ids):
     deal's last entry, furthest stage and time in stage off its run of rows. Those equal the
     figures from the history as given: rows in no order, text or Categorical ids, an entry without
     a deal id, entries without a time, a stage in other letter case and one outside the order
-    (the last entry of 298 deals), lost deals without a close date or a known stage."""
+    (the last entry of 298 deals), lost deals without a close date or a known stage, a deal
+    without an id and one without history (dated by their creation)."""
     from polars.testing import assert_frame_equal
 
     from metrics.deal_history import deal_history
@@ -163,6 +164,10 @@ def test_the_history_sorted_once_gives_the_same_figures(sample_tables, ids):
         pl.col("deal_id").cast(ids), closed_date=pl.when(~lost).then(pl.col("closed_date")),
         stage=pl.when(lost).then(pl.lit("Closed Lost")).otherwise(pl.col("stage")),
     )  # fmt: skip
+    deals = pl.concat([deals, deals.head(2).with_columns(
+        pl.Series("deal_id", [None, "no history"]).cast(ids), status=pl.lit("lost"),
+        closed_date=pl.lit(None, deals.schema["closed_date"]),
+    )])  # fmt: skip
     history = sample_tables["stage_history"]
     some = history.get_column("deal_id").unique(maintain_order=True).sample(n=300, seed=2).to_list()  # won, lost and open
     odd = pl.DataFrame({
@@ -171,7 +176,9 @@ def test_the_history_sorted_once_gives_the_same_figures(sample_tables, ids):
     }, schema=history.schema)  # fmt: skip
     raw = pl.concat([history, odd]).with_columns(pl.col("deal_id").cast(ids)).sample(fraction=1.0, shuffle=True, seed=3)
     sorted_once = deal_history(raw)
-    assert_frame_equal(funnel.with_close_dates(deals, stage_history=sorted_once), funnel.with_close_dates(deals, stage_history=raw))
+    dated = funnel.with_close_dates(deals, stage_history=sorted_once)
+    assert_frame_equal(dated, funnel.with_close_dates(deals, stage_history=raw))
+    assert dated.tail(2).get_column("close_date_source").to_list() == ["created", "created"]
     reach = funnel.furthest_stage(deals, stages=stages, stage_history=sorted_once).collect()
     assert_frame_equal(reach, funnel.furthest_stage(deals, stages=stages, stage_history=raw).collect(), check_row_order=False)
     assert_frame_equal(funnel.time_in_stage(sorted_once, stages=stages), funnel.time_in_stage(raw, stages=stages))
