@@ -148,6 +148,20 @@ def _context(dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
     return views.context(_dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
 
 
+PREPARING = "prepare-pages"  # the name of the thread that prepares a loaded dataset's pages
+
+
+class _NoPageToDraw(logging.Filter):
+    """Streamlit warns "missing ScriptRunContext" each time a cached function with a spinner runs
+    outside a page run. The preparing thread's calls have no page to draw a spinner on, by design:
+    their warnings would fill the server's log with a line per page."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.current_thread().name != PREPARING or "missing ScriptRunContext" not in record.getMessage()
+
+
+logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NoPageToDraw())
+
 # Datasets loaded whose pages are still to be prepared: loading one only notes it here, and the
 # app starts the work at the end of the run that loaded it (prepare_loaded_datasets).
 _pending: dict[str, Dataset] = {}
@@ -175,7 +189,7 @@ def prepare_loaded_datasets(filters) -> None:
         from dashboard import views
 
         pages = list(views.VIEWS) if dataset_key == shown and filters is not None else []
-        threading.Thread(target=_prepare, args=(dataset_key, dataset, filters, pages), name="prepare-pages", daemon=False).start()
+        threading.Thread(target=_prepare, args=(dataset_key, dataset, filters, pages), name=PREPARING, daemon=False).start()
 
 
 def _prepare(dataset_key: str, dataset: Dataset, filters, pages: list[str]) -> None:

@@ -193,8 +193,8 @@ def test_a_loaded_dataset_prepares_its_pages_after_the_first_page(env, monkeypat
 
     monkeypatch.setitem(views.VIEWS, "overview", watched)
     at = _app()  # the Overview: loads the sample afresh
-    assert threads_while_drawing and "prepare-pages" not in threads_while_drawing, "the preparation ran beside the first page"
-    workers = [t for t in threading.enumerate() if t.name == "prepare-pages" and t not in earlier]
+    assert threads_while_drawing and env.PREPARING not in threads_while_drawing, "the preparation ran beside the first page"
+    workers = [t for t in threading.enumerate() if t.name == env.PREPARING and t not in earlier]
     assert workers, "nothing was prepared after the page that loaded the dataset"
     for worker in workers:
         worker.join(timeout=300)
@@ -208,3 +208,27 @@ def test_a_loaded_dataset_prepares_its_pages_after_the_first_page(env, monkeypat
         assert not at.exception and at.title[0].value == title
     assert at.metric
     assert not computed, f"computed again when opened: {computed}"
+
+
+def test_the_preparing_thread_leaves_no_spinner_warnings_in_the_log():
+    """A cached call with a spinner outside a page run makes Streamlit warn "missing
+    ScriptRunContext"; the preparing thread has no page by design, so those lines are dropped
+    (in that thread only)."""
+    import logging
+    import threading
+
+    from dashboard import data
+
+    logger = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    kept = {}
+
+    def log(name: str) -> None:
+        record = logger.makeRecord(logger.name, logging.WARNING, __file__, 0,
+                                   "Thread '%s': missing ScriptRunContext! This warning can be ignored", (name,), None)  # fmt: skip
+        kept[name] = logger.filter(record)
+
+    for name in (data.PREPARING, "another"):
+        thread = threading.Thread(target=log, args=(name,), name=name)
+        thread.start()
+        thread.join()
+    assert kept == {data.PREPARING: False, "another": True}
