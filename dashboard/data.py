@@ -172,9 +172,9 @@ def prepare_loaded_datasets(filters) -> None:
     """Start, in a thread, what the visitors of a dataset loaded by this run open next: every
     page's view for this run's filters (the filters a first visit or a shared link opens with), in
     the navigation's order, and the churn model, which the Churn risk page's view trains. At a
-    million customers that is about 15 s of work, done while the visitor reads the first page:
+    million customers that is about 14 s of work, done while the visitor reads the first page:
     the next page then opens from the cache (a page whose view the thread is computing waits for
-    it, the cache computes a key once) instead of computing its view for 2-4 s while its first
+    it, the cache computes a key once) instead of computing its view for 1-3.5 s while its first
     visitor waits. The app calls this after drawing a page: started when the dataset loads, the
     work took the two cores from the page that loaded it. A dataset loaded for a locked link or
     not shown only trains its model. A failure here is only logged: the page then computes its
