@@ -129,9 +129,10 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     The server prepares every page's view for the loading visit's filters in the background once
     that visit is drawn (dashboard/data.py), so the first pass finds them ready or being computed,
     as a visitor clicking through the pages of a freshly loaded dataset does. A second pass opens
-    every page again with a link to the period before the default one, which nothing has computed:
-    each page's view is computed while its visitor waits ("on demand"; the first page of the pass
-    also computes the purchase days and spells the others share).
+    every page again with a link to the period before the default one, as a visitor who changes
+    the period: the view of each page that reads the period is computed while its visitor waits
+    ("on demand"; the first page of the pass also computes the purchase days and spells the others
+    share), and the pages that read none (views.PERIOD_FREE) come from the cache.
     Also the server's peak resident memory; with `shots`, a screenshot of each page there."""
     from playwright.sync_api import sync_playwright
 

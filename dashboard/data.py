@@ -132,10 +132,12 @@ def _key(name: str, stamp: str, lock=None) -> str:
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing…")
-def _view(page: str, dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
+def _view(page: str, dataset_key: str, view_key: str, _dataset: Dataset, _filters):
+    """`view_key`: views.cache_key of the page and filters; the context is that of the whole
+    filters, shared with the other pages."""
     from dashboard import views
 
-    return views.view_of(page, _context(dataset_key, filters_key, _dataset, _filters))
+    return views.view_of(page, _context(dataset_key, repr(_filters.key), _dataset, _filters))
 
 
 # Two at most: a context holds its slice, the purchase days (at a million customers, ten million
@@ -193,12 +195,13 @@ def prepare_loaded_datasets(filters) -> None:
 
 
 def _prepare(dataset_key: str, dataset: Dataset, filters, pages: list[str]) -> None:
+    from dashboard import views
     from dashboard.views import Missing
 
     log = logging.getLogger(__name__)
     for page in pages:
         try:
-            _view(page, dataset_key, repr(filters.key), dataset, filters)
+            _view(page, dataset_key, repr(views.cache_key(page, filters)), dataset, filters)
         except Missing:  # the page says which table it needs when it is opened
             pass
         except Exception as exc:  # noqa: BLE001 - see prepare_loaded_datasets
@@ -222,4 +225,6 @@ def _churn_model(dataset_key: str, _dataset: Dataset):
 def view(page: str, filters):
     """The cached results of one page for the active dataset and these filters. Raises
     views.Missing when the dataset lacks a table the page needs."""
-    return _view(page, active_key(), repr(filters.key), active_dataset(), filters)
+    from dashboard import views
+
+    return _view(page, active_key(), repr(views.cache_key(page, filters)), active_dataset(), filters)

@@ -705,6 +705,17 @@ VIEWS: dict[str, Callable[[Context], Any]] = {
 }
 
 
+#: Pages whose view reads nothing of the filters but the slice and the as-of date (no period, no
+#: comparison): their view is the same for every period, and is cached once for all of them.
+PERIOD_FREE = frozenset({"retention", "segments", "churn"})
+
+
+def cache_key(page: str, filters: Filters) -> tuple:
+    """What `page`'s view depends on of the filters: all of them, or for a PERIOD_FREE page only
+    the slice and the as-of date, so that changing the period does not compute it again."""
+    return (filters.slice, filters.as_of) if page in PERIOD_FREE else filters.key
+
+
 def compute(page: str, dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> Any:
     """The view of `page` for the dataset and filters: dataset → slice → page view, named calls only."""
     return view_of(page, context(dataset, filters, churn_model=churn_model))

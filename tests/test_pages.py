@@ -232,3 +232,24 @@ def test_the_preparing_thread_leaves_no_spinner_warnings_in_the_log():
         thread.start()
         thread.join()
     assert kept == {data.PREPARING: False, "another": True}
+
+
+def test_a_period_change_computes_only_the_pages_that_read_the_period(env, monkeypatch):
+    """Retention reads no period (views.PERIOD_FREE): after a period change it comes from the
+    cache; the Funnel, which reads it, is computed for the new period."""
+    import threading
+
+    from dashboard import views
+
+    at = _app()
+    for worker in [t for t in threading.enumerate() if t.name == env.PREPARING]:
+        worker.join(timeout=300)  # a preparation of the sample, started by this or an earlier test
+    at.switch_page(PAGES["Retention"]).run()
+    computed = []
+    for name in ("retention", "funnel"):
+        monkeypatch.setitem(views.VIEWS, name, lambda ctx, name=name, view=views.VIEWS[name]: computed.append(name) or view(ctx))
+    at.sidebar.date_input(key="period").set_value((dt.date(2026, 1, 1), dt.date(2026, 3, 31))).run()
+    assert not at.exception and at.title[0].value == "Retention"
+    at.switch_page(PAGES["Funnel"]).run()
+    assert not at.exception and at.title[0].value == "Funnel"
+    assert computed == ["funnel"]

@@ -161,3 +161,30 @@ def test_the_overview_hands_its_spells_to_the_pages_after_it(sample_tables):
     overview = views.view_of("overview", ctx)
     assert ctx.spells(as_of) is overview.overview.spells
     assert_frame_equal(ctx.spells(as_of), views.context(dataset, filters).spells(as_of))
+
+
+def test_period_free_views_read_no_period(sample_tables):
+    """views.PERIOD_FREE views are cached once for every period (views.cache_key), so they must
+    not read it: computed with no period and no comparison at all they give the view of any period;
+    a page that reads the period (the Overview, the Funnel) cannot be computed so."""
+    import dataclasses
+
+    from polars.testing import assert_frame_equal
+
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    nothing = Filters(Slice(tiers=("Gold",)), None, None, as_of)
+    quarter = Filters(Slice(tiers=("Gold",)), Period(dt.date(2026, 1, 1), dt.date(2026, 3, 31)), "year", as_of)
+    for page in views.PERIOD_FREE:
+        without, with_period = views.compute(page, dataset, nothing), views.compute(page, dataset, quarter)
+        for field in dataclasses.fields(without):
+            a, b = getattr(without, field.name), getattr(with_period, field.name)
+            if isinstance(a, pl.DataFrame):  # two runs may add a sum in another order, or group in another
+                assert_frame_equal(a, b, check_exact=False, rel_tol=1e-12, check_row_order=False)
+            else:
+                assert repr(a) == repr(b), (page, field.name)
+        assert views.cache_key(page, quarter) == views.cache_key(page, nothing) == (nothing.slice, as_of)
+    for page in ("overview", "funnel"):
+        assert page not in views.PERIOD_FREE and views.cache_key(page, quarter) == quarter.key
+        with pytest.raises((AttributeError, ValueError)):  # no period to read, no comparison to make
+            views.compute(page, dataset, nothing)
