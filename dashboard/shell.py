@@ -47,6 +47,11 @@ def page(name: str, title: str) -> tuple[Filters, Any]:
         raise  # unreachable: st.stop() ends the run
 
 
+def part(name: str, filters: Filters) -> Any:
+    """Another cached view the page draws beside its own (views.VIEWS), for the same filters."""
+    return data.view(name, filters)
+
+
 def currency() -> str:
     """The dataset's currency for labels; said plainly when it is not set (an import whose amounts
     name none) or is not a currency code or symbol (nothing else reaches a label)."""

@@ -206,8 +206,16 @@ class LifetimeValueView:
     clv_cac: dict[str, pl.DataFrame] | None = None
     ltv_cac_tables: dict[str, pl.DataFrame] | None = None
     margin_share: float | None = None
-    costs: dict[str, Any] | None = None
     backtest: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CostsView:
+    """The Lifetime value page's one figure of the period: what acquiring a customer costs against
+    keeping one (ltv.acquisition_vs_retention_cost), apart from LifetimeValueView so that the rest
+    of the page, which reads no period, is computed once for every period."""
+
+    costs: dict[str, Any] | None = None  # None where no acquisition cost is known
 
 
 @dataclass(frozen=True)
@@ -514,8 +522,8 @@ def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict
 
 
 def _historical_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> pl.DataFrame:
-    """Each customer's value to date, its distribution and, where costs are known, LTV:CAC and
-    acquisition against retention cost, into `out`."""
+    """Each customer's value to date, its distribution and, where costs are known, LTV:CAC, into
+    `out` (acquisition against retention cost, which reads the period, is lifetime_value_costs)."""
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     value = with_tier(ltv.historical_value(orders, as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate), customers)
     if "acquisition_channel" in customers.columns:
@@ -527,7 +535,6 @@ def _historical_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> pl.
     )  # fmt: skip
     if "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len():
         out["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
-        out["costs"] = acquisition_vs_retention(ctx)
     return value
 
 
@@ -547,6 +554,14 @@ def degenerate_fit(model, repeat_buyers: pl.DataFrame) -> str | None:
             "nobody leaves."
         )
     return None
+
+
+def lifetime_value_costs(ctx: Context) -> CostsView:
+    ctx.need("customers", "orders")
+    customers = ctx.tables["customers"]
+    if "acquisition_cost" not in customers.columns or not customers.get_column("acquisition_cost").drop_nulls().len():
+        return CostsView(None)
+    return CostsView(acquisition_vs_retention(ctx))
 
 
 def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
@@ -699,6 +714,7 @@ VIEWS: dict[str, Callable[[Context], Any]] = {
     "funnel": funnel_page,
     "retention": retention_page,
     "lifetime_value": lifetime_value,
+    "lifetime_value_costs": lifetime_value_costs,
     "satisfaction": satisfaction_page,
     "segments": segments_page,
     "churn": churn_page,
@@ -707,7 +723,7 @@ VIEWS: dict[str, Callable[[Context], Any]] = {
 
 #: Pages whose view reads nothing of the filters but the slice and the as-of date (no period, no
 #: comparison): their view is the same for every period, and is cached once for all of them.
-PERIOD_FREE = frozenset({"retention", "segments", "churn"})
+PERIOD_FREE = frozenset({"retention", "lifetime_value", "segments", "churn"})
 
 
 def cache_key(page: str, filters: Filters) -> tuple:

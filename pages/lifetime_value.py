@@ -13,7 +13,7 @@ cols = st.columns(4)
 cols[0].metric(f"Avg. value to date ({currency})", shell.money(value.get_column("margin").mean() or 0), border=True,
                help="Σ gross margin per customer up to the as-of date (margin = amount × margin rate when not given)")  # fmt: skip
 cols[1].metric("Customers", f"{value.height:,}", border=True)
-costs = view.costs
+costs = shell.part("lifetime_value_costs", filters).costs  # the period's: cached apart from the rest
 if costs and costs["cac"] is not None:
     cols[2].metric(f"CAC of new customers ({currency})", shell.money(costs["cac"]), border=True,
                    help=f"mean acquisition cost of the {costs['new']:,} customers whose first order falls in the period")  # fmt: skip
