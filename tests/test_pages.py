@@ -253,3 +253,22 @@ def test_a_period_change_computes_only_the_pages_that_read_the_period(env, monke
     at.switch_page(PAGES["Funnel"]).run()
     assert not at.exception and at.title[0].value == "Funnel"
     assert computed == ["funnel"]
+
+
+def test_the_cost_cards_of_lifetime_value_follow_the_period(env, sample_tables):
+    """The rest of the Lifetime value page reads no period and is cached across periods; its CAC
+    card is the period's: the mean acquisition cost of the customers whose first order falls in
+    it (ltv.acquisition_vs_retention_cost), for the default quarter and for another."""
+    from metrics import activity, ltv
+
+    at = _app()
+    at.switch_page(PAGES["Lifetime value"]).run()
+    spells = activity.spells(sample_tables["orders"], as_of=AS_OF, customers=sample_tables["customers"])
+    for period in (DEFAULT_PERIOD, Period(dt.date(2026, 1, 1), dt.date(2026, 3, 31))):
+        if period != DEFAULT_PERIOD:
+            at.sidebar.date_input(key="period").set_value((period.start, period.end)).run()
+        assert not at.exception and at.title[0].value == "Lifetime value"
+        costs = ltv.acquisition_vs_retention_cost(sample_tables["orders"], sample_tables["customers"], start=period.start,
+                                                  end=period.end, spells=spells)  # fmt: skip
+        card = next(m.value for m in at.metric if m.label.startswith("CAC of new customers"))
+        assert card == money(costs["cac"]), period
