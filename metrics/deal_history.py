@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from metrics.stats import Frame, lazy
+from metrics.stats import Frame, code_rows, lazy
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,10 @@ class DealHistory:
         if ids.dtype != pl.Categorical:
             runs = pl.DataFrame({"deal_id": self.deals(), "value": per_deal})
             return pl.DataFrame({"deal_id": ids}).join(runs, on="deal_id", how="left", maintain_order="left").get_column("value")
-        codes = self.table.get_column("code").gather(self.starts).cast(pl.Int64).to_numpy()
         wanted = ids.to_physical().cast(pl.Int64)
-        size = max(int(codes.max()) + 1 if len(codes) else 0, int(wanted.max() or 0) + 1)
-        run_of = np.full(size, -1, dtype=np.int64)
-        run_of[codes] = np.arange(len(codes))
-        run = pl.Series(run_of).gather(wanted)  # null where the id is null
-        return per_deal.gather(run.set(run < 0, None))
+        run = pl.Series(code_rows(self.table.get_column("code").gather(self.starts).cast(pl.Int64).to_numpy(),
+                                  wanted.fill_null(0).to_numpy()))  # fmt: skip
+        return per_deal.gather(run.set((run < 0) | wanted.is_null(), None))
 
     def largest(self, values: pl.Expr) -> pl.Series:
         """The largest of `values` (numbers, one per entry) over each deal's entries, null where

@@ -22,6 +22,7 @@ from metrics.stats import (
     add_months,
     as_date,
     canonical,
+    code_rows,
     day,
     kaplan_meier,
     lazy,
@@ -54,19 +55,17 @@ def _ym_date(column: str) -> pl.Expr:
 _NO_COHORT = np.iinfo(np.int32).min  # a customer in no cohort (cohort_by="signup": no signup date by the as-of date)
 
 
-def _group_index(named: pl.DataFrame, size: int) -> tuple[np.ndarray, pl.DataFrame]:
-    """named (code, group) → an array of each code's group index (length `size`; a code not in
-    `named` gets the index of the null group, as a left join would give it) and labels (group:
-    the index, label: its value)."""
+def _group_index(named: pl.DataFrame) -> tuple[np.ndarray, int, pl.DataFrame]:
+    """named (code, group) → each row's group index, the index of the null group (a customer not
+    in `named` is in it, as a left join would put them) and labels (group: the index, label: its
+    value)."""
     values = named.get_column("group").unique(maintain_order=True)
     if not values.null_count():
         values = values.extend(pl.Series([None], dtype=values.dtype))
     labels = pl.DataFrame({"group": np.arange(values.len(), dtype=np.int32), "label": values})
     index = named.join(labels.rename({"group": "index"}), left_on="group", right_on="label", how="left", nulls_equal=True,
                        maintain_order="left").get_column("index")  # fmt: skip
-    group_of = np.full(size, values.is_null().arg_max(), dtype=np.int32)
-    group_of[named.get_column("code").to_numpy()] = index.to_numpy()
-    return group_of, labels
+    return index.to_numpy(), int(values.is_null().arg_max()), labels
 
 
 def _months_of_days(days: np.ndarray) -> np.ndarray:
@@ -86,8 +85,8 @@ def _purchase_months(days: PurchaseDays) -> tuple[pl.DataFrame, pl.DataFrame]:
     day, so a customer's month is a run of rows: a pass in NumPy, no hash of ten million rows).
 
     → purchases: code, ym, revenue (the month's purchase total), bought (True), in the days' order;
-    people: code, first_ym (the month of the first purchase), months (how many rows of purchases
-    are theirs), one row per customer in the same order."""
+    people: code, first_ym (the month of the first purchase), one row per customer in the same
+    order."""
     table = days.table
     code = table.get_column("code").to_numpy()
     ym = _months_of_days(table.get_column("day").to_numpy())
@@ -102,9 +101,7 @@ def _purchase_months(days: PurchaseDays) -> tuple[pl.DataFrame, pl.DataFrame]:
          "bought": np.ones(len(starts), dtype=bool)}  # fmt: skip
     )
     firsts = np.flatnonzero(new_customer[starts])  # each customer's first month row
-    people = pl.DataFrame(
-        {"code": month_code[firsts], "first_ym": month_ym[firsts], "months": np.diff(firsts, append=len(starts))}
-    )
+    people = pl.DataFrame({"code": month_code[firsts], "first_ym": month_ym[firsts]})
     return purchases, people
 
 
@@ -169,18 +166,24 @@ def cohort_retention(
         )
     else:
         members = people.select("code", cohort_ym="first_ym")
-    # Each customer's cohort (and group) is looked up by their integer code in an array, rather
-    # than joining six million months with a million customers.
+    # Each customer's cohort (and group) is looked up by their integer code (stats.code_rows),
+    # rather than joining six million months with a million customers; a value appended at the end
+    # is what row −1, a customer not there, gets.
+    code, member_code = months.get_column("code").to_numpy(), members.get_column("code").to_numpy()
+    cohort_of = np.append(members.get_column("cohort_ym").to_numpy(), _NO_COHORT).astype(np.int32)
     named = coded(lazy(customers)).select(code=_code(), group=pl.col(by)).drop_nulls("code").collect() if by else None
-    codes = [f.get_column("code") for f in (months, members, named) if f is not None and not f.is_empty()]
-    size = max((int(c.max()) + 1 for c in codes), default=0)
-    cohort_of = np.full(size, _NO_COHORT, dtype=np.int32)
-    cohort_of[members.get_column("code").to_numpy()] = members.get_column("cohort_ym").to_numpy()
-    group_of, labels = _group_index(named, size) if by else (np.zeros(size, dtype=np.int32), None)
-    code = months.get_column("code").to_numpy()
+    if by:
+        index, null_group, labels = _group_index(named)
+        group_of = np.append(index, null_group).astype(np.int32)
+
+    def groups_of(codes: np.ndarray) -> np.ndarray:
+        if named is None:
+            return np.zeros(len(codes), dtype=np.int32)
+        return group_of[code_rows(named.get_column("code").to_numpy(), codes)]
+
     monthly = (
         months.lazy()
-        .with_columns(cohort_ym=pl.Series(cohort_of[code]), group=pl.Series(group_of[code]))
+        .with_columns(cohort_ym=pl.Series(cohort_of[code_rows(member_code, code)]), group=pl.Series(groups_of(code)))
         .filter((pl.col("cohort_ym") != _NO_COHORT) & (pl.col("ym") >= pl.col("cohort_ym")))
         .group_by("group", "cohort_ym", "ym")
         .agg(active=pl.col("bought").sum().cast(pl.Int64), revenue=pl.col("revenue").sum())
@@ -188,7 +191,7 @@ def cohort_retention(
     )
     sizes = (
         members.lazy()
-        .with_columns(group=pl.Series(group_of[members.get_column("code").to_numpy()]))
+        .with_columns(group=pl.Series(groups_of(member_code)))
         .group_by("group", cohort=_ym_date("cohort_ym"))
         .agg(cohort_size=pl.len().cast(pl.Int64))
     )

@@ -144,6 +144,20 @@ def canonical(frame: Frame, renames: Mapping[str, str]) -> pl.LazyFrame:
     return out.rename(swap) if swap else out
 
 
+def code_rows(codes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The row of each of `wanted` in `codes` (distinct), −1 where it is not there. Both are the
+    non-negative integer codes of a Categorical id, the same in every table: one array from code
+    to row and a gather, instead of a hash join of millions of rows.
+
+    >>> code_rows(np.array([7, 2, 5]), np.array([5, 3, 7, 7]))
+    array([ 2, -1,  0,  0])
+    """
+    size = max(int(codes.max()) + 1 if len(codes) else 0, int(wanted.max()) + 1 if len(wanted) else 0)
+    row = np.full(size, -1, dtype=np.int64)
+    row[codes] = np.arange(len(codes))
+    return row[wanted]
+
+
 def sorted_by_id(frame: Frame, key: str = "customer_id") -> pl.DataFrame:
     """The frame, collected, in the text order of its id column — as frame.sort(key), faster.
 
