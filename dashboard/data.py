@@ -196,13 +196,12 @@ def prepare_loaded_datasets(filters) -> None:
 
 def _prepare(dataset_key: str, dataset: Dataset, filters, pages: list[str]) -> None:
     from dashboard import views
-    from dashboard.views import Missing
 
     log = logging.getLogger(__name__)
     for page in pages:
         try:
             _view(page, dataset_key, repr(views.cache_key(page, filters)), dataset, filters)
-        except Missing:  # the page says which table it needs when it is opened
+        except views.Missing:  # the page says which table it needs when it is opened
             pass
         except Exception as exc:  # noqa: BLE001 - see prepare_loaded_datasets
             log.warning("preparing the %s page in the background failed (%s)", page, type(exc).__name__)

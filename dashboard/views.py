@@ -533,9 +533,13 @@ def _historical_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> pl.
         value=value, value_bins=bins, value_not_drawn=value.height - int(bins.get_column("count").sum()),
         value_by_tier=value.group_by("tier").agg(mean=pl.col("margin").mean(), median=pl.col("margin").median(), customers=pl.len()),
     )  # fmt: skip
-    if "acquisition_cost" in customers.columns and customers.get_column("acquisition_cost").drop_nulls().len():
+    if _acquisition_costs_known(customers):
         out["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
     return value
+
+
+def _acquisition_costs_known(customers: pl.DataFrame) -> bool:
+    return "acquisition_cost" in customers.columns and bool(customers.get_column("acquisition_cost").drop_nulls().len())
 
 
 DEGENERATE_P_ALIVE = 0.999
@@ -558,10 +562,7 @@ def degenerate_fit(model, repeat_buyers: pl.DataFrame) -> str | None:
 
 def lifetime_value_costs(ctx: Context) -> CostsView:
     ctx.need("customers", "orders")
-    customers = ctx.tables["customers"]
-    if "acquisition_cost" not in customers.columns or not customers.get_column("acquisition_cost").drop_nulls().len():
-        return CostsView(None)
-    return CostsView(acquisition_vs_retention(ctx))
+    return CostsView(acquisition_vs_retention(ctx) if _acquisition_costs_known(ctx.tables["customers"]) else None)
 
 
 def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
