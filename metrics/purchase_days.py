@@ -110,7 +110,7 @@ def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> Purch
     # One Int64 key per order (code above day), sorted once, then a group-by over the sorted key
     # (a pass over its runs, not a hash table: a fifth of the time at ten million orders)
     key = pl.col("key")
-    table = (
+    keyed = (
         coded(frame)
         .select(
             "customer_id",
@@ -119,7 +119,16 @@ def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> Purch
             + _DAY_SHIFT,
             amount=pl.col("amount").cast(pl.Float64),
         )
-        .sort("key", maintain_order=True)  # stable: a day's amounts add up in the orders' order every run
+        .collect()
+    )
+    # Orders exported by customer and date (CDNOW's log; the generated data) are in key order
+    # already: one pass checks it, where the stable sort takes 0.1-0.3 s at ten million orders.
+    if keyed.get_column("key").is_sorted():
+        keyed = keyed.with_columns(key.set_sorted())
+    else:
+        keyed = keyed.sort("key", maintain_order=True)  # stable: a day's amounts add up in the orders' order every run
+    table = (
+        keyed.lazy()
         .group_by("key", maintain_order=True)
         .agg(pl.col("customer_id").first(), pl.col("amount").sum(), orders=pl.len().cast(pl.Int64))
         .select(

@@ -405,3 +405,26 @@ def test_codes_of_several_columns_match_numpy_unique_rows(distinct_values, rows)
     rows, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
     assert np.array_equal(ux, rows[:, 0]) and np.array_equal(ut, rows[:, 1])
     assert np.array_equal(index, inverse.ravel())
+
+
+def test_a_large_group_is_fitted_on_a_seeded_sample_of_its_own_customers(sample_tables, monkeypatch):
+    """A group larger than GROUP_FIT_SAMPLE is fitted and predicted on that many of its own
+    customers, drawn without replacement and the same on every run; a smaller one on all of its
+    customers. Here the sample size is 600, so the sample's Bronze and Silver are sampled."""
+    from metrics.btyd import clv as clv_module
+
+    monkeypatch.setattr(clv_module, "GROUP_FIT_SAMPLE", 600)
+    summary = btyd.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
+    customers = sample_tables["customers"].select("customer_id", "tier")
+    pooled = btyd.predict_clv(summary, btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary))
+    first = btyd.clv_by_group(summary, customers, by="tier", pooled=pooled, min_repeat_buyers=50)
+    again = btyd.clv_by_group(summary, customers, by="tier", pooled=pooled, min_repeat_buyers=50)
+    assert_frame_equal(first, again)
+    buyers = summary.join(customers, on="customer_id").group_by("tier").len()
+    assert buyers.filter(pl.col("len") > 600).height >= 2  # the fixture has groups to sample
+    for tier, size in buyers.iter_rows():
+        rows = first.filter(pl.col("tier") == tier)
+        assert rows.height == min(size, 600) == rows.get_column("customer_id").n_unique()
+        members = customers.filter(pl.col("tier") == tier).get_column("customer_id")
+        assert rows.get_column("customer_id").is_in(members.implode()).all()
+        assert set(rows.get_column("model")) == {"own"}

@@ -64,3 +64,14 @@ def test_summaries_and_spells_read_the_same_from_days_as_from_orders(as_input):
         for a, b in zip(btyd.rfm_summaries(days, as_of=as_of), btyd.rfm_summaries(orders, as_of=as_of), strict=True):
             assert a.equals(b)
     assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(orders, as_of=dt.date(2024, 1, 2)))
+
+
+def test_orders_in_any_order_give_the_same_days(as_input):
+    """Orders already by customer and day (as CDNOW's log) are taken in their order; any other
+    order is sorted first. ORDERS is in that order; reversed it is not: the same days either way
+    (A: 15.00 on 1 Jan and 7.50 on 3 Jan; B: 4.00 on 2 Jan)."""
+    def days(orders):
+        table = purchase_days(as_input(orders), as_of=dt.date(2024, 1, 3)).table
+        return sorted(table.select(pl.col("customer_id").cast(pl.String), "day", "amount", "orders").rows())
+
+    assert days(ORDERS) == days(ORDERS.reverse()) == [("A", 19723, 15.0, 2), ("A", 19725, 7.5, 1), ("B", 19724, 4.0, 1)]

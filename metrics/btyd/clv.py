@@ -246,11 +246,21 @@ def clv_by_groups(
 
     def one_dimension(by: str) -> pl.DataFrame:
         parts = []
-        named = labelled.with_columns(pl.col(by).cast(pl.String).fill_null("Unknown"))
-        for (group,), whole in named.group_by(by, maintain_order=True):
+        # each group's rows by a code per customer, and a group's sample drawn from its row
+        # numbers: only those rows are gathered (not the whole group, half a million rows for a
+        # large tier, to keep twenty thousand of them)
+        group_of = labelled.get_column(by).cast(pl.String).fill_null("Unknown")
+        names = group_of.unique(maintain_order=True)
+        code = group_of.replace_strict(names, pl.int_range(len(names), eager=True), return_dtype=pl.UInt32).to_numpy()
+        repeat = labelled.get_column("frequency").to_numpy() > 0
+        for number, group in enumerate(names):
+            rows = np.flatnonzero(code == number)
+            repeat_buyers = int(np.count_nonzero(repeat[rows]))
+            if len(rows) > GROUP_FIT_SAMPLE:  # seeded: the same sample on every run
+                rows = np.sort(np.random.default_rng(0).choice(rows, size=GROUP_FIT_SAMPLE, replace=False))
+            part = labelled[rows]
             own = None
-            part = whole.sample(n=GROUP_FIT_SAMPLE, seed=0) if whole.height > GROUP_FIT_SAMPLE else whole
-            if whole.filter(pl.col("frequency") > 0).height >= min_repeat_buyers:
+            if repeat_buyers >= min_repeat_buyers:
                 try:
                     bg = fit_bgnbd(part, unit=unit, start=pooled_model)  # a group is near the whole
                     gg = fit_gamma_gamma(part, start=pooled_spend)
