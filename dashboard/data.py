@@ -137,14 +137,16 @@ def _view(page: str, dataset_key: str, view_key: str, _dataset: Dataset, _filter
     filters, shared with the other pages."""
     from dashboard import views
 
-    return views.view_of(page, _context(dataset_key, repr(_filters.key), _dataset, _filters))
+    shared = _context(dataset_key, repr((_filters.slice, _filters.as_of)), _dataset, _filters)
+    return views.view_of(page, shared.for_filters(_filters))
 
 
 # Two at most: a context holds its slice, the purchase days (at a million customers, ten million
-# rows) and the spells, kept for the other pages of the same view of the data.
+# rows) and the spells, kept for the other pages of the same slice, whatever their period.
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _context(dataset_key: str, filters_key: str, _dataset: Dataset, _filters):
-    """The slice and the pieces several pages read (views.Context), once per dataset and filters."""
+def _context(dataset_key: str, slice_key: str, _dataset: Dataset, _filters):
+    """The slice and the pieces several pages read (views.Context), once per dataset, slice and
+    as-of date (`slice_key`): none of the pieces reads the period."""
     from dashboard import views
 
     return views.context(_dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))

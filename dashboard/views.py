@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -70,6 +70,14 @@ class Context:
             if key not in self._shared:
                 self._shared[key] = compute()
             return self._shared[key]
+
+    def for_filters(self, filters: Filters) -> Context:
+        """This context for other filters of the same slice and as-of date, sharing its pieces:
+        none of them reads the period (the spells are kept per end date), so a period change
+        neither cuts the slice nor sorts its orders again."""
+        if (filters.slice, filters.as_of) != (self.filters.slice, self.filters.as_of):
+            raise ValueError("a context's pieces are those of its slice and as-of date")
+        return replace(self, filters=filters)
 
     def purchase_days(self) -> PurchaseDays:
         """The slice's purchase days to the as-of date: the one sort of the orders that the RFM
@@ -360,7 +368,11 @@ BREAKDOWN_GROUPS = 12  # a chart shows at most this many groups (the largest)
 def _largest_groups(frame: pl.DataFrame, dim: str, ctx: Context) -> dict[str, Any]:
     """A breakdown as the page draws it: the largest groups (by deals at the first stage), in tier
     order for tiers, else by size; the whole frame stays there for the download."""
-    top = frame.group_by(dim).agg(pl.col("reached").max()).sort("reached", descending=True).head(BREAKDOWN_GROUPS)
+    # ties by name: a group-by's order varies from run to run, the chart's order must not
+    top = (
+        frame.group_by(dim).agg(pl.col("reached").max())
+        .sort(["reached", dim], descending=[True, False], nulls_last=True).head(BREAKDOWN_GROUPS)
+    )  # fmt: skip
     names = top.get_column(dim).to_list()
     order = [t for t in ctx.tier_order() if t in names] if dim == "tier" and "customers" in ctx.tables else names
     return {"all": frame, "shown": frame.filter(pl.col(dim).is_in(names)), "order": order}

@@ -186,7 +186,9 @@ def test_period_free_views_read_no_period(sample_tables):
 
 def _same(a, b, where) -> None:
     """a and b hold the same figures: frames in any row order (two runs may group in another order,
-    or add a sum in another order, the last digit apart), dicts and lists item by item."""
+    or add a sum in another order, the last digit apart), dicts, lists and dataclasses item by item."""
+    import dataclasses
+
     from polars.testing import assert_frame_equal
 
     if isinstance(a, pl.DataFrame):
@@ -199,5 +201,36 @@ def _same(a, b, where) -> None:
         assert len(a) == len(b), where
         for x, y in zip(a, b, strict=True):
             _same(x, y, where)
+    elif dataclasses.is_dataclass(a) and not isinstance(a, type):  # a KPI, the overview's result
+        assert type(a) is type(b), where
+        for field in dataclasses.fields(a):
+            _same(getattr(a, field.name), getattr(b, field.name), (*where, field.name))
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-12, nan_ok=True), where
     else:
         assert repr(a) == repr(b), where
+
+
+def test_a_context_for_another_period_shares_its_pieces_and_gives_the_same_views(sample_tables):
+    """A period change keeps the slice, its purchase days and its spells (Context.for_filters, as
+    dashboard/data.py caches contexts per slice and as-of date), so no shared piece may read the
+    period: each page that reads it, computed after the first period filled the pieces, gives the
+    view of a context made afresh for the second period. Another slice cannot share them."""
+    import dataclasses
+
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    first = Filters(Slice(tiers=("Gold",)), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    second = Filters(Slice(tiers=("Gold",)), Period(dt.date(2026, 1, 1), dt.date(2026, 3, 31)), "year", as_of)
+    shared = views.context(dataset, first)
+    pages = [page for page in views.VIEWS if page not in views.PERIOD_FREE]
+    for page in pages:
+        views.view_of(page, shared)
+    again = shared.for_filters(second)
+    assert again.purchase_days() is shared.purchase_days() and again.tables is shared.tables
+    for page in pages:
+        kept, afresh = views.view_of(page, again), views.compute(page, dataset, second)
+        for field in dataclasses.fields(kept):
+            _same(getattr(kept, field.name), getattr(afresh, field.name), (page, field.name))
+    with pytest.raises(ValueError, match="slice"):
+        shared.for_filters(dataclasses.replace(second, slice=Slice(tiers=("Silver",))))
