@@ -31,7 +31,7 @@ from metrics import (
     segments,
     stats,
 )
-from metrics.deal_history import deal_history
+from metrics.deal_history import DealHistory, deal_history
 from metrics.domain import Dataset, Filters
 from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
@@ -93,6 +93,12 @@ class Context:
         return self._once(("spells", end), lambda: activity.spells(orders, as_of=end, churn_window_days=window,
                                                                     customers=self.tables.get("customers")))  # fmt: skip
 
+    def deals_reached(self) -> DealsReached:
+        """The slice's deals as the Funnel reads them, with each one's furthest stage: computed
+        once for the view of every deal and that of a period's deals (1 s of 1.4 at a million
+        customers)."""
+        return self._once("deals_reached", lambda: _deals_reached(self.tables, self.settings.stage_order))
+
     def keep_spells(self, end: dt.date, spells: pl.DataFrame) -> None:
         """Spells another computation made as of `end` from this context's purchase days, churn
         window and customers (the Overview's KPIs): kept, so that a later page's spells(end) is
@@ -147,25 +153,44 @@ class OverviewView:
 
 
 @dataclass(frozen=True)
+class DealsReached:
+    """The deals with the customer's tier, segment and region, close dates where lost deals lack
+    them, the stage history sorted by deal (or None), and each deal's furthest stage (reach)."""
+
+    deals: pl.DataFrame
+    history: DealHistory | None
+    reach: pl.DataFrame
+
+
+@dataclass(frozen=True)
 class FunnelView:
+    """What the Funnel shows of every deal: it reads no period (PERIOD_FREE)."""
+
     stages: list[str]
-    funnel: pl.DataFrame  # every deal
-    funnel_period: pl.DataFrame  # deals created in the period
+    funnel: pl.DataFrame
     breakdowns: dict[str, dict[str, Any]]  # by dimension: all, shown (largest groups), order
-    breakdowns_period: dict[str, dict[str, Any]]
-    win_rate: Any  # stats.Rate over deals closed in the period
     win_rate_all: Any
     win_by_tier: pl.DataFrame | None
-    summary: dict[str, Any]  # deal size and cycle
     pipeline: dict[str, Any]
     probability: pl.DataFrame
     trend: pl.DataFrame  # win rate by creation month
     trend_drawn: pl.DataFrame  # the months old enough to draw
     time_in_stage: pl.DataFrame | None
     reach: pl.DataFrame  # each deal with its furthest stage
-    reach_period: pl.DataFrame
-    unknown_stage: dict[str, int]  # deals counted at the first stage for want of a known one
+    unknown_stage: int  # deals counted at the first stage for want of a known one
     close_dates: dict[str | None, int]  # where closed deals' close dates came from
+
+
+@dataclass(frozen=True)
+class FunnelPeriodView:
+    """What the Funnel shows of the period: deals created in it, and the cards of deals closed in it."""
+
+    funnel: pl.DataFrame  # deals created in the period
+    breakdowns: dict[str, dict[str, Any]]
+    win_rate: Any  # stats.Rate over deals closed in the period
+    summary: dict[str, Any]  # deal size and cycle
+    reach: pl.DataFrame
+    unknown_stage: int
 
 
 @dataclass(frozen=True)
@@ -310,56 +335,67 @@ def overview(ctx: Context) -> OverviewView:
 # ---------------------------------------------------------------- Funnel
 
 
-def funnel_page(ctx: Context) -> FunnelView:
-    ctx.need("deals")
-    deals, stages = ctx.tables["deals"], ctx.settings.stage_order
+def _deals_reached(tables: dict[str, pl.DataFrame], stages: list[str]) -> DealsReached:
+    deals = tables["deals"]
     # the history sorted by deal once: the close dates, the furthest stages and the time in stage read its runs
-    history = deal_history(ctx.tables["stage_history"]) if "stage_history" in ctx.tables else None
-    if "customers" in ctx.tables:
+    history = deal_history(tables["stage_history"]) if "stage_history" in tables else None
+    if "customers" in tables:
         # deals of customers take the customer's tier/segment; prospects keep their own
-        dims = ctx.tables["customers"].select(
-            "customer_id", c_tier=pl.col("tier"), c_segment=pl.col("segment"), c_region=pl.col("region")
-        )
+        dims = tables["customers"].select("customer_id", c_tier=pl.col("tier"), c_segment=pl.col("segment"), c_region=pl.col("region"))
         deals = deals.join(dims, on="customer_id", how="left").with_columns(
             tier=pl.coalesce("c_tier", "tier").fill_null(UNASSIGNED_TIER),
             segment=pl.coalesce("c_segment", "segment"),
             region=pl.coalesce("c_region", "region"),
         ).drop("c_tier", "c_segment", "c_region")
-    p = ctx.filters.period
     # lost deals without a close date are dated by their last stage or creation (and counted)
     deals = funnel.with_close_dates(deals, stage_history=history)
     # every funnel figure needs each deal's furthest stage: join the history once, reuse it
-    reach = funnel.furthest_stage(deals, stages=stages, stage_history=history).collect()
-    created = reach.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
-    breakdowns, breakdowns_period = {}, {}
-    for dim in ("tier", "segment", "owner", "source"):
-        if dim in deals.columns and deals.get_column(dim).drop_nulls().len():
-            breakdowns[dim] = _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
-            breakdowns_period[dim] = _largest_groups(funnel.stage_funnel(created, stages=stages, by=dim), dim, ctx)
+    return DealsReached(deals, history, funnel.furthest_stage(deals, stages=stages, stage_history=history).collect())
+
+
+def _breakdowns(reach: pl.DataFrame, deals: pl.DataFrame, stages: list[str], ctx: Context) -> dict[str, dict[str, Any]]:
+    return {
+        dim: _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
+        for dim in ("tier", "segment", "owner", "source")
+        if dim in deals.columns and deals.get_column(dim).drop_nulls().len()
+    }
+
+
+def funnel_page(ctx: Context) -> FunnelView:
+    ctx.need("deals")
+    stages, reached = ctx.settings.stage_order, ctx.deals_reached()
+    deals, history, reach = reached.deals, reached.history, reached.reach
     inferred = deals.get_column("close_date_source").value_counts()
-    return FunnelView(**{
-        "stages": stages,
-        "funnel": funnel.stage_funnel(reach, stages=stages),
-        "funnel_period": funnel.stage_funnel(created, stages=stages),
-        "breakdowns": breakdowns,
-        "breakdowns_period": breakdowns_period,
-        "win_rate": funnel.win_rate(deals, start=p.start, end=p.end),
-        "win_rate_all": funnel.win_rate(deals),
-        "win_by_tier": funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
-        "summary": funnel.deal_summary(deals, start=p.start, end=p.end),
-        "pipeline": funnel.pipeline(reach, stages=stages),
-        "probability": funnel.stage_win_probability(reach, stages=stages),
-        "trend": (trend := funnel.conversion_by_month(deals)),
-        "trend_drawn": trend.filter("mature"),  # younger months are biased low (see conversion_by_month)
-        "time_in_stage": funnel.time_in_stage(history, stages=stages) if history is not None and history.table.height else None,
-        "reach": reach,
-        "reach_period": created,
-        "unknown_stage": {
-            "all": int((~reach.get_column("furthest_known")).sum()),
-            "period": int((~created.get_column("furthest_known")).sum()),
-        },
-        "close_dates": dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
-    })
+    return FunnelView(
+        stages=stages,
+        funnel=funnel.stage_funnel(reach, stages=stages),
+        breakdowns=_breakdowns(reach, deals, stages, ctx),
+        win_rate_all=funnel.win_rate(deals),
+        win_by_tier=funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
+        pipeline=funnel.pipeline(reach, stages=stages),
+        probability=funnel.stage_win_probability(reach, stages=stages),
+        trend=(trend := funnel.conversion_by_month(deals)),
+        trend_drawn=trend.filter("mature"),  # younger months are biased low (see conversion_by_month)
+        time_in_stage=funnel.time_in_stage(history, stages=stages) if history is not None and history.table.height else None,
+        reach=reach,
+        unknown_stage=int((~reach.get_column("furthest_known")).sum()),
+        close_dates=dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
+    )  # fmt: skip
+
+
+def funnel_period(ctx: Context) -> FunnelPeriodView:
+    ctx.need("deals")
+    stages, reached, p = ctx.settings.stage_order, ctx.deals_reached(), ctx.filters.period
+    deals = reached.deals
+    created = reached.reach.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
+    return FunnelPeriodView(
+        funnel=funnel.stage_funnel(created, stages=stages),
+        breakdowns=_breakdowns(created, deals, stages, ctx),
+        win_rate=funnel.win_rate(deals, start=p.start, end=p.end),
+        summary=funnel.deal_summary(deals, start=p.start, end=p.end),
+        reach=created,
+        unknown_stage=int((~created.get_column("furthest_known")).sum()),
+    )
 
 
 BREAKDOWN_GROUPS = 12  # a chart shows at most this many groups (the largest)
@@ -725,6 +761,7 @@ def churn_page(ctx: Context) -> ChurnView:
 VIEWS: dict[str, Callable[[Context], Any]] = {
     "overview": overview,
     "funnel": funnel_page,
+    "funnel_period": funnel_period,
     "retention": retention_page,
     "lifetime_value": lifetime_value,
     "lifetime_value_costs": lifetime_value_costs,
@@ -736,7 +773,7 @@ VIEWS: dict[str, Callable[[Context], Any]] = {
 
 #: Pages whose view reads nothing of the filters but the slice and the as-of date (no period, no
 #: comparison): their view is the same for every period, and is cached once for all of them.
-PERIOD_FREE = frozenset({"retention", "lifetime_value", "segments", "churn"})
+PERIOD_FREE = frozenset({"funnel", "retention", "lifetime_value", "segments", "churn"})
 
 
 def cache_key(page: str, filters: Filters) -> tuple:

@@ -6,9 +6,10 @@ from dashboard import charts, shell
 from dashboard.components import download, table
 from metrics.funnel import deals_at_stage
 
-filters, view = shell.page("funnel", "Funnel")
+filters, view = shell.page("funnel", "Funnel")  # every deal: the same view for every period
+period = shell.part("funnel_period", filters)  # deals created or closed in the period
 currency = shell.currency()
-rate, summary, pipe = view.win_rate, view.summary, view.pipeline
+rate, summary, pipe = period.win_rate, period.summary, view.pipeline
 
 cols = st.columns(5)
 cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:.1f}%", border=True,
@@ -29,8 +30,8 @@ cols[4].metric(f"Velocity ({currency}/day)", shell.money(pipe["velocity_per_day"
 scope = st.radio("Deals", ["created in the period", "all deals"], horizontal=True, key="funnel_scope",
                  help="The cards above count deals closed in the period; the funnel counts deals by when they were created.")  # fmt: skip
 in_period = scope == "created in the period"
-stages_frame = view.funnel_period if in_period else view.funnel
-unknown = view.unknown_stage["period" if in_period else "all"]
+shown = period if in_period else view
+stages_frame, unknown = shown.funnel, shown.unknown_stage
 if not stages_frame.height or not stages_frame.get_column("reached").max():
     st.info("No deal was created in this period: choose all deals, or a longer period.", icon="ℹ️")
     st.stop()
@@ -57,7 +58,7 @@ with right:
                    + " and ".join(f"their {k} date ({v:,})" for k, v in inferred.items()) + ", so they count in a period.")  # fmt: skip
     download.show(stages_frame, "funnel")
 
-breakdowns = view.breakdowns_period if in_period else view.breakdowns
+breakdowns = shown.breakdowns
 if breakdowns:
     st.subheader("Breakdown")
     tabs = st.tabs([d.capitalize() for d in breakdowns])
@@ -86,7 +87,7 @@ st.subheader("Deals behind a stage")
 c1, c2 = st.columns([1, 2])
 stage = c1.selectbox("Stage", view.stages, key="drill_stage")
 which = c2.radio("Deals that", ["reached it", "stopped there"], horizontal=True, key="drill_which")
-behind = deals_at_stage(view.reach_period if in_period else view.reach, stages=view.stages, stage=stage, exact=which == "stopped there")
+behind = deals_at_stage(shown.reach, stages=view.stages, stage=stage, exact=which == "stopped there")
 st.caption(f"{behind.height:,} deals")
 table.show(behind, currency=currency, key="deals_behind")
 download.show(behind, f"deals-{stage}")

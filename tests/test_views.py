@@ -166,7 +166,7 @@ def test_the_overview_hands_its_spells_to_the_pages_after_it(sample_tables):
 def test_period_free_views_read_no_period(sample_tables):
     """views.PERIOD_FREE views are cached once for every period (views.cache_key), so they must
     not read it: computed with no period and no comparison at all they give the view of any period;
-    a page that reads the period (the Overview, the Funnel) cannot be computed so."""
+    a page that reads the period (the Overview, the Funnel's period part) cannot be computed so."""
     import dataclasses
 
     as_of = dt.date(2026, 6, 30)
@@ -178,7 +178,7 @@ def test_period_free_views_read_no_period(sample_tables):
         for field in dataclasses.fields(without):
             _same(getattr(without, field.name), getattr(with_period, field.name), (page, field.name))
         assert views.cache_key(page, quarter) == views.cache_key(page, nothing) == (nothing.slice, as_of)
-    for page in ("overview", "funnel"):
+    for page in ("overview", "funnel_period"):
         assert page not in views.PERIOD_FREE and views.cache_key(page, quarter) == quarter.key
         with pytest.raises((AttributeError, ValueError)):  # no period to read, no comparison to make
             views.compute(page, dataset, nothing)
