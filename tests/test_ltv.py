@@ -359,6 +359,24 @@ def test_rfm_summaries_equal_one_summary_per_date(sample_tables):
     assert btyd.rfm_summaries(sample_tables["orders"], as_of=[]) == []
 
 
+def test_rfm_summaries_by_hand_with_ids_coded_out_of_text_order():
+    """Ids first seen as "rfm-z" then "rfm-y" get integer codes out of their text order; the
+    summaries still come in text order. rfm-z buys 10.00 on 1 Jan, 20.00 on 8 Jan and 30.00 on
+    15 Jan; rfm-y 5.00 on 10 Jan. As of 9 Jan (unit days): rfm-z frequency 1, recency 7, T 8,
+    monetary 20.00 (rfm-y has not bought yet); as of 15 Jan: rfm-y 0, 0, 5, null; rfm-z 2, 14,
+    14, (20 + 30) / 2 = 25.00."""
+    orders = pl.DataFrame({
+        "customer_id": ["rfm-z", "rfm-y", "rfm-z", "rfm-z"],
+        "order_date": [dt.date(2024, 1, 1), dt.date(2024, 1, 10), dt.date(2024, 1, 8), dt.date(2024, 1, 15)],
+        "amount": [10.0, 5.0, 20.0, 30.0],
+    }).with_columns(pl.col("customer_id").cast(pl.Categorical))  # fmt: skip
+    early, late = btyd.rfm_summaries(orders, as_of=[dt.date(2024, 1, 9), dt.date(2024, 1, 15)], unit="D")
+    assert early.with_columns(pl.col("customer_id").cast(pl.String)).rows() == [("rfm-z", 1, 7.0, 8.0, 20.0)]
+    assert late.with_columns(pl.col("customer_id").cast(pl.String)).rows() == [
+        ("rfm-y", 0, 0.0, 5.0, None), ("rfm-z", 2, 14.0, 14.0, 25.0),
+    ]  # fmt: skip
+
+
 def test_validated_model_equals_the_single_calls(sample_tables):
     """validated_model fits the holdout's model in a second thread; every number must be what the
     single calls give one after the other (nothing shared between the two fits)."""

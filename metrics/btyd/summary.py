@@ -57,35 +57,51 @@ def rfm_summaries(
 
     From the purchase days, sorted by customer and day, each customer's figures are read off their
     run of rows up to each as-of date: the first day, the last day, how many days, and the amount
-    of those after the first (the repeat purchases).
+    of those after the first (the repeat purchases). The runs are found once: a customer's days up
+    to an earlier date are the start of their run (the days ascend), so each date only counts them.
     """
     unit_days = days_per_unit(unit)
     ends = [as_date(value) for value in as_of]
     if not ends:
         return []
     days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=max(ends))
+    days = days.upto(max(ends))
+    runs = days.per_customer()
+    every_count = runs.get_column("days").to_numpy().astype(np.int64)
+    starts = np.cumsum(every_count) - every_count  # each customer's first row
+    day = days.table.get_column("day").to_numpy()
+    amount = days.table.get_column("amount").to_numpy(writable=True)
+    amount[starts] = 0.0  # the first day is not a repeat purchase
+    first = runs.get_column("first").to_numpy()
+    # the runs come in code order; where that is the ids' text order (stats.sorted_by_id), so is
+    # every summary, a subset of them in the same order: checked once, not once per date
+    in_text_order = runs.get_column("customer_id").cast(pl.String).is_sorted()
     summaries = []
     for end in ends:
-        part = days.upto(end)
-        per_customer = part.per_customer()
-        # the repeat days' amounts summed in NumPy, in the rows' order: Polars' parallel sums add
-        # a customer's days in an order that varies from run to run (the last digit moved)
-        amount = part.table.get_column("amount").to_numpy(writable=True)
-        count = per_customer.get_column("days").to_numpy().astype(np.int64)
-        starts = np.cumsum(count) - count  # each customer's first row
-        amount[starts] = 0.0  # the first day is not a repeat purchase
-        repeat = run_totals(amount, starts)
+        cut = day_number(end)
+        if cut >= day_number(days.as_of):
+            count, repeat, last, keep = every_count, run_totals(amount, starts), runs.get_column("last").to_numpy(), None
+        else:
+            known = day <= cut
+            count = run_totals(known.astype(np.int64), starts)
+            # the repeat days' amounts summed in NumPy, in the rows' order: Polars' parallel sums
+            # add a customer's days in an order that varies from run to run (the last digit moved)
+            repeat = run_totals(np.where(known, amount, 0.0), starts)
+            last = day[starts + np.maximum(count, 1) - 1]
+            keep = count > 0  # a customer whose first purchase comes later is not in it
         frequency = count - 1
-        first = per_customer.get_column("first").to_numpy()
-        table = per_customer.select("customer_id").with_columns(
+        table = runs.select("customer_id").with_columns(
             frequency=pl.Series(frequency, dtype=pl.Int64),
             # divided in NumPy too: Polars divides by a constant through its reciprocal on some
             # paths and not on others (186 days / 7 came out as 26.571428571428573 or …57)
-            recency=pl.Series((per_customer.get_column("last").to_numpy() - first) / unit_days, dtype=pl.Float64),
-            T=pl.Series((day_number(end) - first) / unit_days, dtype=pl.Float64),
+            recency=pl.Series((last - first) / unit_days, dtype=pl.Float64),
+            T=pl.Series((cut - first) / unit_days, dtype=pl.Float64),
             monetary_value=pl.Series(repeat / np.maximum(frequency, 1), dtype=pl.Float64),
         ).with_columns(monetary_value=pl.when(pl.col("frequency") > 0).then("monetary_value"))
-        summaries.append(days.with_ids(sorted_by_id(table)))
+        if keep is not None:
+            table = table.filter(pl.Series(keep))
+        table = table if in_text_order else sorted_by_id(table)
+        summaries.append(days.with_ids(table))
     return summaries
 
 
