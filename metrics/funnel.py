@@ -354,9 +354,12 @@ def stage_win_probability(
 def pipeline(
     deals: Frame, *, stages: Sequence[str], stage_history: Frame | DealHistory | None = None
 ) -> dict[str, float | int | None]:
-    """Open pipeline: open deals, pipeline value (Σ amount of open deals), weighted pipeline
-    (Σ amount × historical probability of winning from the deal's current stage) and sales
-    velocity per day (open deals × win rate × average deal size / mean cycle length in days)."""
+    """Open pipeline: open deals, how many of them carry an amount (open_with_amount), pipeline
+    value (Σ amount of open deals), weighted pipeline (Σ amount × historical probability of
+    winning from the deal's current stage) and sales velocity per day (open deals × win rate ×
+    average deal size / mean cycle length in days). The two sums are None when open deals exist
+    but none carries an amount (Maven's export fills the amount only when a deal closes): their
+    value is unknown, not zero."""
     reached = _reach(deals, stages, stage_history).select("furthest", "status", "amount").collect()
     probability = _win_probability(reached, stages).with_row_index("furthest").with_columns(pl.col("furthest").cast(pl.Int64))
     row = (
@@ -364,11 +367,14 @@ def pipeline(
         .join(probability.select("furthest", "probability"), on="furthest", how="left")
         .select(
             open_deals=pl.len(),
+            open_with_amount=pl.col("amount").is_not_null().sum().cast(pl.Int64),
             pipeline_value=pl.col("amount").sum(),
             weighted_pipeline=(pl.col("amount") * pl.col("probability")).sum(),
         )
         .row(0, named=True)
     )
+    if row["open_deals"] and not row["open_with_amount"]:
+        row.update(pipeline_value=None, weighted_pipeline=None)
     rate = win_rate(deals)
     summary = deal_summary(deals)
     velocity = None

@@ -10,6 +10,12 @@ filters, view = shell.page("funnel", "Funnel")  # every deal: the same view for 
 period = shell.part("funnel_period", filters)  # deals created or closed in the period
 currency = shell.currency()
 rate, summary, pipe = period.win_rate, period.summary, view.pipeline
+if pipe["pipeline_value"] is None:
+    pipeline_text = f"{pipe['open_deals']:,} open deals, none with an amount in this data: their value is unknown"
+else:
+    pipeline_text = (f"{pipe['open_deals']:,} open deals"
+                     + ("" if pipe["open_with_amount"] == pipe["open_deals"] else f", {pipe['open_with_amount']:,} of them with an amount")
+                     + f"; weighted by the historical chance of winning from their stage: {shell.money(pipe['weighted_pipeline'], currency)}")  # fmt: skip
 
 cols = st.columns(5)
 cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:.1f}%", border=True,
@@ -21,9 +27,7 @@ cols[1].metric(f"Avg. deal ({currency})", shell.money(summary["average_deal_size
 cols[2].metric("Sales cycle", "—" if summary["cycle_median_days"] is None else f"{summary['cycle_median_days']:.0f} days",
                help="median of closed − created date over won deals closed in the period; mean "
                + ("—" if summary["cycle_mean_days"] is None else f"{summary['cycle_mean_days']:.0f} days"), border=True)  # fmt: skip
-cols[3].metric(f"Open pipeline ({currency})", shell.money(pipe["pipeline_value"] or 0), border=True,
-               help=f"{pipe['open_deals']:,} open deals; weighted by the historical chance of winning from their stage: "
-               f"{currency} {pipe['weighted_pipeline'] or 0:,.0f}")  # fmt: skip
+cols[3].metric(f"Open pipeline ({currency})", shell.money(pipe["pipeline_value"]), border=True, help=pipeline_text)
 cols[4].metric(f"Velocity ({currency}/day)", shell.money(pipe["velocity_per_day"]),
                help="sales velocity: open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
 
@@ -47,8 +51,7 @@ right.dataframe(stages_frame, hide_index=True, column_config={
     "ci_high": st.column_config.NumberColumn("From previous, 95% high", format="percent"),
 })  # fmt: skip
 with right:
-    st.caption(f"Weighted pipeline {shell.money(pipe['weighted_pipeline'] or 0, currency)} ({pipe['open_deals']:,} open deals). "
-               "The interval is the 95% Wilson interval of the step conversion.")  # fmt: skip
+    st.caption(f"Open pipeline: {pipeline_text}. The interval is the 95% Wilson interval of the step conversion.")
     if unknown:
         st.caption(f"{unknown:,} deals record no stage of the stage order (lost deals whose export keeps only the outcome): "
                    "they count at the first stage, as every deal entered there.")  # fmt: skip
@@ -73,15 +76,19 @@ trend = view.trend_drawn
 left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
                                title="Win rate by month the deal was created"))  # fmt: skip
 with left:
-    st.caption("Months with more than 5% of their deals still open are left out: lost deals close sooner than won ones, so a young month's rate is biased low.")
+    st.caption(f"{view.trend_drawn.height:,} of {view.trend.height:,} months drawn: months with more than 5% of their deals still "
+               "open are left out, as lost deals close sooner than won ones, so a young month's rate is biased low.")  # fmt: skip
     download.show(view.trend, "funnel-trend")
 if view.time_in_stage is not None and view.time_in_stage.height:
     right.plotly_chart(charts.bars(view.time_in_stage, x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",
                                    text="deals", text_template="%{text:,} deals"))  # fmt: skip
     with right:
         download.show(view.time_in_stage, "time-in-stage")
-else:
+elif view.time_in_stage is None:
     right.info("Time in stage needs stage_history (or stage-date columns in the export).")
+else:  # a history with one dated stage per deal (Maven's engage dates) has no time between two stages
+    right.info("Time in stage needs deals with two or more dated stages in their history: in this data no deal has more "
+               "than one, so no time between stages can be measured.")  # fmt: skip
 
 st.subheader("Deals behind a stage")
 c1, c2 = st.columns([1, 2])

@@ -47,3 +47,15 @@ def test_every_page_renders_on_every_dataset(corpus_store, dataset, page):
     assert not at.error, [e.value for e in at.error]
     if page != "data":  # the Data page has no slice caption; every other page names its dataset
         assert at.caption[0].value.startswith(dataset)
+
+
+def test_the_maven_funnel_says_what_its_export_cannot_give(corpus_store):
+    """Maven's export fills a deal's amount only when it closes and dates one stage per deal (the
+    engage date): the open pipeline's value is unknown, not 0, and no time between two stages can
+    be measured. The Funnel says both in words."""
+    at = open_page("Maven CRM", "funnel")
+    assert not at.exception
+    card = next(m for m in at.metric if m.label.startswith("Open pipeline"))
+    assert card.value == "—"
+    assert any("none with an amount in this data" in c.value for c in at.caption)
+    assert any("no deal has more than one" in i.value for i in at.info)

@@ -84,8 +84,24 @@ def test_win_rate_deal_size_cycle_and_pipeline(as_input):
     assert pipe["open_deals"] == 2 and pipe["pipeline_value"] == 1100.0
     assert pipe["weighted_pipeline"] == pytest.approx(950.0)
     assert pipe["velocity_per_day"] == pytest.approx(2 * (1 / 3) * 1000 / 30)
+    assert pipe["open_with_amount"] == 2
     behind = funnel.deals_at_stage(deals, stages=STAGES, stage="Proposal", stage_history=history)
     assert sorted(behind["deal_id"]) == ["d1", "d4"]
+
+
+def test_open_deals_without_amounts_have_an_unknown_pipeline_value(as_input):
+    """Maven's export fills a deal's amount only when it closes. With d5's amount unknown the
+    pipeline is d4's 800 (weighted 800 × 1), one of the two open deals carrying an amount; with
+    neither known the value is unknown (None), not 0. The velocity reads the number of open deals
+    and the won deals' sizes, so it stays 2 × 1/3 × 1000 / 30."""
+    some = DEALS.with_columns(amount=pl.when(pl.col("deal_id") == "d5").then(None).otherwise(pl.col("amount")))
+    pipe = funnel.pipeline(as_input(some), stages=STAGES, stage_history=as_input(HISTORY))
+    assert (pipe["open_deals"], pipe["open_with_amount"], pipe["pipeline_value"]) == (2, 1, 800.0)
+    assert pipe["weighted_pipeline"] == pytest.approx(800.0)
+    none = DEALS.with_columns(amount=pl.when(pl.col("status") == "open").then(None).otherwise(pl.col("amount")))
+    pipe = funnel.pipeline(as_input(none), stages=STAGES, stage_history=as_input(HISTORY))
+    assert (pipe["open_deals"], pipe["open_with_amount"], pipe["pipeline_value"], pipe["weighted_pipeline"]) == (2, 0, None, None)
+    assert pipe["velocity_per_day"] == pytest.approx(2 * (1 / 3) * 1000 / 30)
 
 
 def test_empty_deals_give_empty_results():
