@@ -111,7 +111,7 @@ ORDERS = Table(
     ),
     required=True,
     id_column="order_id",
-    enables="Retention, Lifetime value and Segments",
+    enables="Retention, Lifetime value, Segments, Churn risk and the Overview's revenue and customer figures",
 )
 
 DEALS = Table(
@@ -143,7 +143,7 @@ STAGE_HISTORY = Table(
         _c("stage", S, required=True, nullable=False),
         _c("entered_at", T, required=True, nullable=False),
     ),
-    enables="time in stage and velocity on the Funnel page",
+    enables="time in stage and the furthest stage of each deal on the Funnel page",
 )
 
 TICKETS = Table(
