@@ -12,6 +12,7 @@ import polars as pl
 
 from metrics.btyd.bgnbd import BGNBD, fit_bgnbd
 from metrics.btyd.compress import distinct_codes
+from metrics.btyd.fitting import one_blas_thread
 from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
 from metrics.btyd.summary import days_per_unit, rfm_summaries
 from metrics.purchase_days import PurchaseDays
@@ -146,13 +147,9 @@ def validated_model(
     any fit is raised as from the single calls.
     """
     # One BLAS thread for both fits, set once here: each fit's own limit, set and restored by two
-    # threads interleaved, could otherwise leave the process at the wrong setting. SciPy's own BLAS
-    # is loaded first, so that the limit covers it (else a fit could run with several BLAS threads
-    # and differ from the single call in the last digits).
-    from scipy import optimize  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+    # threads interleaved, could otherwise leave the process at the wrong setting (and a fit run
+    # with several BLAS threads could differ from the single call in the last digits).
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
         # the short Gamma-Gamma fit first, so that it is ready when BG/NBD is and the CLV can go on
         spend = pool.submit(fit_gamma_gamma, summary)
         check = pool.submit(

@@ -3,6 +3,7 @@ subsample, Newton steps in whitened coordinates on the whole data, L-BFGS-B wher
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,6 @@ def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.nd
     ftol = 1e-14 if len(weights) < 100_000 else 1e-12
 
     from scipy import optimize  # imported here: 0.3 s that pages without a model fit should not pay
-    from threadpoolctl import threadpool_limits
 
     def mean_objective(cols, w):
         data, scale = prepare(*cols, w), float(w.sum())
@@ -59,7 +59,7 @@ def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.nd
             return value, basis.T @ gradient
         # L-BFGS-B works on 4-vectors through BLAS; a multi-threaded BLAS spends ~1 ms per
         # iteration waking threads for them (5-15× the fit itself on a slice): one thread
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             result = optimize.minimize(whitened, np.zeros(len(x0)), jac=True, method="L-BFGS-B",
                                        options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-9})  # fmt: skip
         theta = x0 + basis @ result.x
@@ -86,6 +86,21 @@ def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.nd
         if other.log_likelihood > best.log_likelihood or not np.isfinite(best.log_likelihood):
             best = other
     return _Fit(best.x, best.log_likelihood * total, best.success)
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread. The libraries are found once per process
+    (threadpoolctl reads the process's loaded libraries: 1 ms, paid by each of the twenty-odd
+    fits of a page otherwise), after SciPy's own BLAS is loaded, so that the limit covers it."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller():
+    from scipy import optimize  # noqa: F401 - loads SciPy's BLAS before the libraries are read
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _newton_polish(objective, theta: np.ndarray, basis: np.ndarray, ftol: float, max_steps: int = 20) -> _Fit | None:
