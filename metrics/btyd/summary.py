@@ -76,19 +76,23 @@ def rfm_summaries(
     # the runs come in code order; where that is the ids' text order (stats.sorted_by_id), so is
     # every summary, a subset of them in the same order: checked once, not once per date
     in_text_order = runs.get_column("customer_id").cast(pl.String).is_sorted()
-    summaries = []
-    for end in ends:
+    summaries: dict[int, pl.DataFrame] = {}
+    # latest date first: each earlier date's amounts are the later one's with more days zeroed,
+    # in place (no new ten-million-row arrays per date)
+    for index in sorted(range(len(ends)), key=lambda i: ends[i], reverse=True):
+        end = ends[index]
         cut = day_number(end)
         if cut >= day_number(days.as_of):
-            count, repeat, last, keep = every_count, run_totals(amount, starts), runs.get_column("last").to_numpy(), None
+            count, last, keep = every_count, runs.get_column("last").to_numpy(), None
         else:
-            known = day <= cut
-            count = run_totals(known.astype(np.int64), starts)
-            # the repeat days' amounts summed in NumPy, in the rows' order: Polars' parallel sums
-            # add a customer's days in an order that varies from run to run (the last digit moved)
-            repeat = run_totals(np.where(known, amount, 0.0), starts)
+            later = day > cut
+            count = every_count - (np.add.reduceat(later, starts, dtype=np.int64) if len(starts) else 0)
+            amount[later] = 0.0
             last = day[starts + np.maximum(count, 1) - 1]
             keep = count > 0  # a customer whose first purchase comes later is not in it
+        # the repeat days' amounts summed in NumPy, in the rows' order: Polars' parallel sums
+        # add a customer's days in an order that varies from run to run (the last digit moved)
+        repeat = run_totals(amount, starts)
         frequency = count - 1
         table = runs.select("customer_id").with_columns(
             frequency=pl.Series(frequency, dtype=pl.Int64),
@@ -101,8 +105,8 @@ def rfm_summaries(
         if keep is not None:
             table = table.filter(pl.Series(keep))
         table = table if in_text_order else sorted_by_id(table)
-        summaries.append(days.with_ids(table))
-    return summaries
+        summaries[index] = days.with_ids(table)
+    return [summaries[i] for i in range(len(ends))]
 
 
 def float_columns(summary: Frame, *names: str) -> list[np.ndarray]:
