@@ -106,6 +106,25 @@ def test_views_hand_charts_bounded_data(sample_tables):
     assert residue.get_column("count").to_list() == [1, 1, 0, 1]  # 0.01, 0.5 (−0.3), 100 (last bin)
 
 
+def test_the_page_benchmark_times_every_view_a_page_draws():
+    """benchmarks/pages.py times a page's filter change as its view and the views the page draws
+    beside it (shell.part): its list must be the pages' own, read from their source."""
+    import ast
+    from pathlib import Path
+
+    from benchmarks.pages import DRAWN_BESIDE
+
+    drawn = {}
+    for page in sorted((Path(__file__).resolve().parent.parent / "pages").glob("*.py")):
+        calls = [node for node in ast.walk(ast.parse(page.read_text())) if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Attribute) and node.func.attr in ("page", "part")]  # fmt: skip
+        names = {node.func.attr: node.args[0].value for node in calls if node.args and isinstance(node.args[0], ast.Constant)}
+        if "part" in names:
+            drawn[names["page"]] = names["part"]
+    assert drawn == DRAWN_BESIDE
+    assert set(DRAWN_BESIDE) | set(DRAWN_BESIDE.values()) <= set(views.VIEWS)
+
+
 def test_pages_only_draw():
     """Pages draw their view; every filter, sort and aggregation lives in dashboard/views.py."""
     import ast
