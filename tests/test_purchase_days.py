@@ -64,6 +64,8 @@ def test_summaries_and_spells_read_the_same_from_days_as_from_orders(as_input):
         for a, b in zip(btyd.rfm_summaries(days, as_of=as_of), btyd.rfm_summaries(orders, as_of=as_of), strict=True):
             assert a.equals(b)
     assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(orders, as_of=dt.date(2024, 1, 2)))
+    # the summaries work on copies of the amounts: the days the pages share are untouched
+    assert days.table.equals(purchase_days(orders, as_of=dt.date(2024, 1, 3)).table)
 
 
 def test_orders_in_any_order_give_the_same_days(as_input):
