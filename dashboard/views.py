@@ -50,6 +50,9 @@ class Missing(Exception):
         super().__init__(self.reason)
 
 
+SPELLS_KEPT = 4  # end dates whose activity spells a context keeps (see Context._once)
+
+
 @dataclass
 class Context:
     """What every page view is computed from: the dataset, its slice for the filters, the filters,
@@ -64,11 +67,16 @@ class Context:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # a piece may ask for another
 
     def _once(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """A piece several pages read, computed once per context (dataset and filters): a second
-        session asking for it meanwhile waits for the first."""
+        """A piece several pages read, computed once per context (slice and as-of date): a second
+        session asking for it meanwhile waits for the first. Spells are kept for the last
+        SPELLS_KEPT end dates only: a context lives across periods, and a visitor stepping
+        through twenty quarters would otherwise keep twenty (30 MB each at a million customers)."""
         with self._lock:
             if key not in self._shared:
                 self._shared[key] = compute()
+                spells = [k for k in self._shared if isinstance(k, tuple) and k[0] == "spells"]
+                for old in spells[:-SPELLS_KEPT]:  # the oldest first: a dict keeps its insertion order
+                    del self._shared[old]
             return self._shared[key]
 
     def for_filters(self, filters: Filters) -> Context:
