@@ -133,11 +133,11 @@ def _key(name: str, stamp: str, lock=None) -> str:
 
 @st.cache_resource(max_entries=32, show_spinner="Computing…")
 def _view(page: str, dataset_key: str, view_key: str, _dataset: Dataset, _filters):
-    """`view_key`: views.cache_key of the page and filters; the context is that of the whole
-    filters, shared with the other pages."""
+    """`view_key`: views.cache_key of the page and filters; the context is that of the filters'
+    slice and as-of date, shared with the other pages and periods."""
     from dashboard import views
 
-    shared = _context(dataset_key, repr((_filters.slice, _filters.as_of)), _dataset, _filters)
+    shared = _context(dataset_key, repr(_filters.slice_key), _dataset, _filters)
     return views.view_of(page, shared.for_filters(_filters))
 
 
@@ -188,10 +188,10 @@ def prepare_loaded_datasets(filters) -> None:
         _pending.clear()
     if not pending:
         return
+    from dashboard import views
+
     shown = active_key()
     for dataset_key, dataset in pending:
-        from dashboard import views
-
         pages = list(views.VIEWS) if dataset_key == shown and filters is not None else []
         threading.Thread(target=_prepare, args=(dataset_key, dataset, filters, pages), name=PREPARING, daemon=False).start()
 

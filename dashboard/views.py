@@ -83,7 +83,7 @@ class Context:
         """This context for other filters of the same slice and as-of date, sharing its pieces:
         none of them reads the period (the spells are kept per end date), so a period change
         neither cuts the slice nor sorts its orders again."""
-        if (filters.slice, filters.as_of) != (self.filters.slice, self.filters.as_of):
+        if filters.slice_key != self.filters.slice_key:
             raise ValueError("a context's pieces are those of its slice and as-of date")
         return replace(self, filters=filters)
 
@@ -787,7 +787,7 @@ PERIOD_FREE = frozenset({"funnel", "retention", "lifetime_value", "segments", "c
 def cache_key(page: str, filters: Filters) -> tuple:
     """What `page`'s view depends on of the filters: all of them, or for a PERIOD_FREE page only
     the slice and the as-of date, so that changing the period does not compute it again."""
-    return (filters.slice, filters.as_of) if page in PERIOD_FREE else filters.key
+    return filters.slice_key if page in PERIOD_FREE else filters.key
 
 
 def compute(page: str, dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> Any:

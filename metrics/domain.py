@@ -55,6 +55,11 @@ class Filters:
         """Hashable identity for caching results of this view."""
         return (self.slice, self.period, self.comparison, self.as_of)
 
+    @property
+    def slice_key(self) -> tuple:
+        """The filters but the period and comparison: what the data a page reads is cut by."""
+        return (self.slice, self.as_of)
+
 
 @dataclass
 class Dataset:
