@@ -50,7 +50,7 @@ class Missing(Exception):
         super().__init__(self.reason)
 
 
-SPELLS_KEPT = 4  # end dates whose activity spells a context keeps (see Context._once)
+SPELLS_KEPT = 4  # end dates whose activity spells a context keeps (see Context._spells_once)
 
 
 @dataclass
@@ -68,15 +68,23 @@ class Context:
 
     def _once(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A piece several pages read, computed once per context (slice and as-of date): a second
-        session asking for it meanwhile waits for the first. Spells are kept for the last
-        SPELLS_KEPT end dates only: a context lives across periods, and a visitor stepping
-        through twenty quarters would otherwise keep twenty (30 MB each at a million customers)."""
+        session asking for it meanwhile waits for the first."""
         with self._lock:
             if key not in self._shared:
                 self._shared[key] = compute()
-                spells = [k for k in self._shared if isinstance(k, tuple) and k[0] == "spells"]
-                for old in spells[:-SPELLS_KEPT]:  # the oldest first: a dict keeps its insertion order
-                    del self._shared[old]
+            return self._shared[key]
+
+    def _spells_once(self, end: dt.date, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """The spells as of `end`, computed once; those of the SPELLS_KEPT end dates used last are
+        kept. A context lives across periods: a visitor stepping through twenty quarters would
+        otherwise leave twenty behind (30 MB each at a million customers)."""
+        key = ("spells", end)
+        with self._lock:
+            spells = self._shared.pop(key, None)
+            self._shared[key] = compute() if spells is None else spells  # last in the dict's order: used last
+            kept = [k for k in self._shared if isinstance(k, tuple) and k[0] == "spells"]
+            for old in kept[:-SPELLS_KEPT]:
+                del self._shared[old]
             return self._shared[key]
 
     def for_filters(self, filters: Filters) -> Context:
@@ -98,8 +106,8 @@ class Context:
         end = end or self.as_of
         window = self.settings.churn_window_days
         orders = self.purchase_days() if end <= self.as_of else self.tables["orders"]
-        return self._once(("spells", end), lambda: activity.spells(orders, as_of=end, churn_window_days=window,
-                                                                    customers=self.tables.get("customers")))  # fmt: skip
+        return self._spells_once(end, lambda: activity.spells(orders, as_of=end, churn_window_days=window,
+                                                               customers=self.tables.get("customers")))  # fmt: skip
 
     def deals_reached(self) -> DealsReached:
         """The slice's deals as the Funnel reads them, with each one's furthest stage: computed
@@ -111,7 +119,7 @@ class Context:
         """Spells another computation made as of `end` from this context's purchase days, churn
         window and customers (the Overview's KPIs): kept, so that a later page's spells(end) is
         not computed again."""
-        self._once(("spells", end), lambda: spells)
+        self._spells_once(end, lambda: spells)
 
     def trained_churn_model(self) -> churn.ChurnModel:
         if self.churn_model is not None:

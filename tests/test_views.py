@@ -256,9 +256,9 @@ def test_a_context_for_another_period_shares_its_pieces_and_gives_the_same_views
 
 
 def test_a_context_keeps_the_spells_of_its_last_few_end_dates(sample_tables):
-    """A context lives across periods: it keeps the activity spells of the last SPELLS_KEPT end
-    dates it was asked for, not of every period a visitor opened, and computes an older one again
-    when asked (the same spells)."""
+    """A context lives across periods: it keeps the activity spells of the SPELLS_KEPT end dates
+    asked for last, not of every period a visitor opened, and computes an older one again when
+    asked (the same spells)."""
     as_of = dt.date(2026, 6, 30)
     ctx = views.context(Dataset("t", sample_tables, DatasetSettings()), Filters(Slice(), Period(as_of.replace(day=1), as_of), "previous", as_of))
     ends = [dt.date(2026, month, 1) - dt.timedelta(days=1) for month in range(1, 7)]  # six month ends
@@ -269,3 +269,7 @@ def test_a_context_keeps_the_spells_of_its_last_few_end_dates(sample_tables):
     assert kept == ends[-views.SPELLS_KEPT:]
     again = ctx.spells(ends[0])
     assert again is not first and again.equals(first)
+    # used again, a kept end date stays: the one used longest ago goes instead
+    kept_first = ctx.spells(ends[3])
+    ctx.spells(ends[1])
+    assert ctx.spells(ends[3]) is kept_first
