@@ -56,6 +56,22 @@ def test_monthly_churn_never_restates_a_complete_month(rows, a_day, later, windo
     assert _complete_at(now, a).height == _complete_at(then, a).height
 
 
+@settings(max_examples=60, deadline=None)
+@given(purchases, st.integers(0, 700), st.integers(0, 300))
+def test_an_rfm_summary_of_a_past_date_uses_only_what_was_known_then(rows, a_day, later):
+    """The CLV backtest and the holdout check read the RFM summary of an earlier date A off
+    purchase days to a later B (btyd.rfm_summaries): it must be the summary of the orders known on
+    A alone, whatever came after (refunds and purchases)."""
+    from metrics import btyd
+
+    orders = _orders(rows)
+    a = START + dt.timedelta(days=a_day)
+    b = a + dt.timedelta(days=later)
+    read_later = btyd.rfm_summaries(purchase_days(orders, as_of=b), as_of=[a, b], unit="D")[0]
+    known_then = btyd.rfm_summary(orders.filter(pl.col("order_date").dt.date() <= a), as_of=a, unit="D")
+    assert_frame_equal(read_later, known_then, check_exact=False, rel_tol=1e-12)
+
+
 @settings(max_examples=40, deadline=None)
 @given(purchases, st.integers(60, 600), st.integers(1, 300))
 def test_the_overview_monthly_series_never_restates_a_complete_month(rows, a_day, later):
