@@ -23,7 +23,7 @@ install-test: $(PY)
 
 # Install and open the dashboard on the bundled sample data at http://localhost:8501
 run: install
-	$(PY) -m streamlit run dashboard/app.py
+	$(PY) -m streamlit run dashboard/server.py
 
 # Host it for a team: sign-in required, on 0.0.0.0:8501 (README: "Hosting for a team")
 serve: install

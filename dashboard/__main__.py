@@ -275,8 +275,8 @@ def _serve(args, store: Store) -> int:
         print("error: the production mode needs a way to sign in: add an account first "
               "(python -m dashboard users add NAME --role admin) or configure [auth] in secrets.toml", file=sys.stderr)  # fmt: skip
         return 2
-    app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "0.0.0.0",
+    server = config.PROJECT_ROOT / "dashboard" / "server.py"  # the app, loaded and prepared as the server starts
+    command = [sys.executable, "-m", "streamlit", "run", str(server), "--server.address", "0.0.0.0",
                "--server.port", str(args.port), "--server.headless", "true", "--server.fileWatcherType", "none",
                "--server.enableXsrfProtection", "true",
                "--server.enableCORS", "true", "--client.showErrorDetails", "none", "--client.toolbarMode", "viewer",

@@ -1,4 +1,6 @@
-"""Entry point: streamlit run dashboard/app.py
+"""The app's script. `make run` serves it through dashboard/server.py, which loads the dataset
+and prepares the pages as the server starts; `streamlit run dashboard/app.py` serves it as it is,
+doing that work for the first visitor.
 
 The shell: page config, the dataset picker and global filters in the sidebar (bound to the URL,
 so a copied link reopens the same view on any page), and st.navigation over the eight pages.
@@ -10,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a plain checkout
+if str(ROOT) not in sys.path:  # run from a plain checkout
     sys.path.insert(0, str(ROOT))
 
 from dashboard.preload import heavy_modules  # noqa: E402

@@ -132,6 +132,13 @@ def _one_day_link(day: dt.date) -> bool:
     return st.session_state.get("_one_day_link") == day.isoformat()
 
 
+def defaults(dataset: Dataset) -> Filters:
+    """The filters a visit opens with when its link carries none: every customer, the default
+    period, compared with the period before (what `show` draws before anything is chosen)."""
+    as_of = dataset_as_of(dataset)
+    return Filters(Slice(), Period(*default_period(as_of, _earliest(dataset, as_of))), "previous", as_of)
+
+
 def show(dataset: Dataset) -> Filters:
     as_of = dataset_as_of(dataset)
     tier_order = dataset.settings.tier_order

@@ -33,7 +33,7 @@ def _serve(store_url: str, *, port: int | None = None, options: tuple[str, ...] 
     port = port or _free_port()
     env = dict(os.environ, CRM_STORE_URL=store_url, CRM_SECRETS_FILE="/nonexistent.toml") | env_vars
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"),
          "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none", *options],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -240,6 +240,37 @@ def test_a_csv_is_written_when_its_button_is_pressed(server, page):
     with open(made.path(), encoding="utf-8") as file:
         lines = file.read().splitlines()
     assert len(lines) > 2 and "," in lines[0]
+
+
+@pytest.mark.browser
+def test_the_server_says_when_its_start_up_work_is_done(tmp_path):
+    """dashboard/server.py loads the dataset and prepares its pages as it starts (on the sample
+    several seconds: the libraries, the data, eight views and the churn model): /api/ready
+    answers 503 {"ready": false} until that is done and 200 {"ready": true} after, naming nothing
+    about the data."""
+    import json
+    import urllib.error
+
+    proc, url = _serve(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    answers = []
+    try:
+        deadline = time.time() + 120
+        while not answers or answers[-1] != (200, {"ready": True}):
+            try:
+                with urllib.request.urlopen(url + "/api/ready", timeout=5) as response:
+                    answers.append((response.status, json.loads(response.read())))
+            except urllib.error.HTTPError as exc:
+                answers.append((exc.code, json.loads(exc.read())))
+            assert time.time() < deadline, f"not ready two minutes after the start: {answers[-1]}"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log = proc.stderr.read().decode()
+        proc.stderr.close()
+    assert "failed" not in log, log[-2000:]  # neither the start-up work nor a page's preparation
+    assert answers[0] == (503, {"ready": False}), answers[0]
+    assert set(map(repr, answers)) == {repr((503, {"ready": False})), repr((200, {"ready": True}))}
 
 
 @pytest.mark.browser

@@ -210,6 +210,37 @@ def test_a_loaded_dataset_prepares_its_pages_after_the_first_page(env, monkeypat
     assert not computed, f"computed again when opened: {computed}"
 
 
+def test_a_warm_start_prepares_what_the_first_visit_opens(env, monkeypatch):
+    """dashboard/server.py runs data.warm_start as the server starts. Afterwards the first visit
+    (a link without filters, so filters.defaults) opens every page from the cache: no view is
+    computed, the churn model is not trained and the dataset is not loaded again, and no second
+    preparation starts after the first page. A difference between filters.defaults and what the
+    sidebar draws on a fresh visit would make the Overview compute again here."""
+    import threading
+
+    from dashboard import views
+    from metrics import churn
+
+    env._load.clear()
+    env._churn_model.clear()
+    env._view.clear()
+    env.warm_start()
+    computed = []
+    for name, view in list(views.VIEWS.items()):
+        monkeypatch.setitem(views.VIEWS, name, lambda ctx, name=name, view=view: computed.append(name) or view(ctx))
+    real = churn.train_churn_model
+    monkeypatch.setattr(churn, "train_churn_model", lambda *a, **k: computed.append("model") or real(*a, **k))
+    monkeypatch.setattr(env, "open_dataset", lambda *a, **k: computed.append("load"))
+    earlier = set(threading.enumerate())
+    at = _app()
+    assert at.title[0].value == "Overview" and at.metric
+    assert not [t for t in threading.enumerate() if t.name == env.PREPARING and t not in earlier]
+    for title in ("Funnel", "Retention", "Lifetime value", "Satisfaction", "Segments", "Churn risk"):
+        at.switch_page(PAGES[title]).run()
+        assert not at.exception and at.title[0].value == title
+    assert not computed, f"computed again when opened: {computed}"
+
+
 def test_the_preparing_thread_leaves_no_spinner_warnings_in_the_log():
     """A cached call with a spinner outside a page run makes Streamlit warn "missing
     ScriptRunContext"; the preparing thread has no page by design, so those lines are dropped
