@@ -11,13 +11,15 @@ cards are drawn (adds the browser loading and drawing Streamlit's and Plotly's J
 Filter change: the page's metric computation (dashboard.views: its view and any it draws beside
 it, from one context as the app computes them) for a new tier selection, i.e. what is not cached
 when a filter changes; the dataset itself stays cached. Medians over the tiers and
-repeats, and the peak memory of each child process.
+repeats, and the peak memory of each child process. Also a period change on every customer:
+the views that read the period, for earlier quarters, from the slice's cached context.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import resource
 import statistics
@@ -204,8 +206,6 @@ DRAWN_BESIDE = {"funnel": "funnel_period", "lifetime_value": "lifetime_value_cos
 
 
 def filter_change(data: Path | None, repeat: int) -> dict:
-    import datetime as dt
-
     from dashboard import views
     from dashboard.filters import default_period
     from metrics.churn import train_churn_model
@@ -236,8 +236,41 @@ def filter_change(data: Path | None, repeat: int) -> dict:
                         views.view_of(part, context)
                 runs.append(time.perf_counter() - started)
         results[page] = {"median_s": statistics.median(runs), "max_s": max(runs), "runs": len(runs)}
+    results["period_change"] = _period_change(dataset, model, start, end, repeat)
     results["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return results
+
+
+def _period_change(dataset, model, start, end, repeat: int) -> dict:
+    """A period change, every customer: the slice's context stays (the app caches it per slice and
+    as-of date, with its purchase days), and what is computed is each view that reads the period
+    (not views.PERIOD_FREE, cached across periods). Timed for each of `repeat` earlier quarters,
+    each new, visiting the pages in the navigation's order as a visitor who steps back a quarter
+    does (the first page pays for the quarter's activity spells, the others share them). The
+    default period's views are computed first, untimed, as a prepared server has them."""
+    from dashboard import views
+    from metrics.domain import Filters
+    from metrics.kpis import Period
+    from metrics.slicing import Slice
+    from metrics.stats import first_of_month
+
+    everyone = views.context(dataset, Filters(Slice(), Period(start, end), "previous", end), churn_model=lambda: model)
+    pages = {page: [p for p in (page, DRAWN_BESIDE.get(page)) if p and p not in views.PERIOD_FREE]
+             for page in views.VIEWS if page not in DRAWN_BESIDE.values()}  # fmt: skip
+    pages = {page: parts for page, parts in pages.items() if parts}
+    for parts in pages.values():
+        for part in parts:
+            views.view_of(part, everyone)
+    runs: dict[str, list[float]] = {page: [] for page in pages}
+    for back in range(1, repeat + 1):
+        quarter = Period(first_of_month(start, -3 * back), first_of_month(start, -3 * (back - 1)) - dt.timedelta(days=1))
+        context = everyone.for_filters(Filters(Slice(), quarter, "previous", end))
+        for page, parts in pages.items():
+            started = time.perf_counter()
+            for part in parts:
+                views.view_of(part, context)
+            runs[page].append(time.perf_counter() - started)
+    return {page: {"median_s": statistics.median(r), "max_s": max(r), "runs": len(r)} for page, r in runs.items()}
 
 
 def main() -> None:
