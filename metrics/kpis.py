@@ -303,7 +303,12 @@ def overview(
             days = purchase_days(orders, as_of=latest)  # one sort of the orders for both periods
         spells_now = activity.spells(days, as_of=period.end, churn_window_days=window, customers=customers)
         result.spells = spells_now
-        spells_then = activity.spells(days, as_of=other.end, churn_window_days=window, customers=customers)
+        # The comparison period ends earlier, and point-in-time spells as of a later day give the
+        # same counts for any earlier day (what was known then does not change): one set serves both
+        spells_then = (
+            spells_now if other.end <= period.end
+            else activity.spells(days, as_of=other.end, churn_window_days=window, customers=customers)
+        )  # fmt: skip
         now, then = _customer_counts(spells_now, period), _customer_counts(spells_then, other)
         result.kpis += [
             _kpi("active_customers", now["active"], then["active"], _poisson_p(now["active"], then["active"]),

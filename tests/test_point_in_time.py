@@ -85,6 +85,26 @@ def test_the_overview_monthly_series_never_restates_a_complete_month(rows, a_day
     assert_frame_equal(complete, now.join(complete.select("month"), on="month", how="semi"))
 
 
+@settings(max_examples=40, deadline=None)
+@given(purchases, st.integers(30, 700), st.integers(1, 200), st.sampled_from(["previous", "year"]),
+       st.lists(st.one_of(st.none(), st.integers(0, 700)), min_size=13, max_size=13))  # fmt: skip
+def test_a_kpi_card_compares_with_what_the_earlier_period_shows_as_its_own(rows, end_day, days, comparison, churn_days):
+    """Every Overview card's comparison value is the value the card shows when the comparison
+    period is the one chosen: the earlier period's figures read from the activity as of the later
+    period's end are those known at its own end (churn dates included)."""
+    orders = _orders(rows)
+    customers = pl.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(13)],
+         "churn_date": [None if d is None else START + dt.timedelta(days=d) for d in churn_days]},
+        schema={"customer_id": pl.String, "churn_date": pl.Date},
+    )  # fmt: skip
+    end = START + dt.timedelta(days=end_day)
+    tables = {"orders": orders, "customers": customers}
+    shown = kpis.overview(tables, period=Period(end - dt.timedelta(days=days - 1), end), comparison=comparison)
+    earlier = kpis.overview(tables, period=shown.comparison, comparison=comparison)
+    assert [(k.key, k.previous) for k in shown.kpis] == [(k.key, k.value) for k in earlier.kpis]
+
+
 def test_spells_worked_example(as_input):
     """Window 90, as of 2024-12-31: purchases 1 Jan, 1 Mar (59 days apart: one spell), 1 Aug (153
     days after 1 Mar: a reactivation), and a refund on 15 Oct (no purchase). Spell 1 lapses on
