@@ -115,12 +115,6 @@ class Context:
         customers)."""
         return self._once("deals_reached", lambda: _deals_reached(self.tables, self.settings.stage_order))
 
-    def keep_spells(self, end: dt.date, spells: pl.DataFrame) -> None:
-        """Spells another computation made as of `end` from this context's purchase days, churn
-        window and customers (the Overview's KPIs): kept, so that a later page's spells(end) is
-        not computed again."""
-        self._spells_once(end, lambda: spells)
-
     def trained_churn_model(self) -> churn.ChurnModel:
         if self.churn_model is not None:
             return self.churn_model()
@@ -324,14 +318,19 @@ def overview(ctx: Context) -> OverviewView:
     deals = ctx.tables.get("deals")
     if deals is None or deals.is_empty():  # a deals-only dataset still has its sales figures
         ctx.need("customers")
-    # the slice's purchase days, sorted once here for the Overview and kept for the other pages
-    days = ctx.purchase_days() if "orders" in ctx.tables else None
+    end = ctx.filters.period.end
+    spells = None
+    if "orders" in ctx.tables and end <= ctx.as_of:
+        # Spells as of a later day give the counts known on an earlier one, so the spells as of the
+        # as-of date (which the other pages read too) serve any period that closes a month, the
+        # default one included: a period change computes none. Otherwise the series' last month
+        # (partial) must not see past `end`.
+        closes_month = (end + dt.timedelta(days=1)).day == 1
+        spells = ctx.spells(ctx.as_of if closes_month else end)
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
-                           days=days)  # fmt: skip
-    if result.spells is not None and ctx.filters.period.end <= ctx.as_of:  # read off the same purchase days
-        ctx.keep_spells(ctx.filters.period.end, result.spells)
+                           spells=spells)  # fmt: skip
     months = kpis.monthly_series(
-        ctx.tables, end=ctx.filters.period.end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
+        ctx.tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
     )
     tiers = None
     if "orders" in ctx.tables:

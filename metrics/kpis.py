@@ -153,7 +153,7 @@ class Overview:
     period: Period
     comparison: Period
     kpis: list[Kpi] = field(default_factory=list)
-    # activity spells as of the period end, for monthly_series(spells=…) to reuse
+    # the activity spells the KPIs read (as of the period end, or the later day of those handed in)
     spells: pl.DataFrame | None = field(default=None, repr=False)
 
     def get(self, key: str) -> Kpi:
@@ -281,10 +281,14 @@ def overview(
     comparison: str = "previous",
     settings: DatasetSettings | None = None,
     days: PurchaseDays | None = None,
+    spells: pl.DataFrame | None = None,
 ) -> Overview:
     """The eleven Overview KPIs for `period` and its comparison period. Missing tables give KPIs
     with value None and a note saying which table would enable them. `days`: the orders' purchase
-    days (metrics.purchase_days), when the caller has them to both periods' end or later."""
+    days (metrics.purchase_days), when the caller has them to both periods' end or later.
+    `spells`: the customers' activity spells (metrics.activity) as of the period's end or any later
+    day, when the caller has them: spells as of a later day give the counts known on an earlier
+    one (a day's activity reads nothing after it)."""
     settings = settings or DatasetSettings()
     window = settings.churn_window_days
     other = comparison_period(period, comparison)
@@ -298,18 +302,13 @@ def overview(
     if orders is not None:
         (rev, rev_se), (prev_rev, prev_se) = both(lambda p: _revenue(orders, p))
         result.kpis.append(_kpi("revenue", rev, prev_rev, difference_p(rev, rev_se, prev_rev, prev_se)))
-        latest = max(period.end, other.end)
-        if days is None or days.as_of < latest:
-            days = purchase_days(orders, as_of=latest)  # one sort of the orders for both periods
-        spells_now = activity.spells(days, as_of=period.end, churn_window_days=window, customers=customers)
-        result.spells = spells_now
-        # The comparison period ends earlier, and point-in-time spells as of a later day give the
-        # same counts for any earlier day (what was known then does not change): one set serves both
-        spells_then = (
-            spells_now if other.end <= period.end
-            else activity.spells(days, as_of=other.end, churn_window_days=window, customers=customers)
-        )  # fmt: skip
-        now, then = _customer_counts(spells_now, period), _customer_counts(spells_then, other)
+        if spells is None:
+            if days is None or days.as_of < period.end:
+                days = purchase_days(orders, as_of=period.end)
+            spells = activity.spells(days, as_of=period.end, churn_window_days=window, customers=customers)
+        result.spells = spells
+        # the comparison period ends earlier (comparison_period): the same spells serve it
+        now, then = _customer_counts(spells, period), _customer_counts(spells, other)
         result.kpis += [
             _kpi("active_customers", now["active"], then["active"], _poisson_p(now["active"], then["active"]),
                  definition=f"customers with a purchase in the {window} days to the period's last day and no churn date by then"),
@@ -334,8 +333,8 @@ def overview(
                  f"{retained_now.base.label()} / their revenue then (year over year)",
                  numerator=retained_now.revenue_now, denominator=retained_now.revenue_base)
         )  # fmt: skip
-        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=spells_now)["ltv"]
-        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=spells_then)["ltv"]
+        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=spells)["ltv"]
+        ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=spells)["ltv"]
         result.kpis.append(_kpi("avg_ltv", ltv_now, ltv_then))
         cac_now = cac_then = None
         if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
@@ -346,7 +345,7 @@ def overview(
                 new = first.filter(pl.col("first_purchase").is_between(p.start, p.end))
                 return new.join(cac, on="customer_id").get_column("acquisition_cost").mean()
 
-            cac_now, cac_then = mean_cac(spells_now, period), mean_cac(spells_then, other)
+            cac_now, cac_then = mean_cac(spells, period), mean_cac(spells, other)
         ratio = lambda ltv, cac: ltv / cac if ltv is not None and cac else None  # noqa: E731
         result.kpis.append(
             _kpi("ltv_cac", ratio(ltv_now, cac_now), ratio(ltv_then, cac_then),
@@ -429,7 +428,8 @@ def monthly_series(
     KPI for that month as the period (the last month ends at `end`, flagged partial when `end` is
     not its last day); a month without data is null. Point in time: a month's figures use only what
     was known at its end, so they do not change when later data arrive. active_customers: active on
-    the day before the month. `spells`: metrics.activity.spells as of `end`, to reuse."""
+    the day before the month. `spells`: metrics.activity.spells as of `end`, or of a later day when
+    `end` is its month's last day (the months then read nothing after `end`), to reuse."""
     first = first_of_month(end, -(months - 1))
     calendar = pl.DataFrame(
         {"month": pl.date_range(first, dt.date(end.year, end.month, 1), "1mo", eager=True)}

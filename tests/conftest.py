@@ -19,6 +19,14 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def kpi_fields(kpi, approx: bool = False) -> list:
+    """A KPI's fields, its floats compared to 12 significant digits with approx=True: the same
+    figure summed over a parallel group-by may differ in its last bits from run to run."""
+    import dataclasses
+
+    return [pytest.approx(v, rel=1e-12) if approx and isinstance(v, float) else v for v in dataclasses.astuple(kpi)]
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip on a developer machine without the thing; fail in CI, where it must be there."""
     if not condition:

@@ -13,6 +13,7 @@ from metrics.domain import Dataset, Filters
 from metrics.kpis import Period
 from metrics.schema import DatasetSettings
 from metrics.slicing import Slice
+from tests.conftest import kpi_fields
 
 
 def _context(tables, as_of):
@@ -168,9 +169,9 @@ def test_every_view_is_a_frozen_record_of_what_its_page_draws(sample_tables):
 
 
 def test_the_overview_hands_its_spells_to_the_pages_after_it(sample_tables):
-    """The Overview's KPIs compute each customer's spells as of the period end; the context keeps
-    them, so the pages after it (Retention, Lifetime value, Satisfaction) read the same frame
-    instead of computing it again, and it equals the context's own computation."""
+    """The Overview's KPIs read each customer's spells as of the as-of date from the context, so
+    the pages after it (Retention, Lifetime value, Satisfaction) read the same frame instead of
+    computing it again, and it equals the context's own computation."""
     from polars.testing import assert_frame_equal
 
     as_of = dt.date(2026, 6, 30)
@@ -180,6 +181,24 @@ def test_the_overview_hands_its_spells_to_the_pages_after_it(sample_tables):
     overview = views.view_of("overview", ctx)
     assert ctx.spells(as_of) is overview.overview.spells
     assert_frame_equal(ctx.spells(as_of), views.context(dataset, filters).spells(as_of))
+
+
+@pytest.mark.parametrize("start, end", [(dt.date(2026, 1, 1), dt.date(2026, 3, 31)), (dt.date(2026, 2, 10), dt.date(2026, 5, 20))])
+def test_the_overview_of_any_period_is_that_of_its_own_spells(sample_tables, start, end):
+    """The Overview's view reads the context's spells as of the as-of date when the period closes
+    a month (Jan-Mar) and spells as of the period's end otherwise (10 Feb-20 May: the series' last
+    month is partial): either way its cards and monthly series are those computed from the
+    period's own spells."""
+    from polars.testing import assert_frame_equal
+
+    from metrics import kpis
+
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    view = views.view_of("overview", views.context(dataset, Filters(Slice(), Period(start, end), "previous", as_of)))
+    own = kpis.overview(sample_tables, period=Period(start, end), comparison="previous", settings=DatasetSettings())
+    assert [kpi_fields(k) for k in view.overview.kpis] == [kpi_fields(k, approx=True) for k in own.kpis]
+    assert_frame_equal(view.months, kpis.monthly_series(sample_tables, end=end, months=12))
 
 
 def test_period_free_views_read_no_period(sample_tables):
