@@ -128,12 +128,14 @@ def _ready(url: str) -> float:
     import urllib.error
     import urllib.request
 
-    while True:
+    deadline = time.perf_counter() + 600
+    while time.perf_counter() < deadline:
         try:
             urllib.request.urlopen(url + "api/ready", timeout=5)
             return time.perf_counter()
         except urllib.error.HTTPError:
             time.sleep(0.2)
+    raise RuntimeError(f"{url}: not ready ten minutes after the start")
 
 
 def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -> dict:
@@ -148,9 +150,9 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     afresh by each visitor: each visit is a new browser context with an empty cache).
 
     The first pass finds every page's view ready. A second pass opens every page again with a
-    link to the period before the default one, as a visitor who changes the period: the view of each page that reads the period is computed while its visitor waits
-    ("on demand"; the first page of the pass also computes the purchase days and spells the others
-    share), and the pages that read none (views.PERIOD_FREE) come from the cache.
+    link to the period before the default one, as a visitor who changes the period: the view of
+    each page that reads the period is computed while its visitor waits ("on demand", from the
+    slice's cached context), and the pages that read none (views.PERIOD_FREE) come from the cache.
     Also the server's peak resident memory; with `shots`, a screenshot of each page there."""
     from playwright.sync_api import sync_playwright
 
@@ -246,8 +248,7 @@ def _period_change(dataset, model, start, end, repeat: int) -> dict:
     as-of date, with its purchase days), and what is computed is each view that reads the period
     (not views.PERIOD_FREE, cached across periods). Timed for each of `repeat` earlier quarters,
     each new, visiting the pages in the navigation's order as a visitor who steps back a quarter
-    does (the first page pays for the quarter's activity spells, the others share them). The
-    default period's views are computed first, untimed, as a prepared server has them."""
+    does. The default period's views are computed first, untimed, as a prepared server has them."""
     from dashboard import views
     from metrics.domain import Filters
     from metrics.kpis import Period

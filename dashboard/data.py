@@ -201,10 +201,10 @@ def warm_start() -> None:
     heavy modules, load the dataset a link without ?dataset= opens (the store's active one, else
     the sample), compute every page's view for the filters such a visit opens with, and train its
     churn model. At a million customers that is about half a minute of work (loading ~4 s of it),
-    which the first visitor after a start would otherwise wait for in part. A visitor who comes in the middle waits
-    only for what is still being computed: the cache computes a key once and the others wait for
-    it. Called in a thread named PREPARING; a failure is the same as in `_prepare`: logged, and
-    the page that needs it computes it again and says what went wrong."""
+    which the first visitor after a start would otherwise wait for in part. A visitor who comes in
+    the middle waits only for what is still being computed: the cache computes a key once and the
+    others wait for it. Called in a thread named PREPARING; a failure is the same as in `_prepare`:
+    logged, and the page that needs it computes it again and says what went wrong."""
     from dashboard import filters, views
     from dashboard.preload import heavy_modules
 

@@ -3,7 +3,7 @@ ready for its first visitor as it starts.
 
 A server started with `streamlit run dashboard/app.py` does nothing until someone opens the link:
 that first visitor then waits while the server imports its libraries, loads the dataset and
-computes the page (at a million customers, 10-12 s). Served through this module, the server does
+computes the page (at a million customers, 11-17 s on the machine this was measured on). Served through this module, the server does
 that work in a thread as soon as it starts (dashboard.data.warm_start), so a visitor who comes
 once it is done opens pages from the cache, and one who comes sooner waits only for the rest.
 

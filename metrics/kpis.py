@@ -285,7 +285,7 @@ def overview(
 ) -> Overview:
     """The eleven Overview KPIs for `period` and its comparison period. Missing tables give KPIs
     with value None and a note saying which table would enable them. `days`: the orders' purchase
-    days (metrics.purchase_days), when the caller has them to both periods' end or later.
+    days (metrics.purchase_days), when the caller has them to the period's end or later.
     `spells`: the customers' activity spells (metrics.activity) as of the period's end or any later
     day, when the caller has them: spells as of a later day give the counts known on an earlier
     one (a day's activity reads nothing after it)."""
