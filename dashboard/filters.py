@@ -17,7 +17,7 @@ from dashboard.text import plain, shorten
 from metrics.domain import Dataset, Filters, Period, Slice
 from metrics.schema import earliest_event, latest_event
 from metrics.slicing import dimension_values
-from metrics.stats import first_of_month
+from metrics.stats import closes_month, first_of_month
 
 COMPARISONS = {"previous": "the period before", "year": "the same period a year earlier"}
 LEGACY_COMPARISONS = {"Previous period": "previous", "Same period last year": "year"}  # older links
@@ -64,7 +64,7 @@ def default_period(as_of: dt.date, earliest: dt.date | None = None) -> tuple[dt.
     """The last three complete calendar months up to the as-of date: a month the data ends in the
     middle of is thin, and would look like a fall. Shorter when the data begin later; the days
     there are when they hold less than a month."""
-    end = as_of if (as_of + dt.timedelta(days=1)).day == 1 else as_of.replace(day=1) - dt.timedelta(days=1)
+    end = as_of if closes_month(as_of) else as_of.replace(day=1) - dt.timedelta(days=1)
     start = first_of_month(end, -2)
     if earliest is not None:
         if end < earliest:  # less than one complete month of data

@@ -325,8 +325,7 @@ def overview(ctx: Context) -> OverviewView:
         # as-of date (which the other pages read too) serve any period that closes a month, the
         # default one included: a period change computes none. Otherwise the series' last month
         # (partial) must not see past `end`.
-        closes_month = (end + dt.timedelta(days=1)).day == 1
-        spells = ctx.spells(ctx.as_of if closes_month else end)
+        spells = ctx.spells(ctx.as_of if stats.closes_month(end) else end)
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            spells=spells)  # fmt: skip
     months = kpis.monthly_series(

@@ -27,6 +27,7 @@ from metrics.stats import (
     PURCHASE,
     Z95,
     Frame,
+    closes_month,
     day,
     difference_p,
     first_of_month,
@@ -42,7 +43,7 @@ ALPHA = 0.05
 
 def whole_months(period: Period) -> int | None:
     """How many calendar months the period spans when it is made of whole ones, else None."""
-    if period.start.day != 1 or (period.end + dt.timedelta(days=1)).day != 1:
+    if period.start.day != 1 or not closes_month(period.end):
         return None
     return (period.end.year - period.start.year) * 12 + period.end.month - period.start.month + 1
 

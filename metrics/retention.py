@@ -22,6 +22,7 @@ from metrics.stats import (
     add_months,
     as_date,
     canonical,
+    closes_month,
     code_rows,
     day,
     kaplan_meier,
@@ -210,8 +211,7 @@ def cohort_retention(
         .with_columns(pl.col("active").fill_null(0), pl.col("revenue").fill_null(0.0))
         .with_columns(period=months_between(pl.col("cohort"), pl.col("month")).cast(pl.Int64))
     )
-    month_is_complete = (end + dt.timedelta(days=1)).day == 1
-    cells = cells.with_columns(partial=(pl.col("month") == end_month) & pl.lit(not month_is_complete))
+    cells = cells.with_columns(partial=(pl.col("month") == end_month) & pl.lit(not closes_month(end)))
     return _retention_rates(cells, basis, groups)
 
 

@@ -196,6 +196,15 @@ def day(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Date)
 
 
+def closes_month(d: dt.date) -> bool:
+    """Whether d is the last day of its month (a period ending on it ends with a whole month).
+
+    >>> closes_month(dt.date(2024, 2, 29)), closes_month(dt.date(2023, 2, 28)), closes_month(dt.date(2024, 2, 28))
+    (True, True, False)
+    """
+    return (d + dt.timedelta(days=1)).day == 1
+
+
 def first_of_month(d: dt.date, months: int = 0) -> dt.date:
     """The first day of the month `months` calendar months after d's (before it when negative)."""
     index = d.year * 12 + d.month - 1 + months
