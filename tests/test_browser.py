@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -32,11 +33,16 @@ def _free_port() -> int:
 def _serve(store_url: str, *, port: int | None = None, options: tuple[str, ...] = (), **env_vars: str):
     port = port or _free_port()
     env = dict(os.environ, CRM_STORE_URL=store_url, CRM_SECRETS_FILE="/nonexistent.toml") | env_vars
+    # The log goes to a file, not a pipe: nobody reads a pipe while the tests run, and a server that
+    # fills one (64 KB) blocks on its next log line.
+    log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"),
          "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none", *options],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )
+    proc.log = Path(log.name)
+    log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -46,18 +52,28 @@ def _serve(store_url: str, *, port: int | None = None, options: tuple[str, ...] 
         except OSError:
             time.sleep(0.5)
     else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stderr.read().decode()[-2000:])
+        pytest.fail("streamlit did not start: " + _stop(proc)[-2000:])
     return proc, url
+
+
+def _stop(proc) -> str:
+    """Stop a server started by _serve and return what it logged."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    text = proc.log.read_text(errors="replace")
+    proc.log.unlink()
+    return text
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     proc, url = _serve(f"sqlite:///{tmp_path_factory.mktemp('s') / 'store.sqlite'}")
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    proc.stderr.close()
+    _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +87,7 @@ def corpus_server(tmp_path_factory):
     corpus.build(Store(url))
     proc, address = _serve(url)
     yield address
-    proc.terminate()
-    proc.wait(timeout=20)
-    proc.stderr.close()
+    _stop(proc)
 
 
 PAGES = {  # url path → title
@@ -264,10 +278,7 @@ def test_the_server_says_when_its_start_up_work_is_done(tmp_path):
             assert time.time() < deadline, f"not ready two minutes after the start: {answers[-1]}"
             time.sleep(0.2)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log = proc.stderr.read().decode()
-        proc.stderr.close()
+        log = _stop(proc)
     assert "failed" not in log, log[-2000:]  # neither the start-up work nor a page's preparation
     assert answers[0] == (503, {"ready": False}), answers[0]
     assert set(map(repr, answers)) == {repr((503, {"ready": False})), repr((200, {"ready": True}))}
