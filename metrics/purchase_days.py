@@ -90,6 +90,11 @@ def coded(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
 
 
+def customer_code() -> pl.Expr:
+    """A Categorical customer id's integer code, the same in every table (see coded)."""
+    return pl.col("customer_id").to_physical().cast(pl.Int64)
+
+
 def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> PurchaseDays:
     """orders (customer_id, order_date, amount) → PurchaseDays to `as_of`.
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import PurchaseDays, coded, purchase_days, run_totals
+from metrics.purchase_days import PurchaseDays, coded, customer_code, purchase_days, run_totals
 from metrics.stats import (
     PURCHASE,
     Frame,
@@ -36,11 +36,6 @@ from metrics.stats import (
 
 def _orders(orders: Frame, end: dt.date, names: dict[str, str]) -> pl.LazyFrame:
     return canonical(orders, names).filter(day("order_date") <= end)
-
-
-def _code() -> pl.Expr:
-    """A Categorical id's integer code (the same in every table: metrics.purchase_days.coded)."""
-    return pl.col("customer_id").to_physical().cast(pl.Int64)
 
 
 def _ym(date: pl.Expr) -> pl.Expr:
@@ -149,7 +144,7 @@ def cohort_retention(
     purchases, people = _purchase_months(days)
     refunds = (
         coded(frame.filter((pl.col("amount") < 0) & (day("order_date") <= end)))
-        .select(code=_code(), ym=_ym(pl.col("order_date")).cast(pl.Int32), revenue=pl.col("amount").cast(pl.Float64))
+        .select(code=customer_code(), ym=_ym(pl.col("order_date")).cast(pl.Int32), revenue=pl.col("amount").cast(pl.Float64))
         .drop_nulls("code")
         .group_by("code", "ym")
         .agg(pl.col("revenue").sum(), bought=pl.lit(False))
@@ -161,7 +156,7 @@ def cohort_retention(
         members = (
             coded(lazy(customers))
             .filter(signup.is_not_null() & (signup <= end))
-            .select(code=_code(), cohort_ym=signup.dt.year().cast(pl.Int32) * 12 + signup.dt.month().cast(pl.Int32) - 1)
+            .select(code=customer_code(), cohort_ym=signup.dt.year().cast(pl.Int32) * 12 + signup.dt.month().cast(pl.Int32) - 1)
             .drop_nulls("code")
             .collect()
         )
@@ -172,7 +167,7 @@ def cohort_retention(
     # is what row −1, a customer not there, gets.
     code, member_code = months.get_column("code").to_numpy(), members.get_column("code").to_numpy()
     cohort_of = np.append(members.get_column("cohort_ym").to_numpy(), _NO_COHORT).astype(np.int32)
-    named = coded(lazy(customers)).select(code=_code(), group=pl.col(by)).drop_nulls("code").collect() if by else None
+    named = coded(lazy(customers)).select(code=customer_code(), group=pl.col(by)).drop_nulls("code").collect() if by else None
     if by:
         index, null_group, labels = _group_index(named)
         group_of = np.append(index, null_group).astype(np.int32)

@@ -446,3 +446,26 @@ def test_a_large_group_is_fitted_on_a_seeded_sample_of_its_own_customers(sample_
         members = customers.filter(pl.col("tier") == tier).get_column("customer_id")
         assert rows.get_column("customer_id").is_in(members.implode()).all()
         assert set(rows.get_column("model")) == {"own"}
+
+
+def test_a_customers_group_is_looked_up_by_their_id_whatever_the_order(sample_tables):
+    """Each summary row gets its own customer's tier however the customers table is ordered, and
+    a customer missing from it lands in "Unknown" (kept on the pooled CLV: too few repeat buyers
+    there). The sample's first 200 customers, listed in reverse, without the first one: the
+    result equals a plain join's, row for row, on String ids and on Categorical ids alike."""
+    summary = btyd.rfm_summary(sample_tables["orders"], as_of=dt.date(2026, 6, 30)).head(200)
+    pooled = summary.with_columns(clv=pl.col("frequency").cast(pl.Float64))
+    customers = sample_tables["customers"].select("customer_id", "tier").reverse()
+    customers = customers.filter(pl.col("customer_id") != summary["customer_id"][0])
+    expected = (
+        pooled.join(customers, on="customer_id", how="left")
+        .select("customer_id", tier=pl.col("tier").fill_null("Unknown"), clv="clv", model=pl.lit("pooled"))
+        .sort("customer_id")
+    )
+    for ids in (pl.String, pl.Categorical):
+        as_ids = pl.col("customer_id").cast(ids)
+        got = btyd.clv_by_group(summary.with_columns(as_ids), customers, by="tier", pooled=pooled.with_columns(as_ids),
+                                min_repeat_buyers=10**6)  # fmt: skip
+        got = got.with_columns(pl.col("customer_id").cast(pl.String)).sort("customer_id")
+        assert_frame_equal(got, expected)
+        assert got.filter(pl.col("tier") == "Unknown").get_column("customer_id").to_list() == [summary["customer_id"][0]]
