@@ -307,8 +307,10 @@ class ChurnView:
 
 
 def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "tier") -> pl.DataFrame:
+    """frame with each row's customer's tier (Unassigned where the customer has none; null where
+    the customer is not among the customers), as a left join would add it."""
     tiers = customers.select("customer_id", pl.col("tier").fill_null(UNASSIGNED_TIER).alias(column))
-    return frame.join(tiers, on="customer_id", how="left")
+    return frame.hstack(stats.by_customer(tiers, frame))
 
 
 # ---------------------------------------------------------------- Overview
@@ -589,7 +591,7 @@ def _historical_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> pl.
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     value = with_tier(ltv.historical_value(orders, as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate), customers)
     if "acquisition_channel" in customers.columns:
-        value = value.join(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), on="customer_id", how="left")
+        value = value.hstack(stats.by_customer(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), value))
     bins = stats.binned(value.get_column("margin"), log=True, smallest=CENT)  # fifty bars, not a million values
     out.update(
         value=value, value_bins=bins, value_not_drawn=value.height - int(bins.get_column("count").sum()),

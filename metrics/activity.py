@@ -17,8 +17,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import PurchaseDays, coded, purchase_days
-from metrics.stats import Frame, as_date, lazy, month_start, wilson_exprs
+from metrics.purchase_days import PurchaseDays, purchase_days
+from metrics.stats import Frame, as_date, coded, lazy, month_start, wilson_exprs
 
 _SPELLS = {"spell": pl.Int64, "start": pl.Date, "last": pl.Date, "lapse": pl.Date}  # + customer_id as given
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from metrics.stats import PURCHASE, Frame, as_date, day, lazy
+from metrics.stats import PURCHASE, Frame, as_date, coded, day, lazy
 
 EPOCH = dt.date(1970, 1, 1)  # day numbers count from here, as a Polars Date does
 _DAY_BITS = 22  # a day within ±2^21 days of the epoch (years −3771 to 7711), below the customer's code
@@ -81,18 +81,6 @@ def run_totals(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def day_number(when: dt.date) -> int:
     """The day's number in PurchaseDays.table (days since 1970-01-01)."""
     return (when - EPOCH).days
-
-
-def coded(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """customer_id as Categorical, so that an id has one integer code in every table."""
-    if isinstance(frame.collect_schema()["customer_id"], pl.Categorical):
-        return frame
-    return frame.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
-
-
-def customer_code() -> pl.Expr:
-    """A Categorical customer id's integer code, the same in every table (see coded)."""
-    return pl.col("customer_id").to_physical().cast(pl.Int64)
 
 
 def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> PurchaseDays:

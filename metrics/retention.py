@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import PurchaseDays, coded, customer_code, purchase_days, run_totals
+from metrics.purchase_days import PurchaseDays, purchase_days, run_totals
 from metrics.stats import (
     PURCHASE,
     Frame,
@@ -24,6 +24,8 @@ from metrics.stats import (
     canonical,
     closes_month,
     code_rows,
+    coded,
+    customer_code,
     day,
     kaplan_meier,
     lazy,

@@ -158,6 +158,41 @@ def code_rows(codes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return row[wanted]
 
 
+def coded(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """customer_id as Categorical, so that an id has one integer code in every table. (Polars
+    forgets categories nothing refers to: codes agree between tables that are alive together.)"""
+    if isinstance(frame.collect_schema()["customer_id"], pl.Categorical):
+        return frame
+    return frame.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
+
+
+def customer_code() -> pl.Expr:
+    """A Categorical customer id's integer code, the same in every table (see coded)."""
+    return pl.col("customer_id").to_physical().cast(pl.Int64)
+
+
+def by_customer(table: pl.DataFrame, rows_of: pl.DataFrame) -> pl.DataFrame:
+    """The columns of `table` (one row per customer) but its customer_id, for each row of
+    `rows_of`, in its order; null where a customer is not in `table` — a left join's columns, with
+    `table`'s ids distinct (a customers table: the importer rejects duplicates). Looked up by the
+    ids' integer codes (code_rows) rather than hash-joining a million rows to a million (a
+    customer's tier for a million rows: 0.10 → 0.05 s).
+
+    >>> tiers = pl.DataFrame({"customer_id": ["x", "y", "z"], "tier": ["Gold", "Silver", None]})
+    >>> by_customer(tiers, pl.DataFrame({"customer_id": ["z", "q", None, "x", "x"]}))["tier"].to_list()
+    [None, None, None, 'Gold', 'Gold']
+    """
+    # both as Categorical at once: an id's code is the same in both only while the first cast's
+    # categories are still held (forgotten, they can be given out again)
+    table = coded(table.lazy().filter(pl.col("customer_id").is_not_null())).collect()
+    wanted = coded(rows_of.lazy().select("customer_id")).collect()
+    codes = wanted.select(customer_code().fill_null(-1)).to_series().to_numpy()  # −1: no id
+    rows = np.where(codes < 0, -1, code_rows(table.select(customer_code()).to_series().to_numpy(), np.maximum(codes, 0)))
+    values = table.drop("customer_id")
+    # row −1, a customer not in `table` or a row without an id, is the null row appended last
+    return pl.concat([values, values.clear(1)])[rows]
+
+
 def sorted_by_id(frame: Frame, key: str = "customer_id") -> pl.DataFrame:
     """The frame, collected, in the text order of its id column — as frame.sort(key), faster.
 

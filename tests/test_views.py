@@ -292,3 +292,17 @@ def test_a_context_keeps_the_spells_of_its_last_few_end_dates(sample_tables):
     kept_first = ctx.spells(ends[3])
     ctx.spells(ends[1])
     assert ctx.spells(ends[3]) is kept_first
+
+
+def test_with_tier_adds_each_rows_customers_tier_as_a_left_join_would():
+    """Orders of c1 (Gold), of no one, of c9 (not a customer) and of c2 (no tier) get Gold, null,
+    null and Unassigned, in the orders' own order, whether the ids are text or Categorical."""
+    from metrics.schema import UNASSIGNED_TIER
+
+    orders = pl.DataFrame({"customer_id": ["c1", None, "c9", "c2", "c1"], "amount": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    customers = pl.DataFrame({"customer_id": ["c2", "c1"], "tier": [None, "Gold"]})
+    for ids in (pl.String, pl.Categorical):
+        as_ids = pl.col("customer_id").cast(ids)
+        got = views.with_tier(orders.with_columns(as_ids), customers.with_columns(as_ids))
+        assert got.get_column("tier").to_list() == ["Gold", None, None, UNASSIGNED_TIER, "Gold"]
+        assert got.get_column("amount").to_list() == [1.0, 2.0, 3.0, 4.0, 5.0]

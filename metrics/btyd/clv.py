@@ -15,8 +15,8 @@ from metrics.btyd.compress import distinct_codes
 from metrics.btyd.fitting import one_blas_thread
 from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
 from metrics.btyd.summary import days_per_unit, rfm_summaries
-from metrics.purchase_days import PurchaseDays, coded, customer_code
-from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, code_rows, day, lazy
+from metrics.purchase_days import PurchaseDays
+from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, by_customer, day, lazy
 
 
 def predict_clv(
@@ -105,7 +105,7 @@ def holdout_from_summaries(
     compared = (
         calibration.select("customer_id", "frequency")
         .with_columns(predicted=pl.Series(model.expected_purchases(horizon, x, t_x, big_t)))
-        .hstack(_looked_up(observation.select("customer_id", later="frequency"), calibration))
+        .hstack(by_customer(observation.select("customer_id", later="frequency"), calibration))
         .with_columns(actual=(pl.col("later") - pl.col("frequency")).cast(pl.Float64))
     )
     by_frequency = (
@@ -239,7 +239,7 @@ def clv_by_groups(
     they took longer (the fits are many small NumPy calls that hold the interpreter lock). A
     group's prediction, mostly the hypergeometric function, which lets the lock go, runs in a
     second thread while the next group is fitted."""
-    labelled = summary.hstack(_labels(summary, customers, by))
+    labelled = summary.hstack(by_customer(lazy(customers).select("customer_id", *by).collect(), summary))
 
     def one_dimension(by: str, predictions: ThreadPoolExecutor) -> pl.DataFrame:
         parts = []
@@ -279,23 +279,3 @@ def clv_by_groups(
     with ThreadPoolExecutor(max_workers=1) as predictions:
         return {d: one_dimension(d, predictions) for d in by}
 
-
-def _labels(summary: pl.DataFrame, customers: Frame, by: Sequence[str]) -> pl.DataFrame:
-    """The customers' `by` columns for each row of `summary`, in its order (null for a customer
-    not among them). The customers' ids are distinct (the importer rejects duplicates)."""
-    return _looked_up(coded(lazy(customers)).select("customer_id", *by).collect(), summary)
-
-
-def _looked_up(table: pl.DataFrame, rows_of: pl.DataFrame) -> pl.DataFrame:
-    """The columns of `table` (one row per customer) but its customer_id, for each row of
-    `rows_of`, in its order; null where a customer is not in `table`. Looked up by the ids'
-    integer codes (stats.code_rows) rather than joining a million rows to a million (the
-    customers' tier and channel for the models per group: 0.10 → 0.05 s)."""
-    # both as Categorical at once: an id's code is the same in both only while the first
-    # cast's categories are still held (dropped, they can be given out again)
-    table = coded(table.lazy().filter(pl.col("customer_id").is_not_null())).collect()
-    wanted = coded(rows_of.lazy().select("customer_id")).collect()
-    rows = code_rows(*(frame.select(customer_code()).to_series().to_numpy() for frame in (table, wanted)))
-    values = table.drop("customer_id")
-    # row −1, a customer not in `table`, is the null row appended last
-    return pl.concat([values, values.clear(1)])[rows]
