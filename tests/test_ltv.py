@@ -469,3 +469,13 @@ def test_a_customers_group_is_looked_up_by_their_id_whatever_the_order(sample_ta
         got = got.with_columns(pl.col("customer_id").cast(pl.String)).sort("customer_id")
         assert_frame_equal(got, expected)
         assert got.filter(pl.col("tier") == "Unknown").get_column("customer_id").to_list() == [summary["customer_id"][0]]
+
+
+def test_ltv_cac_counts_only_customers_with_both_a_value_and_a_record():
+    """Values of a (30), b (10) and z (99, not a customer); customers a (cost 10), b (cost 30) and
+    c (no value) in tier X: X has customers a and b, mean LTV (30+10)/2 = 20, mean CAC
+    (10+30)/2 = 20 → 1.0. z and c are left out, as an inner join leaves them."""
+    values = pl.DataFrame({"customer_id": ["z", "b", "a"], "margin": [99.0, 10.0, 30.0]})
+    customers = pl.DataFrame({"customer_id": ["c", "a", "b"], "tier": ["X"] * 3, "acquisition_cost": [50.0, 10.0, 30.0]})
+    got = ltv.ltv_cac(values, customers, by="tier")
+    assert got.select("tier", "customers", "mean_ltv", "mean_cac", "ltv_cac").rows() == [("X", 2, 20.0, 20.0, 1.0)]
