@@ -306,10 +306,11 @@ class ChurnView:
     risk_bins: pl.DataFrame | None = None
 
 
-def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "tier") -> pl.DataFrame:
+def with_tier(frame: pl.DataFrame, customers: pl.DataFrame, *, column: str = "tier", also: tuple[str, ...] = ()) -> pl.DataFrame:
     """frame with each row's customer's tier (Unassigned where the customer has none; null where
-    the customer is not among the customers), as a left join would add it."""
-    tiers = customers.select("customer_id", pl.col("tier").fill_null(UNASSIGNED_TIER).alias(column))
+    the customer is not among the customers), as a left join would add it, and the customers'
+    columns `also` in the same lookup."""
+    tiers = customers.select("customer_id", pl.col("tier").fill_null(UNASSIGNED_TIER).alias(column), *also)
     return frame.hstack(stats.by_customer(tiers, frame))
 
 
@@ -589,9 +590,9 @@ def _historical_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> pl.
     """Each customer's value to date, its distribution and, where costs are known, LTV:CAC, into
     `out` (acquisition against retention cost, which reads the period, is lifetime_value_costs)."""
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
-    value = with_tier(ltv.historical_value(orders, as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate), customers)
-    if "acquisition_channel" in customers.columns:
-        value = value.hstack(stats.by_customer(customers.select("customer_id", "acquisition_channel", "acquisition_cost", "name"), value))
+    # with the channel, cost and name where the customers have a channel (the tables show them)
+    also = ("acquisition_channel", "acquisition_cost", "name") if "acquisition_channel" in customers.columns else ()
+    value = with_tier(ltv.historical_value(orders, as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate), customers, also=also)
     bins = stats.binned(value.get_column("margin"), log=True, smallest=CENT)  # fifty bars, not a million values
     out.update(
         value=value, value_bins=bins, value_not_drawn=value.height - int(bins.get_column("count").sum()),
