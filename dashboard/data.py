@@ -204,14 +204,23 @@ def warm_start() -> None:
     which the first visitor after a start would otherwise wait for in part. A visitor who comes in
     the middle waits only for what is still being computed: the cache computes a key once and the
     others wait for it. Called in a thread named PREPARING; a failure is the same as in `_prepare`:
-    logged, and the page that needs it computes it again and says what went wrong."""
-    from dashboard import filters, views
+    logged, and the page that needs it computes it again and says what went wrong.
+
+    The heavy modules import in a second thread while the dataset loads: importing is Python
+    holding the lock of the interpreter for 1.5-2 s, loading is SQLite and Polars working outside
+    it, so the two overlap instead of adding up. Loading imports none of the heavy modules (a
+    module imported by two threads at once can be seen half-initialised, dashboard/preload.py)."""
     from dashboard.preload import heavy_modules
 
-    heavy_modules()
+    importing = threading.Thread(target=heavy_modules, name=PREPARING, daemon=True)
+    importing.start()
     name = default_dataset()
     stamp = _stamp(name)
-    dataset = _load(name, stamp)
+    try:
+        dataset = _load(name, stamp)
+    finally:
+        importing.join()
+    from dashboard import filters, views  # after the heavy modules, which include views
     with _pending_lock:
         _pending.pop(_key(name, stamp), None)  # prepared here, not again after the first visit
     _prepare(_key(name, stamp), dataset, filters.defaults(dataset), list(views.VIEWS))
