@@ -86,6 +86,12 @@ def test_customer_ids_get_codes_in_text_order_and_sort_the_same_either_way():
     in_code_order = cast.sort(pl.col("customer_id").to_physical())  # as read off purchase days: kept as is
     assert_frame_equal(_as_text(sorted_by_id(in_code_order)), text_sorted)
 
+    # a table stored in id order (read as is, not sorted again), with a repeated id and a null
+    stored = [f"{tag}-s{i}" for i in (1, 2, 2, 3)] + [None]
+    cast = with_categorical_keys({"customers": pl.DataFrame({"customer_id": stored})})["customers"]
+    physical = cast.get_column("customer_id").to_physical().to_list()
+    assert physical[1] == physical[2] and physical[0] < physical[1] < physical[3] and physical[4] is None
+
     other = [f"{tag}-x{i}" for i in (2, 1, 0)]
     reverse_coded = pl.Series(other, dtype=pl.Categorical)  # codes now run against text order
     frame = pl.DataFrame({"customer_id": [other[0], None, other[2], other[1]], "n": [2, 9, 0, 1]})
