@@ -29,7 +29,8 @@ def describe(filters: Filters) -> str:
         if values:
             parts.append(f"{label} {', '.join(values)}")
     who = "; ".join(parts) if parts else "all customers"
-    return f"{data.selected_name()} · {who} · {filters.period.label()} · data as of {filters.as_of:%d %b %Y}"
+    unset = f" · {NO_CURRENCY}" if currency() == NO_CURRENCY else ""  # the cards' labels then name none
+    return f"{data.selected_name()} · {who} · {filters.period.label()} · data as of {filters.as_of:%d %b %Y}{unset}"
 
 
 def page(name: str, title: str) -> tuple[Filters, Any]:
@@ -52,11 +53,23 @@ def part(name: str, filters: Filters) -> Any:
     return data.view(name, filters)
 
 
+NO_CURRENCY = "currency not set"
+
+
 def currency() -> str:
     """The dataset's currency for labels; said plainly when it is not set (an import whose amounts
     name none) or is not a currency code or symbol (nothing else reaches a label)."""
     code = data.active_dataset().settings.currency
-    return code if CURRENCY_FORM.fullmatch(code or "") else "currency not set"
+    return code if CURRENCY_FORM.fullmatch(code or "") else NO_CURRENCY
+
+
+def card_label(label: str, currency: str, per: str = "") -> str:
+    """A money card's label: "Avg. deal (USD)", "Velocity (USD/day)" with per="day". Without a
+    currency it stays short ("Avg. deal", "Velocity (per day)"): a card cuts "(currency not set)"
+    to "(currenc…", and the page's caption already says that the currency is not set."""
+    if currency == NO_CURRENCY:
+        return f"{label} (per {per})" if per else label
+    return f"{label} ({currency}/{per})" if per else f"{label} ({currency})"
 
 
 def tier_order() -> list[str]:
@@ -64,7 +77,8 @@ def tier_order() -> list[str]:
 
 
 def money(value: float | None, currency: str | None = None) -> str:
-    """Compact money for cards: 2,733 · 51.2k · 1.99M (with the currency in front when given);
+    """Compact money for cards: 2,733 · 51.2k · 1.99M (with the currency in front when given, or
+    after it in brackets when it is not set, so a sentence reads "4.79M (currency not set)");
     exact values go in the hover text and tables."""
     if value is None:
         return "—"
@@ -75,6 +89,8 @@ def money(value: float | None, currency: str | None = None) -> str:
             scaled = value / divisor
             text = f"{scaled:,.{2 if abs(scaled) < 100 else 1}f}{suffix}"
             break
+    if currency == NO_CURRENCY:
+        return f"{text} ({currency})"
     return f"{currency} {text}" if currency else text
 
 

@@ -21,7 +21,7 @@ cols[1].metric("Precision, top 10% risk", f"{100 * model.top_decile_precision:.0
                help=f"share of churners among the 10% highest-scored customers at validation; base rate {100 * model.base_rate:.0f}%")  # fmt: skip
 scores = view.scores
 cols[2].metric("Active customers scored", f"{scores.height:,}", border=True)
-cols[3].metric(f"Margin at risk ({currency})", shell.money(scores.get_column("value_at_risk").sum() or 0), border=True,
+cols[3].metric(shell.card_label("Margin at risk", currency), shell.money(scores.get_column("value_at_risk").sum() or 0), border=True,
                help="Σ risk × historical margin of the active customers in the slice")  # fmt: skip
 if not model.beats_baseline:
     st.warning("On this dataset the model does not beat ranking by recency alone: use recency.")

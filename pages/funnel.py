@@ -22,13 +22,13 @@ cols[0].metric("Win rate", "—" if rate.value is None else f"{100 * rate.value:
                help=f"won / (won + lost) among deals closed in the period (open deals do not count): {rate.numerator:,.0f} of {rate.denominator:,.0f}"
                + ("" if rate.ci_low is None else f"; 95% CI {100 * rate.ci_low:.1f}–{100 * rate.ci_high:.1f}%")
                + (" · small sample" if rate.small_sample else ""))  # fmt: skip
-cols[1].metric(f"Avg. deal ({currency})", shell.money(summary["average_deal_size"]),
+cols[1].metric(shell.card_label("Avg. deal", currency), shell.money(summary["average_deal_size"]),
                help="average deal size: mean amount of won deals closed in the period", border=True)  # fmt: skip
 cols[2].metric("Sales cycle", "—" if summary["cycle_median_days"] is None else f"{summary['cycle_median_days']:.0f} days",
                help="median of closed − created date over won deals closed in the period; mean "
                + ("—" if summary["cycle_mean_days"] is None else f"{summary['cycle_mean_days']:.0f} days"), border=True)  # fmt: skip
-cols[3].metric(f"Open pipeline ({currency})", shell.money(pipe["pipeline_value"]), border=True, help=pipeline_text)
-cols[4].metric(f"Velocity ({currency}/day)", shell.money(pipe["velocity_per_day"]),
+cols[3].metric(shell.card_label("Open pipeline", currency), shell.money(pipe["pipeline_value"]), border=True, help=pipeline_text)
+cols[4].metric(shell.card_label("Velocity", currency, per="day"), shell.money(pipe["velocity_per_day"]),
                help="sales velocity: open deals × win rate × average deal size / average cycle length (all deals)", border=True)  # fmt: skip
 
 scope = st.radio("Deals", ["created in the period", "all deals"], horizontal=True, key="funnel_scope",

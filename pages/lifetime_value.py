@@ -10,16 +10,16 @@ currency = shell.currency()
 value = view.value
 
 cols = st.columns(4)
-cols[0].metric(f"Avg. value to date ({currency})", shell.money(value.get_column("margin").mean() or 0), border=True,
+cols[0].metric(shell.card_label("Avg. value to date", currency), shell.money(value.get_column("margin").mean() or 0), border=True,
                help="Σ gross margin per customer up to the as-of date (margin = amount × margin rate when not given)")  # fmt: skip
 cols[1].metric("Customers", f"{value.height:,}", border=True)
 costs = shell.part("lifetime_value_costs", filters).costs  # the period's: cached apart from the rest
 if costs and costs["cac"] is not None:
-    cols[2].metric(f"CAC of new customers ({currency})", shell.money(costs["cac"]), border=True,
+    cols[2].metric(shell.card_label("CAC of new customers", currency), shell.money(costs["cac"]), border=True,
                    help=f"mean acquisition cost of the {costs['new']:,} customers whose first order falls in the period")  # fmt: skip
     if costs["retention_cost"] is not None:
         ratio = costs["cac"] / costs["retention_cost"] if costs["retention_cost"] else None
-        cols[3].metric(f"Cost to retain one ({currency})", shell.money(costs["retention_cost"]), border=True,
+        cols[3].metric(shell.card_label("Cost to retain one", currency), shell.money(costs["retention_cost"]), border=True,
                        delta=None if ratio is None else f"acquiring costs {ratio:.1f}× more", delta_color="off", delta_arrow="off",
                        help=f"serving cost of retained customers in the period ({costs['basis']}) / {costs['retained']:,} "
                        "retained customers; the usual rule of thumb is that acquiring costs 5–7× retaining")  # fmt: skip
@@ -47,7 +47,7 @@ if view.model is None:
 else:
     bg, gg, clv, check = view.model, view.gamma_gamma, view.clv, view.holdout
     cols = st.columns(4)
-    cols[0].metric(f"12-month CLV ({currency})", shell.money(clv.get_column("clv").mean()), border=True,
+    cols[0].metric(shell.card_label("12-month CLV", currency), shell.money(clv.get_column("clv").mean()), border=True,
                    help="mean predicted 12-month customer lifetime value: expected purchases (BG/NBD) × expected spend "
                    "(Gamma-Gamma), discounted 1% a month over 12 months")  # fmt: skip
     active = "—" if view.degenerate or view.p_alive_repeat is None else f"{100 * view.p_alive_repeat:.0f}%"

@@ -144,6 +144,22 @@ def test_pages_without_their_table_show_why(env, sample_tables):
     assert not at.exception and _metric(at, "Repeat purchase rate")
 
 
+def test_without_a_currency_the_caption_says_so_and_the_cards_stay_short(env, sample_tables):
+    import dataclasses
+
+    from metrics.domain import Dataset
+
+    env.store().save(Dataset("No currency", sample_tables, dataclasses.replace(sample_settings(), currency=None)))
+    env.store().set_active("No currency")
+    at = _app()
+    assert "currency not set" in at.caption[0].value
+    assert _metric(at, "Revenue") and not any("currency" in m.label for m in at.metric)
+    at.switch_page(PAGES["Funnel"]).run()
+    cards = {m.label: m for m in at.metric}
+    assert {"Avg. deal", "Open pipeline", "Velocity (per day)"} <= set(cards)
+    assert cards["Open pipeline"].help.endswith(" (currency not set)")  # "…from their stage: 1.23M (currency not set)"
+
+
 def test_a_long_table_is_sent_a_page_at_a_time(env):
     """Segments' "customers in a segment" table: the largest segment of the sample has more than
     one page of rows; the browser gets 100 of them, the caption says which, and the picker moves on."""

@@ -1,6 +1,6 @@
 """Small formatting rules the pages rely on."""
 
-from dashboard.shell import money
+from dashboard.shell import NO_CURRENCY, card_label, money
 
 
 def test_money_is_compact_and_exact_in_magnitude():
@@ -12,3 +12,13 @@ def test_money_is_compact_and_exact_in_magnitude():
     assert money(-51_200) == "-51.20k"
     assert money(3.2e9, "EUR") == "EUR 3.20B"
     assert money(None) == "—"
+    assert money(4_790_000, NO_CURRENCY) == "4.79M (currency not set)"
+
+
+def test_a_card_names_its_currency_or_stays_short_without_one():
+    """Without a currency a card keeps its label short (a narrow card cut "(currency not set)" to
+    "(currenc…"); the page's caption says the currency is not set instead."""
+    assert card_label("Avg. deal", "USD") == "Avg. deal (USD)"
+    assert card_label("Velocity", "£", per="day") == "Velocity (£/day)"
+    assert card_label("Avg. deal", NO_CURRENCY) == "Avg. deal"
+    assert card_label("Velocity", NO_CURRENCY, per="day") == "Velocity (per day)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard.shell import money
+from dashboard.shell import card_label, money
 from metrics.kpis import LOWER_IS_BETTER, Kpi, Overview, value_text
 
 
@@ -79,7 +79,7 @@ def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: in
                 # a month without data is left out, not drawn as 0 (an NPS of 0 is a real score)
                 spark = months.get_column(kpi.key).drop_nulls().to_list() or None
             with column:
-                label = f"{kpi.label} ({currency})" if kpi.unit == "currency" else kpi.label
+                label = card_label(kpi.label, currency) if kpi.unit == "currency" else kpi.label
                 unchanged = _unchanged(kpi)
                 st.metric(
                     label, format_value(kpi, kpi.value, currency), delta=_delta(kpi),
