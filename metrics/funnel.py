@@ -191,6 +191,10 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None 
     latest on its last stage date, or, without history, is dated by its creation: without a date it
     would fall out of every period, and a win rate over the period would count wins only."""
     frame = lazy(deals)
+    closed = pl.col("status").is_in(["won", "lost"])
+    if not frame.select((closed & pl.col("closed_date").is_null()).any()).collect().item():
+        # every closed deal has its date: no history to read (a clean CRM's deals, the sample's)
+        return frame.with_columns(close_date_source=pl.when(closed).then(pl.lit("closed_date"))).collect()
     last = None
     if isinstance(stage_history, DealHistory):
         table = frame.collect()
@@ -199,7 +203,6 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None 
     elif stage_history is not None:
         last = lazy(stage_history).group_by("deal_id").agg(__last=pl.col("entered_at").max())
         frame = frame.join(last, on="deal_id", how="left", maintain_order="left")
-    closed = pl.col("status").is_in(["won", "lost"])
     last_stage = pl.col("__last") if last is not None else pl.lit(None, pl.Datetime("us"))
     source = (
         pl.when(~closed).then(None)

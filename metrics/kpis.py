@@ -356,9 +356,8 @@ def overview(
         result.kpis += [_missing(key) for key, spec in CATALOGUE.items() if spec.needs == "orders"]
 
     if "deals" in tables:
-        now_rate, then_rate = (
-            funnel.win_rate(tables["deals"], start=p.start, end=p.end) for p in (period, other)
-        )
+        deals = funnel.with_close_dates(tables["deals"], stage_history=tables.get("stage_history"))  # as the Funnel dates them
+        now_rate, then_rate = (funnel.win_rate(deals, start=p.start, end=p.end) for p in (period, other))
         result.kpis.append(
             _kpi("win_rate", None if now_rate.value is None else 100 * now_rate.value,
                  None if then_rate.value is None else 100 * then_rate.value,
@@ -435,8 +434,11 @@ def monthly_series(
     calendar = pl.DataFrame(
         {"month": pl.date_range(first, dt.date(end.year, end.month, 1), "1mo", eager=True)}
     )
-    if "orders" not in tables:
-        return calendar
+    if "orders" not in tables:  # a CRM's deals, surveys or tickets alone still have their months
+        series = calendar.with_columns(partial=(pl.col("month") == pl.col("month").max()) & (not closes_month(end)))
+        for extra in _monthly_service_figures(tables, calendar, end):
+            series = series.join(extra, on="month", how="left")
+        return series
     orders = lazy(tables["orders"]).filter(day("order_date") <= end)
     revenue = (  # the months' orders only: a month of each of ten million dates takes a fifth of a second
         orders.filter(day("order_date") >= first)
@@ -473,7 +475,8 @@ def _monthly_service_figures(
     first = calendar.item(0, "month")
     out = []
     if "deals" in tables:
-        closed = lazy(tables["deals"]).filter(day("closed_date").is_between(first, end))
+        deals = funnel.with_close_dates(tables["deals"], stage_history=tables.get("stage_history"))  # as the card
+        closed = deals.lazy().filter(day("closed_date").is_between(first, end))
         by_month = funnel.win_rate_by(closed.with_columns(month=month_start(pl.col("closed_date"))), by="month")
         out.append(by_month.select(pl.col("month").str.to_date(), win_rate=100 * pl.col("win_rate")))
     if "surveys" in tables:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from metrics import funnel
 
@@ -247,6 +248,12 @@ def test_close_dates_of_lost_deals_come_from_the_last_stage_or_creation(as_input
     march = funnel.win_rate(dated, start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31))
     assert (march.numerator, march.denominator) == (1, 2)
     assert funnel.win_rate(deals, start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31)).denominator == 1
+    # every closed deal dated: read as they are, the history not needed
+    clean = pl.DataFrame({"deal_id": ["D3", "D4"], "status": ["won", "open"], "created_date": [dt.datetime(2024, 1, 9)] * 2,
+                          "closed_date": [dt.datetime(2024, 3, 5), None]})  # fmt: skip
+    dated = funnel.with_close_dates(as_input(clean), stage_history=history)
+    assert dated.get_column("close_date_source").to_list() == ["closed_date", None]
+    assert_frame_equal(dated.drop("close_date_source").with_columns(pl.col("deal_id").cast(pl.String)), clean)
 
 
 @pytest.mark.parametrize("export", ["hubspot", "salesforce"])

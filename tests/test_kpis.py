@@ -63,6 +63,27 @@ def test_overview_hand_worked_example(as_input):
     assert len(result.kpis) == 11
 
 
+def test_overview_win_rate_dates_lost_deals_as_the_funnel_does(as_input):
+    """A HubSpot export leaves lost deals without a close date. Period March 2024 (previous:
+    February). x won, closed 5 March; y lost, no close date, last stage entered 10 March → closes
+    10 March; z lost, no close date, no history, created 2 Feb → closes 2 Feb. March: 1 won of 2
+    closed → 50 % (without the dating: 1 of 1, 100 %); February: z alone → 0 of 1 → 0 %. The
+    monthly series reads the same: 50 % in March, 0 % in February."""
+    deals = pl.DataFrame({
+        "deal_id": ["x", "y", "z"], "status": ["won", "lost", "lost"],
+        "created_date": [D(2024, 1, 9), D(2024, 1, 5), D(2024, 2, 2)], "closed_date": [D(2024, 3, 5), None, None],
+    })  # fmt: skip
+    history = pl.DataFrame({"deal_id": ["y", "y"], "entered_at": [D(2024, 1, 5), D(2024, 3, 10)]})
+    tables = {"deals": as_input(deals), "stage_history": as_input(history)}
+    result = kpis.overview(tables, period=Period(dt.date(2024, 3, 1), dt.date(2024, 3, 31)))
+    rate = result.get("win_rate")
+    assert (rate.value, rate.previous, rate.numerator, rate.denominator) == (50.0, 0.0, 1, 2)
+    months = kpis.monthly_series(tables, end=dt.date(2024, 3, 31), months=2)  # deals alone: a CRM export
+    assert months.get_column("win_rate").to_list() == [0.0, 50.0]
+    assert months.get_column("partial").to_list() == [False, False]
+    assert kpis.monthly_series(tables, end=dt.date(2024, 3, 30), months=2).get_column("partial").to_list() == [False, True]
+
+
 def test_overview_on_sample_and_top_changes(sample_tables):
     result = kpis.overview(sample_tables, period=Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)))
     assert {k.key for k in result.kpis} == {
