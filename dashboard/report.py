@@ -90,7 +90,7 @@ class PageReport:
     summary: str  # dataset · slice · period · as-of, as the page header says it
     dataset: str
     filters: Filters
-    currency: str
+    currency: str  # the code or symbol of the amounts, "" when the dataset names none
     dataset_frames: Dataset  # the data the page was computed from (a locked link's slice included)
     figures: list = field(default_factory=list)  # plotly figures, in the order the page drew them
     notes: list[str] = field(default_factory=list)  # what the page said instead of a figure it could not draw
@@ -121,7 +121,7 @@ def kpis_json(report: PageReport) -> dict:
         "comparison": f.comparison,
         "filters": {"tier": list(f.slice.tiers), "segment": list(f.slice.segments), "region": list(f.slice.regions),
                     "channel": list(f.slice.channels)},
-        "currency": report.currency, "kpis": values,
+        "currency": report.currency or None, "kpis": values,
     }  # fmt: skip
 
 
@@ -159,7 +159,7 @@ h1{{margin-bottom:4px}} .meta{{color:#475569;font-size:13px}} table{{border-coll
 td,th{{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-align:top}} td.n{{text-align:right;white-space:nowrap}}
 .fig{{page-break-inside:avoid;margin:12px 0}} .fig img{{width:100%}} @page{{size:A4;margin:14mm}}</style></head><body>
 <h1>{e(report.title)}</h1><p class=meta>{e(report.summary)}</p>
-<p class=meta>Made {report.made:%d %b %Y %H:%M} UTC · currency {e(report.currency)} · comparison with {e(report.filters.comparison)} period</p>
+<p class=meta>Made {report.made:%d %b %Y %H:%M} UTC · currency {e(report.currency or "not set")} · comparison with {e(report.filters.comparison)} period</p>
 {table}{glossary}<h2>Charts</h2>{notes}{charts or "<p>This page draws no chart for this data.</p>"}</body></html>"""
 
 

@@ -56,11 +56,16 @@ def part(name: str, filters: Filters) -> Any:
 NO_CURRENCY = "currency not set"
 
 
-def currency() -> str:
-    """The dataset's currency for labels; said plainly when it is not set (an import whose amounts
-    name none) or is not a currency code or symbol (nothing else reaches a label)."""
+def currency_code() -> str:
+    """The dataset's currency code or symbol; "" when it is not set (an import whose amounts name
+    none) or is not a currency code or symbol (nothing else reaches a label or a report)."""
     code = data.active_dataset().settings.currency
-    return code if CURRENCY_FORM.fullmatch(code or "") else NO_CURRENCY
+    return code if CURRENCY_FORM.fullmatch(code or "") else ""
+
+
+def currency() -> str:
+    """The dataset's currency for labels, said plainly when it is not set (NO_CURRENCY)."""
+    return currency_code() or NO_CURRENCY
 
 
 def card_label(label: str, currency: str, per: str = "") -> str:
@@ -89,9 +94,14 @@ def money(value: float | None, currency: str | None = None) -> str:
             scaled = value / divisor
             text = f"{scaled:,.{2 if abs(scaled) < 100 else 1}f}{suffix}"
             break
+    return with_currency(text, currency)
+
+
+def with_currency(amount: str, currency: str | None) -> str:
+    """ "USD 4.79M", or "4.79M (currency not set)" when the currency is NO_CURRENCY."""
     if currency == NO_CURRENCY:
-        return f"{text} ({currency})"
-    return f"{currency} {text}" if currency else text
+        return f"{amount} ({currency})"
+    return f"{currency} {amount}" if currency else amount
 
 
 def sort_tiers(frame, column: str = "tier"):

@@ -12,7 +12,7 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.report import JSON_KPIS, PageReport, to_html
+from dashboard.report import JSON_KPIS, PageReport, render, to_html
 from metrics.domain import Filters, Period, Slice
 from tests.conftest import APP, ROOT, require
 
@@ -98,6 +98,22 @@ def test_report_text_from_the_data_is_escaped(sample_tables):
     text = to_html(report).decode()
     assert "<script>alert" not in text and "<img src=x" not in text
     assert "&lt;script&gt;alert" in text
+
+
+def test_a_report_without_a_currency_says_so_once_and_prefixes_no_amount(sample_tables):
+    """A dataset whose amounts name no currency: the report's KPIs are plain numbers, its header
+    says the currency is not set, and the JSON has no currency (null), not a phrase."""
+    from metrics.domain import Dataset
+    from metrics.kpis import Kpi, Overview
+
+    filters = Filters(Slice(), Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)), "previous", dt.date(2026, 6, 30))
+    report = PageReport("Overview", "summary", "No currency", filters, "", Dataset("No currency", dict(sample_tables)), [])
+    overview = Overview(filters.period, filters.period)
+    overview.kpis.append(Kpi("revenue", "Revenue", "currency", 4_790_000.0, 1_000.0))
+    report.__dict__["overview"] = overview  # the cached KPIs, as if computed
+    text = to_html(report).decode()
+    assert "currency not set" in text and "4,790,000" in text and "currency not set 4" not in text
+    assert json.loads(render(report, "json"))["currency"] is None
 
 
 def test_an_unknown_tier_or_dataset_is_refused_in_words(tmp_path):

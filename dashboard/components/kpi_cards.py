@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard.shell import card_label, money
+from dashboard.shell import card_label, money, with_currency
 from metrics.kpis import LOWER_IS_BETTER, Kpi, Overview, value_text
 
 
@@ -56,7 +56,7 @@ def _help(kpi: Kpi, overview: Overview, currency: str) -> str:
     if kpi.numerator is not None and kpi.denominator:
         lines.append(f"{kpi.numerator:,.0f} of {kpi.denominator:,.0f}.")
     if kpi.unit == "currency" and kpi.value is not None:
-        lines.append(f"Exactly {currency} {kpi.value:,.2f}.")
+        lines.append(f"Exactly {with_currency(f'{kpi.value:,.2f}', currency)}.")
     lines.append(f"Comparison ({overview.comparison.label()}): {format_value(kpi, kpi.previous, currency)}.")
     if kpi.p_value is not None:
         verdict = "beyond noise" if kpi.beyond_noise else "within noise"

@@ -16,7 +16,7 @@ from dashboard.report import FORMATS, PageReport, render
 def build(title: str, figures: list) -> PageReport:
     """The report of the page just drawn: its figures; the KPIs are computed when a file is made."""
     filters = shell.current_filters()
-    return PageReport(title, shell.describe(filters), data.selected_name(), filters, shell.currency(), data.active_dataset(),
+    return PageReport(title, shell.describe(filters), data.selected_name(), filters, shell.currency_code(), data.active_dataset(),
                       list(figures))  # fmt: skip
 
 
