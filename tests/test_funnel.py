@@ -280,3 +280,9 @@ def test_crm_deal_exports_show_won_and_lost_deals(export):
     assert reached[0] == deals.height and reached[-1] == won
     rate = view.win_rate_all
     assert (rate.numerator, rate.denominator) == (won, won + lost)
+    # the Overview's card counts the same deals as the Funnel's for a period (HubSpot leaves lost
+    # deals without a close date: the card once read 100 %)
+    context = views.context(Dataset("x", plan.tables, plan.settings), filters)
+    card = views.view_of("overview", context).overview.get("win_rate")
+    period = views.view_of("funnel_period", context).win_rate
+    assert (card.numerator, card.denominator) == (period.numerator, period.denominator) == (won, won + lost)
