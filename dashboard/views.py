@@ -115,6 +115,12 @@ class Context:
         customers)."""
         return self._once("deals_reached", lambda: _deals_reached(self.tables, self.settings.stage_order))
 
+    def first_order(self) -> dt.date | None:
+        """The dataset's first order day: where its order data begin, for every slice alike (a
+        tier whose customers came later did have a before, with nothing in it)."""
+        orders = self.dataset.tables.get("orders")
+        return None if orders is None else self._once("first_order", lambda: kpis.first_order_day(orders))
+
     def trained_churn_model(self) -> churn.ChurnModel:
         if self.churn_model is not None:
             return self.churn_model()
@@ -330,7 +336,7 @@ def overview(ctx: Context) -> OverviewView:
         # (partial) must not see past `end`.
         spells = ctx.spells(ctx.as_of if stats.closes_month(end) else end)
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
-                           spells=spells)  # fmt: skip
+                           spells=spells, first_order=ctx.first_order())  # fmt: skip
     months = kpis.monthly_series(
         ctx.tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -161,6 +161,11 @@ class Overview:
         return next(k for k in self.kpis if k.key == key)
 
 
+def first_order_day(orders: Frame) -> dt.date | None:
+    """The day of the first order (refunds included): where the order data begin."""
+    return lazy(orders).select(day("order_date").min()).collect().item()
+
+
 def _orders_in(orders: pl.LazyFrame, p: Period) -> pl.LazyFrame:
     return orders.filter((day("order_date") >= p.start) & (day("order_date") <= p.end))
 
@@ -283,13 +288,20 @@ def overview(
     settings: DatasetSettings | None = None,
     days: PurchaseDays | None = None,
     spells: pl.DataFrame | None = None,
+    first_order: dt.date | None = None,
 ) -> Overview:
     """The eleven Overview KPIs for `period` and its comparison period. Missing tables give KPIs
     with value None and a note saying which table would enable them. `days`: the orders' purchase
     days (metrics.purchase_days), when the caller has them to the period's end or later.
     `spells`: the customers' activity spells (metrics.activity) as of the period's end or any later
     day, when the caller has them: spells as of a later day give the counts known on an earlier
-    one (a day's activity reads nothing after it)."""
+    one (a day's activity reads nothing after it).
+
+    A comparison period that starts before the first order has no order figures (null with a
+    reason, not 0): before the data begin, revenue and customers are unknown, and "revenue rose
+    from 0" would be the export's start, not a change. `first_order`: the dataset's first order
+    day, when `tables` are a slice of it (a tier whose customers came later did have a before);
+    by default the first order day in `tables`."""
     settings = settings or DatasetSettings()
     window = settings.churn_window_days
     other = comparison_period(period, comparison)
@@ -352,6 +364,13 @@ def overview(
             _kpi("ltv_cac", ratio(ltv_now, cac_now), ratio(ltv_then, cac_then),
                  note="" if cac_now is not None else "needs acquisition_cost in customers")
         )  # fmt: skip
+        if first_order is None:
+            first_order = first_order_day(orders)
+        if first_order is None or other.start < first_order:
+            why = ("the comparison period starts before the first order"
+                   + (f" ({first_order:%d %b %Y})" if first_order else "") + ": there is nothing to compare with")  # fmt: skip
+            result.kpis = [replace(k, previous=None, p_value=None, note=k.note or why) if CATALOGUE[k.key].needs == "orders" else k
+                           for k in result.kpis]  # fmt: skip
     else:
         result.kpis += [_missing(key) for key, spec in CATALOGUE.items() if spec.needs == "orders"]
 

@@ -59,3 +59,18 @@ def test_the_maven_funnel_says_what_its_export_cannot_give(corpus_store):
     assert card.value == "—"
     assert any("none with an amount in this data" in c.value for c in at.caption)
     assert any("no deal has more than one" in i.value for i in at.info)
+
+
+def test_an_export_of_one_day_has_nothing_to_compare_with(corpus_store):
+    """Every order of "One day" is on 17 May 2024, the default period is that day and its
+    comparison the day before, when the data had not begun: the Overview says there is nothing to
+    compare, not "revenue rose from 0", and its cards carry no change."""
+    at = open_page("One day", "overview")
+    assert not at.exception
+    from dashboard.text import plain
+
+    sentences = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert sentences == [f"- {plain('Nothing to compare: the comparison period has no data.')}"]
+    revenue = next(m for m in at.metric if m.label.startswith("Revenue"))
+    assert revenue.value == "2,370" and not revenue.delta
+    assert "before the first order" in revenue.help

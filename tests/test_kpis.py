@@ -63,6 +63,28 @@ def test_overview_hand_worked_example(as_input):
     assert len(result.kpis) == 11
 
 
+def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_input):
+    """An export of one day (17 May 2024): period 17 May, previous 16 May, before the first order.
+    Revenue is 30 + 20 = 50 and 2 customers are new, but "rose from 0" would be the export's
+    start, not a change: the comparison's order figures are null, with the reason. A period whose
+    comparison starts on the first order day is compared: 18 May (10) against 17 May (50)."""
+    orders = pl.DataFrame({
+        "order_id": ["1", "2", "3"], "customer_id": ["a", "b", "a"],
+        "order_date": [D(2024, 5, 17), D(2024, 5, 17), D(2024, 5, 18)], "amount": [30.0, 20.0, 10.0],
+    })  # fmt: skip
+    tables = {"orders": as_input(orders)}
+    result = kpis.overview(tables, period=Period(dt.date(2024, 5, 17), dt.date(2024, 5, 17)))
+    revenue, new = result.get("revenue"), result.get("new_customers")
+    assert (revenue.value, revenue.previous, revenue.p_value, new.value, new.previous) == (50.0, None, None, 2, None)
+    assert "before the first order (17 May 2024)" in revenue.note
+    assert all(k.previous is None for k in result.kpis) and kpis.top_changes(result) == []
+    later = kpis.overview(tables, period=Period(dt.date(2024, 5, 18), dt.date(2024, 5, 18)))
+    assert (later.get("revenue").value, later.get("revenue").previous) == (10.0, 50.0)
+    # a slice whose customers came later: the dataset's first order day decides, so "from 0" holds
+    sliced = kpis.overview(tables, period=Period(dt.date(2024, 5, 17), dt.date(2024, 5, 17)), first_order=dt.date(2024, 5, 1))
+    assert (sliced.get("revenue").previous, sliced.get("new_customers").previous) == (0.0, 0)
+
+
 def test_overview_win_rate_dates_lost_deals_as_the_funnel_does(as_input):
     """A HubSpot export leaves lost deals without a close date. Period March 2024 (previous:
     February). x won, closed 5 March; y lost, no close date, last stage entered 10 March → closes
