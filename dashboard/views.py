@@ -338,7 +338,8 @@ def overview(ctx: Context) -> OverviewView:
     result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            spells=spells, first_order=ctx.first_order())  # fmt: skip
     months = kpis.monthly_series(
-        ctx.tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells
+        ctx.tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells,
+        first_order=ctx.first_order(),
     )
     tiers = None
     if "orders" in ctx.tables:

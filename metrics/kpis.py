@@ -440,6 +440,7 @@ def monthly_series(
     months: int = 12,
     churn_window_days: int = 90,
     spells: pl.DataFrame | None = None,
+    first_order: dt.date | None = None,
 ) -> pl.DataFrame:
     """→ month, revenue, active_customers, new_customers, churn_rate (%), partial, and where their tables
     exist win_rate (%), nps (points), csat (%), first_response (median hours): the last `months`
@@ -448,7 +449,12 @@ def monthly_series(
     not its last day); a month without data is null. Point in time: a month's figures use only what
     was known at its end, so they do not change when later data arrive. active_customers: active on
     the day before the month. `spells`: metrics.activity.spells as of `end`, or of a later day when
-    `end` is its month's last day (the months then read nothing after `end`), to reuse."""
+    `end` is its month's last day (the months then read nothing after `end`), to reuse.
+
+    Before the data begin the order figures are null, as the Overview's comparison (`overview`):
+    revenue and new customers of the months before the first order's, and the active customers
+    and churn of a month whose day before is earlier than the first order. `first_order`: as in
+    `overview`."""
     first = first_of_month(end, -(months - 1))
     calendar = pl.DataFrame(
         {"month": pl.date_range(first, dt.date(end.year, end.month, 1), "1mo", eager=True)}
@@ -481,6 +487,15 @@ def monthly_series(
                       pl.col("partial").fill_null(pl.col("month") == pl.col("month").max()))  # fmt: skip
         .rename({"active_at_start": "active_customers"})
     )
+    if first_order is None:
+        first_order = first_order_day(tables["orders"])
+    if first_order is not None:
+        begun = pl.col("month") >= dt.date(first_order.year, first_order.month, 1)  # the month of the first order on
+        known_at_start = pl.col("month") > first_order  # the day before the month is on or after it
+        series = series.with_columns(
+            pl.when(begun).then(pl.col("revenue", "new_customers")),
+            pl.when(known_at_start).then(pl.col("active_customers", "churn_rate")),
+        )
     for extra in _monthly_service_figures(tables, calendar, end):
         series = series.join(extra, on="month", how="left")
     return series.sort("month")

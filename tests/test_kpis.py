@@ -83,6 +83,12 @@ def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_in
     # a slice whose customers came later: the dataset's first order day decides, so "from 0" holds
     sliced = kpis.overview(tables, period=Period(dt.date(2024, 5, 17), dt.date(2024, 5, 17)), first_order=dt.date(2024, 5, 1))
     assert (sliced.get("revenue").previous, sliced.get("new_customers").previous) == (0.0, 0)
+    # the monthly series the same way: April is before the data (null, not 0); May holds the
+    # first order (60 = 30 + 20 + 10, a and b new) but its day before, 30 April, does not (active
+    # at its start unknown); on 31 May a and b are active, and June has no order (0, a real 0)
+    months = kpis.monthly_series(tables, end=dt.date(2024, 6, 30), months=3)
+    assert months.select("revenue", "new_customers", "active_customers").rows() == [
+        (None, None, None), (60.0, 2, None), (0.0, 0, 2)]  # fmt: skip
 
 
 def test_overview_win_rate_dates_lost_deals_as_the_funnel_does(as_input):
