@@ -369,7 +369,10 @@ def overview(
         if first_order is None or other.start < first_order:
             why = ("the comparison period starts before the first order"
                    + (f" ({first_order:%d %b %Y})" if first_order else "") + ": there is nothing to compare with")  # fmt: skip
-            result.kpis = [replace(k, previous=None, p_value=None, note=k.note or why) if CATALOGUE[k.key].needs == "orders" else k
+            # the reason goes on the cards that have a value: one without keeps its own (a card
+            # left out for want of data says why it has no value, not why it has no comparison)
+            result.kpis = [k if CATALOGUE[k.key].needs != "orders" else
+                           replace(k, previous=None, p_value=None, note=why if k.value is not None and not k.note else k.note)
                            for k in result.kpis]  # fmt: skip
     else:
         result.kpis += [_missing(key) for key, spec in CATALOGUE.items() if spec.needs == "orders"]

@@ -77,6 +77,7 @@ def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_in
     revenue, new = result.get("revenue"), result.get("new_customers")
     assert (revenue.value, revenue.previous, revenue.p_value, new.value, new.previous) == (50.0, None, None, 2, None)
     assert "before the first order (17 May 2024)" in revenue.note
+    assert result.get("churn_rate").value is None and not result.get("churn_rate").note  # no value: not that reason
     assert all(k.previous is None for k in result.kpis) and kpis.top_changes(result) == []
     later = kpis.overview(tables, period=Period(dt.date(2024, 5, 18), dt.date(2024, 5, 18)))
     assert (later.get("revenue").value, later.get("revenue").previous) == (10.0, 50.0)
