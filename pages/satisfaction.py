@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import charts, shell
 from dashboard.components import download
+from dashboard.views import MIN_MONTH_ANSWERS
 
 
 def rate_text(rate, unit: str = "%") -> str:
@@ -36,10 +37,17 @@ if view.times_all is not None and view.times_all.height:
 
 if view.nps is not None:
     left, right = st.columns(2)
-    left.plotly_chart(charts.trend(view.nps_trend_drawn, x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
-                                   title="NPS by month (95% interval; months with ≥ 10 answers)"))  # fmt: skip
-    with left:
-        download.show(view.nps_trend, "nps-trend")
+    if view.nps_trend_drawn.height:
+        left.plotly_chart(charts.trend(view.nps_trend_drawn, x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
+                                       title=f"NPS by month (95% interval; months with ≥ {MIN_MONTH_ANSWERS} answers)"))  # fmt: skip
+    elif view.nps_trend.height:  # an empty chart would draw a made-up axis (January 2000 on)
+        left.caption(f"No month has {MIN_MONTH_ANSWERS} or more NPS answers ({view.nps_trend.get_column('responses').sum():,} "
+                     "in all), so the NPS by month is not drawn.")  # fmt: skip
+    else:
+        left.caption("These surveys hold no NPS answer (0–10), so there is no NPS by month.")
+    if view.nps_trend.height:
+        with left:
+            download.show(view.nps_trend, "nps-trend")
     if view.nps_by_tier is not None and view.nps_by_tier.height:
         right.plotly_chart(charts.bars(shell.sort_tiers(view.nps_by_tier), x="tier", y="nps", colour_by_tier=True, error=("ci_low", "ci_high"),
                                        title="NPS by tier in the period (95% interval)"))  # fmt: skip

@@ -74,3 +74,12 @@ def test_an_export_of_one_day_has_nothing_to_compare_with(corpus_store):
     revenue = next(m for m in at.metric if m.label.startswith("Revenue"))
     assert revenue.value == "2,370" and not revenue.delta
     assert "before the first order" in revenue.help
+
+
+def test_surveys_without_nps_say_so_instead_of_an_empty_chart(corpus_store):
+    """Olist's reviews are scores of 1–5 (CSAT), with no NPS question: the Satisfaction page says
+    there is no NPS by month instead of drawing an empty chart on a made-up axis (January 2000)."""
+    at = open_page("Olist shop", "satisfaction")
+    assert not at.exception
+    assert any("hold no NPS answer" in c.value for c in at.caption)
+    assert not any("NPS by month" in str(chart.proto.spec) for chart in at.get("plotly_chart"))
