@@ -378,10 +378,12 @@ def _deals_reached(tables: dict[str, pl.DataFrame], stages: list[str]) -> DealsR
 
 
 def _breakdowns(reach: pl.DataFrame, deals: pl.DataFrame, stages: list[str], ctx: Context) -> dict[str, dict[str, Any]]:
+    """The funnel by each dimension the deals have two or more values of: by one value (every
+    deal Unassigned, a slice of one tier) it would only draw the funnel again."""
     return {
         dim: _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
         for dim in ("tier", "segment", "owner", "source")
-        if dim in deals.columns and deals.get_column(dim).drop_nulls().len()
+        if dim in deals.columns and deals.get_column(dim).drop_nulls().n_unique() > 1
     }
 
 

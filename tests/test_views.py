@@ -306,3 +306,20 @@ def test_with_tier_adds_each_rows_customers_tier_as_a_left_join_would():
         got = views.with_tier(orders.with_columns(as_ids), customers.with_columns(as_ids))
         assert got.get_column("tier").to_list() == ["Gold", None, None, UNASSIGNED_TIER, "Gold"]
         assert got.get_column("amount").to_list() == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_the_funnel_breaks_down_only_by_what_varies():
+    """Four deals of customers without a tier (all Unassigned), of two owners, from one source:
+    a breakdown by tier or source would draw the funnel again, so only the owners are shown."""
+    day = dt.datetime(2024, 3, 5)
+    deals = pl.DataFrame({
+        "deal_id": ["D1", "D2", "D3", "D4"], "customer_id": ["a", "b", "c", "d"], "stage": ["Lead", "Won", "Won", "Lead"],
+        "status": ["lost", "won", "won", "open"], "created_date": [day] * 4, "closed_date": [day, day, day, None],
+        "amount": [1.0, 2.0, 3.0, 4.0], "owner": ["ann", "bob", "ann", "bob"], "source": ["web"] * 4,
+    })  # fmt: skip
+    customers = pl.DataFrame({"customer_id": ["a", "b", "c", "d"], "tier": [None, None, None, None]}, schema_overrides={"tier": pl.String})
+    from metrics.schema import conform
+
+    tables = {"deals": conform(deals, "deals"), "customers": conform(customers, "customers")}
+    view = views.funnel_page(_context(tables, dt.date(2024, 3, 31)))
+    assert list(view.breakdowns) == ["owner"]
