@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, shell
-from dashboard.components import download
+from dashboard.components import download, table
 
 filters, view = shell.page("lifetime_value", "Lifetime value")
 currency = shell.currency()
@@ -87,8 +87,8 @@ else:
         "frequency": st.column_config.NumberColumn("repeat purchase days", format="localized"),
         "p_alive": st.column_config.NumberColumn("chance still active", format="percent"),
         "expected_purchases": st.column_config.NumberColumn("purchases, next 12 months", format="%.1f"),
-        "expected_value": st.column_config.NumberColumn("spend per purchase", format="accounting"),
-        "clv": st.column_config.NumberColumn("CLV, 12 months", format="accounting"),
+        "expected_value": st.column_config.NumberColumn("spend per purchase", format=table.MONEY),
+        "clv": st.column_config.NumberColumn("CLV, 12 months", format=table.MONEY),
     })  # fmt: skip
     download.show(clv, "predicted-clv")
 
@@ -97,22 +97,23 @@ shell.how_did_this_do(
     None if test is None else
     f"Fitted on the orders known on {test['as_of_then']:%d %b %Y}, the model predicted that its {test['customers']:,} "
     f"customers would spend {shell.money(test['predicted'])} each in the following year (undiscounted); they spent "
-    f"{shell.money(test['actual'])}" + ("." if test["error"] is None else f" ({100 * test['error']:+.0f}% off)."),
+    f"{shell.money(test['actual'])}" + ("." if test["error"] is None else  # error: predicted / actual − 1
+                                          f": the prediction was {abs(100 * test['error']):.0f}% {'under' if test['error'] < 0 else 'over'}."),
     "A check needs the model fitted on the orders of a year ago: this data is too short or too thin for that.",
 )  # fmt: skip
 
 if view.ltv_cac:
     st.subheader("LTV : CAC")
     tabs = st.tabs([("Tier" if d == "tier" else "Acquisition channel") for d in view.ltv_cac])
-    for tab, (dim, table) in zip(tabs, view.ltv_cac_tables.items(), strict=True):
+    for tab, (dim, ratios) in zip(tabs, view.ltv_cac_tables.items(), strict=True):
         with tab:
-            st.plotly_chart(charts.bars(table, x=dim, y="ltv_cac", colour_by_tier=dim == "tier",
+            st.plotly_chart(charts.bars(ratios, x=dim, y="ltv_cac", colour_by_tier=dim == "tier",
                                         title=f"Historical value / acquisition cost by {dim.replace('_', ' ')}"))  # fmt: skip
-            st.dataframe(table, hide_index=True, column_config={
-                "mean_ltv": st.column_config.NumberColumn(f"mean historical margin ({currency})", format="accounting"),
-                "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format="accounting"),
+            st.dataframe(ratios, hide_index=True, column_config={
+                "mean_ltv": st.column_config.NumberColumn(f"mean historical margin ({currency})", format=table.MONEY),
+                "mean_cac": st.column_config.NumberColumn(f"mean CAC ({currency})", format=table.MONEY),
                 "ltv_cac": st.column_config.NumberColumn("LTV : CAC", format="%.2f"),
-                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV on margin ({currency})", format="accounting"),
+                "predicted_clv": st.column_config.NumberColumn(f"mean 12-month CLV on margin ({currency})", format=table.MONEY),
                 "clv_cac": st.column_config.NumberColumn("CLV : CAC (margin)", format="%.2f"),
             })  # fmt: skip
-            download.show(table, f"ltv-cac-{dim}")
+            download.show(ratios, f"ltv-cac-{dim}")

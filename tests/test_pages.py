@@ -321,3 +321,18 @@ def test_the_cost_cards_of_lifetime_value_follow_the_period(env, sample_tables):
                                                   end=period.end, spells=spells)  # fmt: skip
         card = next(m.value for m in at.metric if m.label.startswith("CAC of new customers"))
         assert card == money(costs["cac"]), period
+
+
+def test_the_lifetime_value_backtest_says_which_way_the_prediction_was_off(env, sample_tables):
+    """The sample's model fitted a year back predicted less than the customers then spent: the
+    sentence says by how much and that it was under (error = predicted / actual − 1 < 0)."""
+    from dashboard import views
+    from metrics.domain import Dataset, Filters
+
+    filters = Filters(Slice(), DEFAULT_PERIOD, "previous", AS_OF)
+    test = views.lifetime_value(views.context(Dataset("s", sample_tables, sample_settings()), filters)).backtest
+    at = _app()
+    at.switch_page(PAGES["Lifetime value"]).run()
+    sentence = next(t.value for t in at.text if t.value.startswith("Fitted on the orders known on"))
+    assert test["error"] < 0 and sentence.endswith(f"they spent {money(test['actual'])}: the prediction was "
+                                                   f"{abs(100 * test['error']):.0f}% under.")  # fmt: skip

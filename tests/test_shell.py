@@ -22,3 +22,13 @@ def test_a_card_names_its_currency_or_stays_short_without_one():
     assert card_label("Velocity", "£", per="day") == "Velocity (£/day)"
     assert card_label("Avg. deal", NO_CURRENCY) == "Avg. deal"
     assert card_label("Velocity", NO_CURRENCY, per="day") == "Velocity (per day)"
+
+
+def test_every_money_column_of_a_table_is_shown_to_the_cent():
+    """"localized" showed a table's money as 2,575.341 beside 103,618: every money column is
+    given to the cent, with thousands separators, and says its currency."""
+    from dashboard.components import table
+
+    money = [header for header, kind in table.COLUMNS.values() if kind == "money"]
+    assert money and all(table._config(h, "money", "USD")["type_config"]["format"] == "%,.2f" for h in money)
+    assert table._config("revenue", "money", "USD")["label"] == "revenue (USD)"

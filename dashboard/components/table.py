@@ -27,12 +27,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 HIDDEN = {"furthest", "furthest_known", "unprofitable"}
 PAGE_ROWS = 100  # rows of a table sent to the browser at a time
+MONEY = "%,.2f"  # 2,575.34 and -1,234.00: to the cent ("localized" showed 2,575.341 beside 103,618)
 
 
 def _config(header: str, kind: str, currency: str):
     cc = st.column_config
     if kind == "money":
-        return cc.NumberColumn(f"{header} ({currency})", format="localized")
+        return cc.NumberColumn(f"{header} ({currency})", format=MONEY)
     if kind == "share":
         return cc.NumberColumn(header, format="percent")
     if kind == "count":
