@@ -195,6 +195,7 @@ class FunnelView:
     reach: pl.DataFrame  # each deal with its furthest stage
     unknown_stage: int  # deals counted at the first stage for want of a known one
     close_dates: dict[str | None, int]  # where closed deals' close dates came from
+    breakdowns_won_only: tuple[str, ...] = ()  # dimensions left out: recorded only for won deals
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ class FunnelPeriodView:
     summary: dict[str, Any]  # deal size and cycle
     reach: pl.DataFrame
     unknown_stage: int
+    breakdowns_won_only: tuple[str, ...] = ()  # as FunnelView's
 
 
 @dataclass(frozen=True)
@@ -377,13 +379,29 @@ def _deals_reached(tables: dict[str, pl.DataFrame], stages: list[str]) -> DealsR
     return DealsReached(deals, history, funnel.furthest_stage(deals, stages=stages, stage_history=history).collect())
 
 
+BREAKDOWN_DIMENSIONS = ("tier", "segment", "owner", "source")
+
+
+def _won_only(deals: pl.DataFrame) -> tuple[str, ...]:
+    """The dimensions recorded only for won deals while other deals lack them (Olist's business
+    segment comes with the closed deal): by such a dimension every stage would read 100 %."""
+    won = pl.col("status") == "won"
+    return tuple(
+        dim for dim in BREAKDOWN_DIMENSIONS
+        if dim in deals.columns and deals.select(pl.col(dim).is_null().any() & (pl.col(dim).is_null() | won).all()).item()
+        and deals.get_column(dim).null_count() < deals.height
+    )  # fmt: skip
+
+
 def _breakdowns(reach: pl.DataFrame, deals: pl.DataFrame, stages: list[str], ctx: Context) -> dict[str, dict[str, Any]]:
     """The funnel by each dimension the deals have two or more values of: by one value (every
-    deal Unassigned, a slice of one tier) it would only draw the funnel again."""
+    deal Unassigned, a slice of one tier) it would only draw the funnel again; by one recorded
+    only for won deals (_won_only), 100 % at every stage."""
+    won_only = _won_only(deals)
     return {
         dim: _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
-        for dim in ("tier", "segment", "owner", "source")
-        if dim in deals.columns and deals.get_column(dim).drop_nulls().n_unique() > 1
+        for dim in BREAKDOWN_DIMENSIONS
+        if dim in deals.columns and dim not in won_only and deals.get_column(dim).drop_nulls().n_unique() > 1
     }
 
 
@@ -406,6 +424,7 @@ def funnel_page(ctx: Context) -> FunnelView:
         reach=reach,
         unknown_stage=int((~reach.get_column("furthest_known")).sum()),
         close_dates=dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
+        breakdowns_won_only=_won_only(deals),
     )  # fmt: skip
 
 
@@ -421,6 +440,7 @@ def funnel_period(ctx: Context) -> FunnelPeriodView:
         summary=funnel.deal_summary(deals, start=p.start, end=p.end),
         reach=created,
         unknown_stage=int((~created.get_column("furthest_known")).sum()),
+        breakdowns_won_only=_won_only(deals),
     )
 
 

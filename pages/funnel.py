@@ -62,8 +62,13 @@ with right:
     download.show(stages_frame, "funnel")
 
 breakdowns = shown.breakdowns
-if breakdowns:
+if breakdowns or shown.breakdowns_won_only:
     st.subheader("Breakdown")
+if shown.breakdowns_won_only:
+    named = " and ".join(shown.breakdowns_won_only).capitalize()
+    st.caption(f"{named}: recorded only for won deals in this data, so a breakdown by it would read 100 % at every "
+               "stage. Left out.")  # fmt: skip
+if breakdowns:
     tabs = st.tabs([d.capitalize() for d in breakdowns])
     for tab, (dim, parts) in zip(tabs, breakdowns.items(), strict=True):
         with tab:

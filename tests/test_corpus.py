@@ -83,3 +83,12 @@ def test_surveys_without_nps_say_so_instead_of_an_empty_chart(corpus_store):
     assert not at.exception
     assert any("hold no NPS answer" in c.value for c in at.caption)
     assert not any("NPS by month" in str(chart.proto.spec) for chart in at.get("plotly_chart"))
+
+
+def test_the_olist_funnel_names_the_breakdowns_it_leaves_out(corpus_store):
+    """Olist's marketing funnel records a lead's segment and seller only once it is won: the
+    Funnel says so instead of drawing every stage at 100 %, and breaks down by source."""
+    at = open_page("Olist funnel", "funnel")
+    assert not at.exception
+    assert any(c.value.startswith("Segment and owner: recorded only for won deals") for c in at.caption)
+    assert [t.label for t in at.tabs] == ["Source"]

@@ -323,3 +323,21 @@ def test_the_funnel_breaks_down_only_by_what_varies():
     tables = {"deals": conform(deals, "deals"), "customers": conform(customers, "customers")}
     view = views.funnel_page(_context(tables, dt.date(2024, 3, 31)))
     assert list(view.breakdowns) == ["owner"]
+
+
+def test_a_dimension_recorded_only_for_won_deals_is_not_a_breakdown():
+    """Olist's funnel: a lead's business segment comes with the closed deal, so only won deals
+    have one. By segment every stage would read 100 %: it is left out and named; the source,
+    known for every lead, stays."""
+    from metrics.schema import conform
+
+    day = dt.datetime(2024, 3, 5)
+    deals = pl.DataFrame({
+        "deal_id": ["D1", "D2", "D3", "D4"], "stage": ["Won", "Won", "Lead", "Lead"], "status": ["won", "won", "lost", "open"],
+        "created_date": [day] * 4, "closed_date": [day, day, day, None], "segment": ["cars", "toys", None, None],
+        "source": ["web", "ads", "web", "ads"],
+    })  # fmt: skip
+    view = views.funnel_page(_context({"deals": conform(deals, "deals")}, dt.date(2024, 3, 31)))
+    assert list(view.breakdowns) == ["source"] and view.breakdowns_won_only == ("segment",)
+    period = views.view_of("funnel_period", _context({"deals": conform(deals, "deals")}, dt.date(2024, 3, 31)))
+    assert list(period.breakdowns) == ["source"] and period.breakdowns_won_only == ("segment",)
