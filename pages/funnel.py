@@ -66,7 +66,8 @@ if breakdowns or shown.breakdowns_won_only:
     st.subheader("Breakdown")
 if shown.breakdowns_won_only:
     named = " and ".join(shown.breakdowns_won_only).capitalize()
-    st.caption(f"{named}: recorded only for won deals in this data, so a breakdown by it would read 100 % at every "
+    them = "it" if len(shown.breakdowns_won_only) == 1 else "them"
+    st.caption(f"{named}: recorded only for won deals in this data, so a breakdown by {them} would read 100 % at every "
                "stage. Left out.")  # fmt: skip
 if breakdowns:
     tabs = st.tabs([d.capitalize() for d in breakdowns])
