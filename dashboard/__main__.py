@@ -218,7 +218,6 @@ def _report(args, store: Store) -> int:
     from dashboard import data, filters
     from dashboard.report import PageReport, render
     from metrics.domain import Filters, Period, Slice
-    from metrics.schema import CURRENCY_FORM
     from metrics.slicing import dimension_values
 
     if not _dataset_exists(store, args.dataset):
@@ -239,8 +238,7 @@ def _report(args, store: Store) -> int:
     figures, title, summary, notes = [], SHAREABLE[args.page].title, "", []
     if args.format != "json":
         figures, title, summary, notes = _draw_page(args, chosen)
-    code = dataset.settings.currency or ""
-    settings_currency = code if CURRENCY_FORM.fullmatch(code) else ""  # as the app's report: a code or nothing
+    settings_currency = dataset.settings.currency_code()  # as the app's report: a code or nothing
     report = PageReport(title, summary or f"{args.dataset} · {chosen.period.label()} · data as of {as_of:%d %b %Y}", args.dataset,
                         chosen, settings_currency, dataset, figures, notes)  # fmt: skip
     args.out.write_bytes(render(report, args.format))

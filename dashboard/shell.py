@@ -10,7 +10,6 @@ import streamlit as st
 from dashboard import data
 from dashboard.text import plain
 from metrics.domain import Filters
-from metrics.schema import CURRENCY_FORM
 
 FILTERS_KEY = "_filters"  # set by app.py before the page runs; never put in the URL
 
@@ -59,8 +58,7 @@ NO_CURRENCY = "currency not set"
 def currency_code() -> str:
     """The dataset's currency code or symbol; "" when it is not set (an import whose amounts name
     none) or is not a currency code or symbol (nothing else reaches a label or a report)."""
-    code = data.active_dataset().settings.currency
-    return code if CURRENCY_FORM.fullmatch(code or "") else ""
+    return data.active_dataset().settings.currency_code()
 
 
 def currency() -> str:

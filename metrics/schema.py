@@ -230,6 +230,11 @@ class DatasetSettings:
     # wall-clock times here, so a day or a month means the same whatever the file format
     time_zone: str = "UTC"
 
+    def currency_code(self) -> str:
+        """The currency as a code or symbol, "" when none is set or it is not one (CURRENCY_FORM):
+        what a label or a report may show of it."""
+        return self.currency if CURRENCY_FORM.fullmatch(self.currency or "") else ""
+
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["as_of"] = self.as_of.isoformat() if self.as_of else None
