@@ -176,6 +176,7 @@ class DealsReached:
     deals: pl.DataFrame
     history: DealHistory | None
     reach: pl.DataFrame
+    won_only: tuple[str, ...] = ()  # breakdown dimensions recorded only for won deals (_won_only)
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def _deals_reached(tables: dict[str, pl.DataFrame], stages: list[str]) -> DealsR
     # lost deals without a close date are dated by their last stage or creation (and counted)
     deals = funnel.with_close_dates(deals, stage_history=history)
     # every funnel figure needs each deal's furthest stage: join the history once, reuse it
-    return DealsReached(deals, history, funnel.furthest_stage(deals, stages=stages, stage_history=history).collect())
+    return DealsReached(deals, history, funnel.furthest_stage(deals, stages=stages, stage_history=history).collect(), _won_only(deals))
 
 
 BREAKDOWN_DIMENSIONS = ("tier", "segment", "owner", "source")
@@ -393,15 +394,15 @@ def _won_only(deals: pl.DataFrame) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def _breakdowns(reach: pl.DataFrame, deals: pl.DataFrame, stages: list[str], ctx: Context) -> dict[str, dict[str, Any]]:
+def _breakdowns(reach: pl.DataFrame, reached: DealsReached, stages: list[str], ctx: Context) -> dict[str, dict[str, Any]]:
     """The funnel by each dimension the deals have two or more values of: by one value (every
     deal Unassigned, a slice of one tier) it would only draw the funnel again; by one recorded
-    only for won deals (_won_only), 100 % at every stage."""
-    won_only = _won_only(deals)
+    only for won deals (reached.won_only), 100 % at every stage."""
+    deals = reached.deals
     return {
         dim: _largest_groups(funnel.stage_funnel(reach, stages=stages, by=dim), dim, ctx)
         for dim in BREAKDOWN_DIMENSIONS
-        if dim in deals.columns and dim not in won_only and deals.get_column(dim).drop_nulls().n_unique() > 1
+        if dim in deals.columns and dim not in reached.won_only and deals.get_column(dim).drop_nulls().n_unique() > 1
     }
 
 
@@ -413,7 +414,7 @@ def funnel_page(ctx: Context) -> FunnelView:
     return FunnelView(
         stages=stages,
         funnel=funnel.stage_funnel(reach, stages=stages),
-        breakdowns=_breakdowns(reach, deals, stages, ctx),
+        breakdowns=_breakdowns(reach, reached, stages, ctx),
         win_rate_all=funnel.win_rate(deals),
         win_by_tier=funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
         pipeline=funnel.pipeline(reach, stages=stages),
@@ -424,7 +425,7 @@ def funnel_page(ctx: Context) -> FunnelView:
         reach=reach,
         unknown_stage=int((~reach.get_column("furthest_known")).sum()),
         close_dates=dict(zip(inferred.get_column("close_date_source").to_list(), inferred.get_column("count").to_list(), strict=True)),
-        breakdowns_won_only=_won_only(deals),
+        breakdowns_won_only=reached.won_only,
     )  # fmt: skip
 
 
@@ -435,12 +436,12 @@ def funnel_period(ctx: Context) -> FunnelPeriodView:
     created = reached.reach.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
     return FunnelPeriodView(
         funnel=funnel.stage_funnel(created, stages=stages),
-        breakdowns=_breakdowns(created, deals, stages, ctx),
+        breakdowns=_breakdowns(created, reached, stages, ctx),
         win_rate=funnel.win_rate(deals, start=p.start, end=p.end),
         summary=funnel.deal_summary(deals, start=p.start, end=p.end),
         reach=created,
         unknown_stage=int((~created.get_column("furthest_known")).sum()),
-        breakdowns_won_only=_won_only(deals),
+        breakdowns_won_only=reached.won_only,
     )
 
 
