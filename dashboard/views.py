@@ -115,6 +115,13 @@ class Context:
         customers)."""
         return self._once("deals_reached", lambda: _deals_reached(self.tables, self.settings.stage_order))
 
+    def dated_deals(self) -> pl.DataFrame:
+        """The slice's deals with close dates where closed deals lack them (funnel.with_close_dates),
+        for the Overview's win rate: once per slice, whatever the period (the Funnel's own come with
+        its furthest stages, deals_reached)."""
+        t = self.tables
+        return self._once("dated_deals", lambda: funnel.with_close_dates(t["deals"], stage_history=t.get("stage_history")))
+
     def first_order(self) -> dt.date | None:
         """The dataset's first order day: where its order data begin, for every slice alike (a
         tier whose customers came later did have a before, with nothing in it)."""
@@ -338,10 +345,12 @@ def overview(ctx: Context) -> OverviewView:
         # default one included: a period change computes none. Otherwise the series' last month
         # (partial) must not see past `end`.
         spells = ctx.spells(ctx.as_of if stats.closes_month(end) else end)
-    result = kpis.overview(ctx.tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
+    # dated once for the slice: the KPIs and the series then find every closed deal dated
+    tables = ctx.tables if deals is None else {**ctx.tables, "deals": ctx.dated_deals()}
+    result = kpis.overview(tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            spells=spells, first_order=ctx.first_order())  # fmt: skip
     months = kpis.monthly_series(
-        ctx.tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells,
+        tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells,
         first_order=ctx.first_order(),
     )
     tiers = None

@@ -462,11 +462,28 @@ def monthly_series(
     calendar = pl.DataFrame(
         {"month": pl.date_range(first, dt.date(end.year, end.month, 1), "1mo", eager=True)}
     )
-    if "orders" not in tables:  # a CRM's deals, surveys or tickets alone still have their months
+    if "orders" in tables:
+        series = _monthly_order_figures(tables, calendar, end=end, churn_window_days=churn_window_days, spells=spells,
+                                        first_order=first_order)  # fmt: skip
+    else:  # a CRM's deals, surveys or tickets alone still have their months
         series = calendar.with_columns(partial=(pl.col("month") == pl.col("month").max()) & (not closes_month(end)))
-        for extra in _monthly_service_figures(tables, calendar, end):
-            series = series.join(extra, on="month", how="left")
-        return series
+    for extra in _monthly_service_figures(tables, calendar, end):
+        series = series.join(extra, on="month", how="left")
+    return series.sort("month")
+
+
+def _monthly_order_figures(
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    calendar: pl.DataFrame,
+    *,
+    end: dt.date,
+    churn_window_days: int,
+    spells: pl.DataFrame | None,
+    first_order: dt.date | None,
+) -> pl.DataFrame:
+    """Revenue, new and active customers, churn and `partial` per month of `calendar` (see
+    monthly_series), null before the data begin."""
+    first = calendar.item(0, "month")
     orders = lazy(tables["orders"]).filter(day("order_date") <= end)
     revenue = (  # the months' orders only: a month of each of ten million dates takes a fifth of a second
         orders.filter(day("order_date") >= first)
@@ -492,16 +509,14 @@ def monthly_series(
     )
     if first_order is None:
         first_order = first_order_day(tables["orders"])
-    if first_order is not None:
-        begun = pl.col("month") >= dt.date(first_order.year, first_order.month, 1)  # the month of the first order on
-        known_at_start = pl.col("month") > first_order  # the day before the month is on or after it
-        series = series.with_columns(
-            pl.when(begun).then(pl.col("revenue", "new_customers")),
-            pl.when(known_at_start).then(pl.col("active_customers", "churn_rate")),
-        )
-    for extra in _monthly_service_figures(tables, calendar, end):
-        series = series.join(extra, on="month", how="left")
-    return series.sort("month")
+    if first_order is None:
+        return series
+    begun = pl.col("month") >= dt.date(first_order.year, first_order.month, 1)  # the month of the first order on
+    known_at_start = pl.col("month") > first_order  # the day before the month is on or after it
+    return series.with_columns(
+        pl.when(begun).then(pl.col("revenue", "new_customers")),
+        pl.when(known_at_start).then(pl.col("active_customers", "churn_rate")),
+    )
 
 
 def _monthly_service_figures(
