@@ -91,6 +91,7 @@ def shapes() -> dict[str, tuple[dict[str, bytes], dict]]:
             (FIXTURES / "cdnow_master" / "CDNOW_master.txt.gz").read_bytes())}, {"currency": "USD"}),  # fmt: skip
         "Olist funnel": (realshapes.olist_funnel()[0], {}),
         "Olist shop": (realshapes.olist_shop()[0], {"currency": "BRL"}),
+        "Shopify orders": (realshapes.shopify_orders()[0], {}),
         "HubSpot deals": (hubspot_deals(), {}),
         "Salesforce opportunities": (salesforce_opportunities(), {}),
         "One day": (one_day(), {}),

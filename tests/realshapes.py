@@ -12,6 +12,9 @@ the facts a test can check against the raw rows, computed here independently of 
 - Olist e-commerce (relational, five files with quoted headers): orders, order items (price,
   freight_value), payments (several per order), reviews (review ids repeated across orders,
   comments with line breaks), customers (customer_id per order, customer_unique_id per person).
+- Shopify "Export orders" (the native CSV): a row per line item; Name ("#1001"), Email, Financial
+  Status, Currency, Total, Refunded Amount, Billing Country and the order's other own fields on its
+  first row only; "Created at" with a UTC offset; guest orders without an email.
 """
 
 from __future__ import annotations
@@ -191,3 +194,64 @@ def online_retail_xlsx(seed: int = 1) -> tuple[dict[str, bytes], dict]:
                 ws.write_number(i, 6, float(r[6]))
             ws.write(i, 7, r[7])
     return {"Online Retail.xlsx": buf.getvalue()}, facts
+
+
+SHOPIFY_HEADER = (
+    "Name,Email,Financial Status,Paid at,Fulfillment Status,Fulfilled at,Accepts Marketing,Currency,Subtotal,Shipping,"
+    "Taxes,Total,Discount Code,Discount Amount,Shipping Method,Created at,Lineitem quantity,Lineitem name,Lineitem price,"
+    "Lineitem compare at price,Lineitem sku,Lineitem requires shipping,Lineitem taxable,Lineitem fulfillment status,"
+    "Billing Name,Billing Street,Billing Address1,Billing Address2,Billing Company,Billing City,Billing Zip,"
+    "Billing Province,Billing Country,Billing Phone,Shipping Name,Shipping Street,Shipping Address1,Shipping Address2,"
+    "Shipping Company,Shipping City,Shipping Zip,Shipping Province,Shipping Country,Shipping Phone,Notes,"
+    "Note Attributes,Cancelled at,Payment Method,Payment Reference,Refunded Amount,Vendor,Outstanding Balance,"
+    "Employee,Location,Device ID,Id,Tags,Risk Level,Source,Lineitem discount,Tax 1 Name,Tax 1 Value,Tax 2 Name,"
+    "Tax 2 Value,Tax 3 Name,Tax 3 Value,Tax 4 Name,Tax 4 Value,Tax 5 Name,Tax 5 Value,Phone,Receipt Number,Duties,"
+    "Billing Province Name,Shipping Province Name,Payment ID,Payment Terms Name,Next Payment Due At,Payment References"
+).split(",")
+
+
+def shopify_orders(seed: int = 8, n: int = 240) -> tuple[dict[str, bytes], dict]:
+    rnd = random.Random(seed)
+    buyers = {f"buyer{i}@example.com": rnd.choice(["FR", "BE", "DE", "NL"]) for i in range(60)}
+    rows = [SHOPIFY_HEADER]
+    facts = {"orders": set(), "revenue": 0.0, "customers": set(), "guests": 0, "not_paid": 0, "lines": 0,
+             "countries": buyers, "amounts": {}}  # fmt: skip
+    start = dt.datetime(2024, 1, 3, 9, 0)
+    for k in range(n):
+        name = f"#{1001 + k}"
+        created = start + dt.timedelta(hours=k * 14 + rnd.randint(0, 10), minutes=rnd.randint(0, 59))
+        email = rnd.choice(list(buyers)) if k % 13 != 6 else ""  # a guest at the till leaves no email
+        items = [(rnd.randint(1, 3), f"Product {rnd.randint(1, 40)}", rnd.choice([9.90, 14.50, 34.90, 59.00]))
+                 for _ in range(rnd.randint(1, 4))]  # fmt: skip
+        subtotal = round(sum(q * p for q, _, p in items), 2)
+        taxes = round(subtotal * 0.2, 2)
+        total = round(subtotal + 4.90 + taxes, 2)
+        status = rnd.choices(["paid", "refunded", "partially_refunded", "pending", "voided"], [80, 6, 6, 4, 4])[0]
+        refunded = {"refunded": total, "partially_refunded": round(total / 4, 2)}.get(status, 0.0)
+        stamp = f"{created:%Y-%m-%d %H:%M:%S} +0100"
+        for j, (qty, product, price) in enumerate(items):
+            row = dict.fromkeys(SHOPIFY_HEADER, "")
+            row |= {"Name": name, "Email": email, "Created at": stamp, "Lineitem quantity": qty, "Lineitem name": product,
+                    "Lineitem price": f"{price:.2f}", "Lineitem requires shipping": "true", "Lineitem taxable": "true",
+                    "Lineitem fulfillment status": "fulfilled", "Lineitem discount": "0.00"}  # fmt: skip
+            if j == 0:  # the order's own fields, on its first row only
+                row |= {"Financial Status": status, "Paid at": stamp if status != "pending" else "",
+                        "Fulfillment Status": "fulfilled", "Accepts Marketing": "yes", "Currency": "EUR",
+                        "Subtotal": f"{subtotal:.2f}", "Shipping": "4.90", "Taxes": f"{taxes:.2f}", "Total": f"{total:.2f}",
+                        "Discount Amount": "0.00", "Billing Country": buyers.get(email, "FR"),
+                        "Cancelled at": stamp if status == "voided" else "", "Payment Method": "Shopify Payments",
+                        "Refunded Amount": f"{refunded:.2f}", "Outstanding Balance": "0.00", "Id": str(5400000000000 + k),
+                        "Risk Level": "Low", "Source": rnd.choice(["web", "pos"]), "Tax 1 Name": "TVA 20%",
+                        "Tax 1 Value": f"{taxes:.2f}"}  # fmt: skip
+            rows.append([row[h] for h in SHOPIFY_HEADER])
+            facts["lines"] += 1
+        if status in ("refunded", "voided"):
+            facts["not_paid"] += 1
+        elif not email:
+            facts["guests"] += 1
+        else:
+            facts["orders"].add(name)
+            facts["customers"].add(email)
+            facts["revenue"] += total - refunded
+            facts["amounts"][name] = round(total - refunded, 2)
+    return {"orders_export_1.csv": _csv(rows)}, facts

@@ -71,6 +71,22 @@ def test_a_mapping_built_on_the_page(app):
     assert orders.select("order_id", "amount").rows() == [("B1", 13.0), ("B2", 10.0)]
 
 
+def test_an_amount_less_a_refund_built_on_the_page(app):
+    """Amount = paid − refunded, an empty refund taking nothing off: O1 = 40 − 15 = 25, O2 = 30."""
+    text = b"Beleg;Kunde;Datum;Bezahlt;Erstattet\nO1;K1;2024-03-01;40;15\nO2;K2;2024-03-02;30;\n"
+    _upload(app, {"zahlungen.csv": text})
+    app.selectbox(key="table::zahlungen.csv").set_value("orders").run()
+    for col, header in (("order_id", "Beleg"), ("customer_id", "Kunde"), ("order_date", "Datum")):
+        app.selectbox(key=f"map::zahlungen.csv::orders::{col}").set_value(header).run()
+    app.selectbox(key="map::zahlungen.csv::orders::amount").set_value("= column − column").run()
+    app.selectbox(key="differencea::zahlungen.csv::amount").set_value("Bezahlt").run()
+    app.selectbox(key="differenceb::zahlungen.csv::amount").set_value("Erstattet").run()
+    assert not app.exception
+    dataset = _import(app, "Zahlungen")
+    orders = dataset.tables["orders"].sort("order_id")
+    assert orders.select("order_id", "amount").rows() == [("O1", 25.0), ("O2", 30.0)]
+
+
 def test_a_join_is_previewed_by_its_match_rate_and_made_on_the_page(app):
     """Deals in one file, their owners in another keyed by deal: 2 of 3 deals find an owner."""
     deals = b"deal_id,created_date,stage\nD1,2024-01-02,Won\nD2,2024-01-05,Lead\nD3,2024-01-09,Lead\n"

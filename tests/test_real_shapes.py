@@ -5,6 +5,7 @@ importer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 from pathlib import Path
@@ -122,11 +123,71 @@ def test_olist_relational_shop_export():
     assert plan.settings.currency == "BRL"
 
 
+def test_shopify_orders_export_as_downloaded():
+    """Shopify's native orders export: a row per line item, the order's total and payment status
+    on its first row only. Each paid order becomes one order worth its total less its refund."""
+    files, facts = realshapes.shopify_orders()
+    plan = _plan(files)
+    orders, customers = plan.tables["orders"], plan.tables["customers"]
+    assert set(orders.get_column("order_id")) == facts["orders"]
+    assert dict(orders.select("order_id", "amount").iter_rows()) == pytest.approx(facts["amounts"])
+    assert orders.get_column("amount").sum() == pytest.approx(facts["revenue"])
+    assert set(customers.get_column("customer_id")) == facts["customers"]
+    regions = dict(customers.select("customer_id", "region").iter_rows())
+    assert regions == {c: facts["countries"][c] for c in regions}
+    assert plan.settings.currency == "EUR"  # from the Currency column: the amounts carry no symbol
+    assert not set(orders.columns) & set(realshapes.SHOPIFY_HEADER)  # no addresses or phone numbers are kept
+    text = _messages(plan)
+    assert f"{facts['lines']:,} rows hold {len(facts['orders']) + facts['guests'] + facts['not_paid']:,} orders" in text
+    assert f"{facts['not_paid']} rows with Financial Status" in text
+    assert f"{facts['guests']} of" in text and "no customer_id and were left out" in text
+    assert "recognised as shop orders export" in text
+
+
+def test_shopify_orders_worked_by_hand():
+    """Four orders, eight rows (only the columns the recipe reads, and a line item column):
+    #1 two line items, total 50.00, nothing refunded        → 50.00
+    #2 one line item, total 30.00, 12.50 refunded            → 30.00 − 12.50 = 17.50
+    #3 voided                                                → left out
+    #4 a guest without an email                              → left out
+    #2 was placed at 22:00 at −05:00 on 31 January: 03:00 UTC on 1 February."""
+    text = (
+        "Name,Email,Financial Status,Currency,Total,Refunded Amount,Created at,Lineitem quantity,Billing Country\n"
+        "#1,a@x.com,paid,USD,50.00,0.00,2024-01-10 10:00:00 -0500,1,US\n"
+        "#1,a@x.com,,,,,2024-01-10 10:00:00 -0500,2,\n"
+        "#2,b@x.com,partially_refunded,USD,30.00,12.50,2024-01-31 22:00:00 -0500,1,CA\n"
+        "#3,a@x.com,voided,USD,99.00,0.00,2024-02-02 09:00:00 -0500,1,US\n"
+        "#3,a@x.com,,,,,2024-02-02 09:00:00 -0500,1,\n"
+        "#4,,paid,USD,7.00,0.00,2024-02-03 09:00:00 -0500,1,US\n"
+        "#4,,,,,,2024-02-03 09:00:00 -0500,3,\n"
+        "#4,,,,,,2024-02-03 09:00:00 -0500,1,\n"
+    )
+    plan = _plan({"orders_export.csv": text.encode()})
+    orders = plan.tables["orders"].sort("order_id")
+    assert orders.select("order_id", "customer_id", "amount").rows() == [("#1", "a@x.com", 50.0), ("#2", "b@x.com", 17.5)]
+    assert orders.get_column("order_date").to_list() == [dt.datetime(2024, 1, 10, 15), dt.datetime(2024, 2, 1, 3)]
+    assert plan.settings.currency == "USD"
+    text = _messages(plan)
+    assert "8 rows hold 4 orders" in text and "1 rows with Financial Status" in text and "1 of 3 rows" in text
+
+
 def test_the_mapping_used_round_trips_as_a_file():
     files, _ = realshapes.olist_shop()
     first = _plan(files, currency="BRL")
     recipe = Recipe.from_json(json.loads(json.dumps(first.mapping_file())))
     again = _plan(files, currency="BRL", recipe=recipe)
+    for table, frame in first.tables.items():
+        assert again.tables[table].equals(frame), table
+
+
+def test_the_shopify_mapping_round_trips_as_a_file():
+    """first_row_of and difference survive JSON, and give the same tables back."""
+    files, _ = realshapes.shopify_orders()
+    first = _plan(files)
+    data = json.loads(json.dumps(first.mapping_file()))
+    spec = data["files"]["orders_export_1.csv"]
+    assert spec["first_row_of"] == "Name" and spec["columns"]["amount"] == {"difference": ["Total", "Refunded Amount"]}
+    again = _plan(files, recipe=Recipe.from_json(data))
     for table, frame in first.tables.items():
         assert again.tables[table].equals(frame), table
 
@@ -257,6 +318,7 @@ SHAPES = {
     "transactions without order ids": (realshapes.cdnow_master_like, "orders"),
     "lead list and closed deals": (realshapes.olist_funnel, "deals"),
     "relational shop export": (realshapes.olist_shop, "orders"),
+    "shop orders export (a row per line item)": (realshapes.shopify_orders, "orders"),
 }
 
 

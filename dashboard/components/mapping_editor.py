@@ -1,5 +1,5 @@
 """Correct how one uploaded file is mapped: its table, where each column comes from (a header, a
-constant, a product or sum of two columns, an id made of columns), lines grouped into rows, rows
+constant, a product, sum or difference of two columns, an id made of columns), lines grouped into rows, rows
 left out without a value, and columns joined from another file by a key (with its match rate).
 
 Every edit changes the import's mapping (a recipe, dashboard/importer/recipes.py) kept in the
@@ -25,8 +25,10 @@ NOT_MAPPED = "— not in file —"
 CONSTANT = "= a constant value"
 PRODUCT = "= column × column"
 SUM = "= column + column"
+DIFFERENCE = "= column − column"
 ROW_KEY = "= an id made of columns"
-SPECIAL = {CONSTANT: "const", PRODUCT: "product", SUM: "sum", ROW_KEY: "row_key"}
+SPECIAL = {CONSTANT: "const", PRODUCT: "product", SUM: "sum", DIFFERENCE: "difference", ROW_KEY: "row_key"}
+SIGNS = {"product": "×", "sum": "+", "difference": "−"}
 OTHER = "= derived (as the notes above say)"
 SKIP = "skip"
 
@@ -34,7 +36,7 @@ SKIP = "skip"
 # The editor's widget keys start with these: when the mapping is replaced from outside (new files,
 # a mapping file), their remembered choices must go, or they would write the old choices back.
 KEY_PREFIXES = ("table::", "map::", "const::", "rowkey::", "producta::", "productb::", "suma::", "sumb::",
-                "group::", "require::", "jfile::", "jon::", "jother::", "jtake::", "jhow::", "join::", "unjoin::")  # fmt: skip
+                "differencea::", "differenceb::", "group::", "require::", "jfile::", "jon::", "jother::", "jtake::", "jhow::", "join::", "unjoin::")  # fmt: skip
 
 
 def forget_choices() -> None:
@@ -126,7 +128,7 @@ def _special(name: str, col: str, source: dict, headers: list[str]) -> bool:
             source["row_key"] = picked
             return True
         return False
-    sign = "×" if kind == "product" else "+"
+    sign = SIGNS[kind]
     left, right = st.columns(2)
     parts = [p if isinstance(p, str) and p in headers else headers[0] for p in source[kind]]
     a = left.selectbox(f"{col} = this column", headers, index=headers.index(parts[0]), key=f"{kind}a::{name}::{col}")

@@ -26,6 +26,7 @@ from dashboard.importer.parsing import (
 from dashboard.importer.problems import FILE_COL, ROW_COL, ImportFailed, Problem
 from dashboard.importer.reading import RawFile, ReadError, read_file
 from dashboard.importer.validate import check_as_of, validate, validate_tables
+from dashboard.importer.vocabulary import CURRENCY_HEADERS
 from dashboard.naming import check_dataset_name
 from dashboard.store import LOCAL, Store
 from metrics.domain import Dataset
@@ -159,7 +160,8 @@ def _plan_recipe(
 
 
 def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, problems) -> None:
-    """Currency: given, else detected from symbols or codes in the money columns, else asked.
+    """Currency: given, else detected from symbols or codes in the money columns or from a
+    currency column beside them, else asked.
     Margin rate: given, else unknown (margins equal revenue until it is set)."""
     money = {"orders": "amount", "deals": "amount", "customers": "acquisition_cost"}
     found: set[str] = set()
@@ -167,6 +169,10 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
         src = fp.mapping.get(money.get(fp.table or "", ""))
         if fp.role == "table" and src in fp.raw.frame.columns:
             found |= detect_currency(fp.raw.frame.get_column(src))
+            named = {mp.normalise(c): c for c in fp.raw.frame.columns}
+            column = next((named[h] for h in CURRENCY_HEADERS if h in named), None)
+            if column is not None:
+                found |= detect_currency(fp.raw.frame.get_column(column))
     if options.currency and not CURRENCY_FORM.fullmatch(options.currency):
         problems.append(Problem("error", "(settings)", "the currency is a code such as GBP or a symbol such as £ "
                                                        f"(letters only, up to 8), not {options.currency[:20]!r}"))  # fmt: skip
@@ -175,7 +181,7 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
     elif len(found) == 1:
         settings.currency = found.pop()
         problems.append(
-            Problem("info", "(settings)", f"currency {settings.currency}, from the amounts' symbols")
+            Problem("info", "(settings)", f"currency {settings.currency}, from the amounts' symbols or currency column")
         )
     else:
         settings.currency = ""

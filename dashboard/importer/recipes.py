@@ -1,7 +1,7 @@
 """Mappings richer than "this header is that column": a recipe per file.
 
 A recipe says, for one uploaded file, which canonical table it becomes and where each canonical
-column comes from: a header, a constant, a derived value (product or sum of two columns, a
+column comes from: a header, a constant, a derived value (product, sum or difference of two columns, a
 synthesised id, a value chosen by whether another column is filled), after joining columns of other
 files by a key. It can also group lines into orders, drop rows without a required value, drop
 repeated ids, skip rows by a column's value, and derive the customers table from the ids it holds.
@@ -15,7 +15,9 @@ them like any other file.
 Source specs (the values of `columns`), as JSON:
 - "Header"                               the file's column (or one a join brought)
 - {"const": "Won"}                       the same value on every row
-- {"product": [A, B]}, {"sum": [A, B]}   numbers: A × B, A + B (A and B are specs themselves)
+- {"product": [A, B]}, {"sum": [A, B]}, {"difference": [A, B]}
+                                         numbers: A × B, A + B, A − B (A and B are specs themselves;
+                                         in a difference an empty B counts as 0: nothing taken off)
 - {"coalesce": [A, B, ...]}              the first of the specs that has a value
 - {"if_present": "Header", "then": X, "else": Y}   X, Y values (or specs given as objects)
 - {"row_key": ["Header", ...]}           an id made of the headers' values and a running number
@@ -57,6 +59,9 @@ class FileRecipe:
     table: str
     columns: dict[str, Any] = field(default_factory=dict)  # canonical (or extra) column → source
     joins: list[Join] = field(default_factory=list)
+    # header whose equal values are one record written over several rows, its own fields on the
+    # first row and its line items on every row (Shopify's orders export): only first rows are read
+    first_row_of: str | None = None
     group_by: str | None = None  # canonical column whose equal values make one row
     require: list[str] = field(default_factory=list)  # rows without these are dropped, counted
     unique: str | None = None  # repeated values of this id: the first row is kept, counted
@@ -160,6 +165,8 @@ def _apply_file(
     raw = raws[name]
     frame = raw.frame
     notes: list[str] = []
+    if fr.first_row_of:
+        frame = _first_rows(name, frame, fr, problems, notes)
     for j in fr.joins:
         frame = _join(name, frame, j, raws[j.file], problems, notes)
     for header, values in fr.skip_values.items():
@@ -204,6 +211,23 @@ def _apply_file(
             )
         )
     return prepared
+
+
+def _first_rows(name: str, frame: pl.DataFrame, fr: FileRecipe, problems, notes) -> pl.DataFrame:
+    """Each record's first row: the one that carries its own fields (total, status, date); the
+    rows after it repeat its key to list further line items and leave those fields empty."""
+    key = fr.first_row_of
+    _need(name, frame, key)
+    ids = clean_id(frame.get_column(key))
+    first = ids.is_not_null() & ids.is_first_distinct()
+    records = int(first.sum())
+    if records == frame.height:
+        return frame
+    text = (f"{frame.height:,} rows hold {records:,} {fr.table}, each read from its first row by {key} "
+            "(the rows after it list further line items)")  # fmt: skip
+    notes.append(text)
+    problems.append(Problem("info", name, text, table=fr.table, column=key))
+    return frame.filter(first)
 
 
 def _leave_out(frame, mask, problems, severity, file, table, column, message) -> pl.DataFrame:
@@ -301,7 +325,7 @@ def _headers_of(specs: list[Any]) -> set[str]:
             out.add(spec)
         elif isinstance(spec, dict):
             for key, value in spec.items():
-                if key in ("product", "sum", "coalesce", "row_key"):
+                if key in ("product", "sum", "difference", "coalesce", "row_key"):
                     out |= _headers_of(list(value))
                 elif key == "if_present":
                     out.add(value)
@@ -319,12 +343,13 @@ def _evaluate(
         raise RecipeError(f"column {col!r}: cannot read the source {spec!r}")
     if "const" in spec:
         return pl.Series(col, [None if spec["const"] is None else str(spec["const"])] * n, pl.String)
-    if "product" in spec or "sum" in spec:
-        op = "product" if "product" in spec else "sum"
+    if op := next((o for o in ("product", "sum", "difference") if o in spec), None):
         parts = spec[op]
         if not isinstance(parts, list) or len(parts) != 2:
             raise RecipeError(f"column {col!r}: {op} takes two sources")
         a, b = (_number(file, frame, p, col, problems) for p in parts)
+        if op == "difference":  # an empty part taken off is nothing taken off (a refund on most orders)
+            return (a - b.fill_null(0.0)).alias(col)
         return (a * b if op == "product" else a + b).alias(col)
     if "coalesce" in spec:
         parts = [_evaluate(file, frame, p, col, problems) for p in spec["coalesce"]]

@@ -8,7 +8,9 @@ downloaded, changed and given back as a mapping file):
 - transactions without an order id: customer, date and value only (the CDNOW log);
 - a lead list plus a closed-deals list joined by the lead id (the Olist marketing funnel);
 - a relational shop export: orders, customers with an id per order and an id per person, payments,
-  order items and reviews (Olist e-commerce).
+  order items and reviews (Olist e-commerce);
+- a shop's orders export with a row per line item, the order's own fields (total, payment status,
+  refunded amount) on its first row only (Shopify's "Export orders").
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dashboard.importer.mapping import guess_mapping, normalise
 from dashboard.importer.reading import RawFile
 from dashboard.importer.recipes import FileRecipe, Join, Recipe
+from dashboard.importer.vocabulary import CURRENCY_HEADERS
 
 QUANTITY = ("quantity", "qty", "units", "number of items", "number of cds", "quantity ordered")
 UNIT_PRICE = ("unit price", "unitprice", "price each", "price per unit", "item price", "price")
@@ -34,6 +37,14 @@ PURCHASE_DATE = ("order purchase timestamp", "order date", "purchase date", "cre
 ORDER_STATUS = ("order status", "status")
 NOT_PURCHASES = ["canceled", "cancelled", "unavailable"]
 REGION = ("country", "region", "state", "customer state")
+LINE_ITEM = ("lineitem quantity", "lineitem name", "lineitem price")
+PAYMENT_STATUS = ("financial status", "payment status")
+SHOP_ORDER_KEY = ("name", "order id", "order number")
+SHOP_CUSTOMER = ("email", "customer email")
+REFUNDED = ("refunded amount", "amount refunded")
+#: A shop order with one of these payment statuses was not bought: refunded in full, voided
+#: (cancelled before payment) or expired (never paid).
+NOT_PAID = ["refunded", "voided", "expired"]
 #: Open leads not won within this many days of their first contact count as lost (changeable).
 LEAD_LOST_AFTER_DAYS = 90
 
@@ -46,11 +57,43 @@ def _find(raw: RawFile, names: tuple[str, ...]) -> str | None:
 
 def recognise(raws: list[RawFile]) -> Recipe | None:
     """A recipe for the files when they have one of the shapes above, else None."""
-    for rule in (_relational_shop, _leads, _order_lines, _transactions_without_ids):
+    for rule in (_shop_orders, _relational_shop, _leads, _order_lines, _transactions_without_ids):
         recipe = rule(raws)
         if recipe is not None:
             return recipe
     return None
+
+
+def _shop_orders(raws: list[RawFile]) -> Recipe | None:
+    """Orders from the first row of each: its total less what was refunded, by the customer's
+    email (guest orders without one are left out, counted); orders not paid are left out."""
+    files = {}
+    for raw in raws:
+        status, key = _find(raw, PAYMENT_STATUS), _find(raw, SHOP_ORDER_KEY)
+        total, created = _find(raw, ("total",)), _find(raw, ("created at", "order date"))
+        email = _find(raw, SHOP_CUSTOMER)
+        if not (_find(raw, LINE_ITEM) and status and key and total and created and email):
+            continue
+        refunded = _find(raw, REFUNDED)
+        columns = {
+            "order_id": key,
+            "customer_id": email,
+            "order_date": created,
+            "amount": {"difference": [total, refunded]} if refunded else total,
+        }
+        if currency := _find(raw, CURRENCY_HEADERS):
+            columns["currency"] = currency
+        region = _find(raw, ("billing country", "shipping country"))
+        files[raw.name] = FileRecipe(
+            "orders",
+            columns,
+            first_row_of=key,
+            require=["customer_id"],
+            skip_values={status: NOT_PAID},
+            customers={"region": region} if region else {},
+            keep_extra=False,  # addresses and phone numbers stay out of the store
+        )
+    return Recipe(files, "shop orders export (a row per line item)") if files else None
 
 
 def _order_lines(raws: list[RawFile]) -> Recipe | None:

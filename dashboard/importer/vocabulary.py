@@ -13,6 +13,10 @@ DERIVED = {
 }
 
 
+# A column naming each row's currency (Shopify's orders, Salesforce's multi-currency reports).
+CURRENCY_HEADERS = ("currency", "currency code", "currency iso code", "opportunity currency",
+                    "deal currency code", "order currency")  # fmt: skip
+
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "customers": {
         "customer_id": [
