@@ -146,8 +146,12 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool 
 def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[str, str] | None = None,
           percent: bool = False, name: str | None = None, colour: str = ACCENT, partial: str | None = None) -> go.Figure:  # fmt: skip
     """A line over time, with its 95% band when given. `partial`: a boolean column marking periods
-    not complete at the as-of date; they are drawn dashed and hollow, labelled as such."""
+    not complete at the as-of date; they are drawn dashed and hollow, labelled as such. The axis
+    starts at the first period with a value: periods before the data begin are not drawn as empty."""
     fig = go.Figure()
+    begun = frame.get_column(y).is_not_null().arg_true()
+    if len(begun):
+        frame = frame.slice(begun[0])
     if partial and partial in frame.columns and frame.get_column(partial).any():
         complete = frame.filter(~pl.col(partial))
         joined = pl.concat([complete.tail(1), frame.filter(pl.col(partial))])
@@ -158,7 +162,7 @@ def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[s
     if band:
         xs = frame.get_column(x).to_list()
         fig.add_scatter(x=xs + xs[::-1], y=frame.get_column(band[1]).to_list() + frame.get_column(band[0]).to_list()[::-1],
-                        fill="toself", fillcolor="rgba(47,111,223,0.12)", line={"width": 0}, hoverinfo="skip",
+                        mode="lines", fill="toself", fillcolor="rgba(47,111,223,0.12)", line={"width": 0}, hoverinfo="skip",
                         name="95% interval", showlegend=True)  # fmt: skip
     fig.add_scatter(x=frame.get_column(x).to_list(), y=frame.get_column(y).to_list(), mode="lines+markers",
                     line={"color": colour, "width": 2}, name=name or y)  # fmt: skip
@@ -184,7 +188,8 @@ def lines_by(frame: pl.DataFrame, *, x: str, y: str, group: str, title: str = ""
         xs = part.get_column(x).to_list()
         if band:
             fig.add_scatter(x=xs + xs[::-1], y=part.get_column(band[1]).to_list() + part.get_column(band[0]).to_list()[::-1],
-                            fill="toself", fillcolor=_rgba(colour, 0.14), line={"width": 0, "shape": "hv" if step else "linear"},
+                            mode="lines", fill="toself", fillcolor=_rgba(colour, 0.14),
+                            line={"width": 0, "shape": "hv" if step else "linear"},
                             hoverinfo="skip", showlegend=False)  # fmt: skip
         fig.add_scatter(x=xs, y=part.get_column(y).to_list(), mode="lines", name=str(g),
                         line={"color": colour, "width": 2, "shape": "hv" if step else "linear"})  # fmt: skip

@@ -3,7 +3,8 @@
 A recipe says, for one uploaded file, which canonical table it becomes and where each canonical
 column comes from: a header, a constant, a derived value (product, sum or difference of two columns, a
 synthesised id, a value chosen by whether another column is filled), after joining columns of other
-files by a key. It can also group lines into orders, drop rows without a required value, drop
+files by a key. It can also read a record written over several rows from its first row, group
+lines into orders, drop rows without a required value, drop
 repeated ids, skip rows by a column's value, and derive the customers table from the ids it holds.
 
 Recipes are plain JSON (`Recipe.to_json` / `Recipe.from_json`): the command line reads one with

@@ -1,0 +1,39 @@
+"""What the charts draw from a view's frame (dashboard/charts.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from dashboard import charts
+
+
+def test_a_trend_starts_where_its_values_do():
+    """Twelve months, revenue known from the fifth on (the data begin in May) and missing in
+    August: the axis runs May–December, and August stays a gap inside it."""
+    months = [dt.date(2024, m, 1) for m in range(1, 13)]
+    revenue = [None] * 4 + [10.0, 12.0, 11.0, None, 9.0, 8.0, 7.0, 6.0]
+    fig = charts.trend(pl.DataFrame({"month": months, "revenue": revenue}), x="month", y="revenue")
+    (line,) = fig.data
+    assert list(line.x) == months[4:]
+    assert list(line.y) == revenue[4:]
+
+
+def test_a_trend_with_a_partial_last_month_draws_it_apart():
+    frame = pl.DataFrame({"month": [dt.date(2024, m, 1) for m in (1, 2, 3)], "v": [None, 2.0, 3.0],
+                          "partial": [False, False, True]})  # fmt: skip
+    partial, complete = charts.trend(frame, x="month", y="v", partial="partial").data
+    assert list(complete.y) == [2.0] and list(partial.y) == [2.0, 3.0]
+    assert partial.name == "month not yet complete"
+
+
+def test_a_band_of_few_periods_is_an_area_without_markers():
+    """Plotly marks every point of a trace of fewer than 20 points unless told otherwise: a band
+    over three months (six points) was drawn with six stray dots in the palette's second colour."""
+    frame = pl.DataFrame({"month": [dt.date(2024, m, 1) for m in (1, 2, 3)], "v": [0.1, 0.2, 0.1],
+                          "lo": [0.0, 0.1, 0.0], "hi": [0.2, 0.3, 0.2], "g": ["a"] * 3})  # fmt: skip
+    band, _ = charts.trend(frame, x="month", y="v", band=("lo", "hi")).data
+    assert band.mode == "lines" and band.fill == "toself"
+    band, _ = charts.lines_by(frame, x="month", y="v", group="g", band=("lo", "hi")).data
+    assert band.mode == "lines" and band.fill == "toself"
