@@ -92,3 +92,21 @@ def test_the_olist_funnel_names_the_breakdowns_it_leaves_out(corpus_store):
     assert not at.exception
     assert any(c.value.startswith("Segment and owner: recorded only for won deals") for c in at.caption)
     assert [t.label for t in at.tabs] == ["Source"]
+
+
+@pytest.mark.parametrize(
+    "dataset, line",
+    [("Shopify orders", "As of 2024-05-22 · currency EUR · tiers Unassigned"),
+     ("Handful", "As of 2023-06-30 · currency not set · tiers Silver < Gold"),
+     ("HubSpot deals", "stages Appointment Scheduled > ")],
+)  # fmt: skip
+def test_the_data_page_names_stages_only_for_deals_and_says_when_no_currency_is_set(corpus_store, dataset, line):
+    """A shop's orders have no funnel: its Data page lists no stages (it listed the default
+    Lead > … > Won), and a dataset without a currency says so (it read "currency ·")."""
+    at = open_page(dataset, "data")
+    assert not at.exception
+    caption = next(c.value for c in at.caption if c.value.startswith("As of"))
+    from dashboard.text import plain
+
+    assert plain(line) in caption
+    assert ("stages" in caption) == (dataset == "HubSpot deals")

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import download
+from dashboard.shell import NO_CURRENCY
 from dashboard.text import plain
 from metrics.domain import Dataset
 from metrics.schema import TABLES, latest_event
@@ -13,13 +14,20 @@ from metrics.schema import TABLES, latest_event
 PREVIEW_ROWS = 200
 
 
+def summary_line(dataset: Dataset) -> str:
+    """As of, currency, tiers, and the funnel's stages where the dataset has deals to run them."""
+    settings = dataset.settings
+    as_of = settings.as_of or latest_event(dataset.tables)
+    deals = dataset.tables.get("deals")
+    stages = f" · stages {' > '.join(settings.stage_order)}" if deals is not None and deals.height else ""
+    currency = f"currency {code}" if (code := settings.currency_code()) else NO_CURRENCY
+    return (f"As of {as_of or '—'} · {currency} · tiers "
+            f"{' < '.join(settings.tier_order)}{stages}")  # fmt: skip
+
+
 def show(dataset: Dataset) -> None:
-    as_of = dataset.settings.as_of or latest_event(dataset.tables)
     st.subheader(plain(dataset.name))
-    st.caption(plain(
-        f"As of {as_of or '—'} · currency {dataset.settings.currency} · tiers "
-        f"{' < '.join(dataset.settings.tier_order)} · stages {' > '.join(dataset.settings.stage_order)}"
-    ))
+    st.caption(plain(summary_line(dataset)))
     counts = pl.DataFrame(
         {
             "table": list(TABLES),
