@@ -15,6 +15,10 @@ the facts a test can check against the raw rows, computed here independently of 
 - Shopify "Export orders" (the native CSV): a row per line item; Name ("#1001"), Email, Financial
   Status, Currency, Total, Refunded Amount, Billing Country and the order's other own fields on its
   first row only; "Created at" with a UTC offset; guest orders without an email.
+- Stripe payments export: a row per charge (id "ch_…"), "Created date (UTC)", Amount and Amount
+  Refunded in the charge's currency (lower-case code), Converted Amount (Refunded) in the
+  account's, Captured true/false, Status Paid / Failed / Refunded, Customer ID and Customer Email
+  (both empty for a payment without a customer object).
 """
 
 from __future__ import annotations
@@ -255,3 +259,39 @@ def shopify_orders(seed: int = 8, n: int = 240) -> tuple[dict[str, bytes], dict]
             facts["revenue"] += total - refunded
             facts["amounts"][name] = round(total - refunded, 2)
     return {"orders_export_1.csv": _csv(rows)}, facts
+
+
+STRIPE_HEADER = ("id,Created date (UTC),Amount,Amount Refunded,Currency,Captured,Converted Amount,"
+                 "Converted Amount Refunded,Converted Currency,Decline Reason,Description,Fee,Refunded date (UTC),"
+                 "Statement Descriptor,Status,Seller Message,Taxes On Fee,Card ID,Customer ID,Customer Description,"
+                 "Customer Email,Invoice ID,Transfer").split(",")  # fmt: skip
+
+
+def stripe_payments(seed: int = 9, n: int = 300) -> tuple[dict[str, bytes], dict]:
+    rnd = random.Random(seed)
+    rows = [STRIPE_HEADER]
+    facts = {"orders": set(), "revenue": 0.0, "customers": set(), "no_customer": 0, "not_charged": 0}
+    when = dt.datetime(2024, 1, 2, 8)
+    for i in range(n):
+        when += dt.timedelta(minutes=rnd.randint(60, 900))
+        customer = f"cus_{rnd.randint(1, 50):014d}" if i % 17 != 3 else ""
+        price, currency = rnd.choice([(9.0, "usd"), (29.0, "usd"), (25.0, "eur")])
+        converted = price if currency == "usd" else round(price * 1.08, 2)  # the account settles in USD
+        status = "Failed" if i % 19 == 4 else rnd.choices(["Paid", "Refunded", "Partial"], [90, 5, 5])[0]
+        share = {"Refunded": 1.0, "Partial": 0.5}.get(status, 0.0)
+        status = "Paid" if status == "Partial" else status
+        charge = f"ch_3Ox{i:016x}"
+        rows.append([charge, f"{when:%Y-%m-%d %H:%M:%S}", f"{price:.2f}", f"{price * share:.2f}", currency,
+                     "false" if status == "Failed" else "true", f"{converted:.2f}", f"{converted * share:.2f}", "usd",
+                     "card_declined" if status == "Failed" else "", "Subscription update", f"{converted * 0.029 + 0.3:.2f}",
+                     f"{when + dt.timedelta(days=2):%Y-%m-%d %H:%M:%S}" if share else "", "ACME", status, "", "0.00",
+                     f"card_{i}", customer, "", f"{customer[-4:]}@example.com" if customer else "", f"in_{i}", ""])  # fmt: skip
+        if status in ("Failed", "Refunded"):
+            facts["not_charged"] += 1
+        elif not customer:
+            facts["no_customer"] += 1
+        else:
+            facts["orders"].add(charge)
+            facts["customers"].add(customer)
+            facts["revenue"] += converted * (1 - share)
+    return {"unified_payments.csv": _csv(rows)}, facts

@@ -100,6 +100,25 @@ def test_a_few_unknown_customers_are_dropped_with_a_warning(store):
     assert any("dropped" in str(w) and "row 4" in str(w) for w in plan.warnings)
 
 
+def test_a_few_orders_without_a_customer_are_left_out_with_their_revenue_named(store):
+    """Four orders, O3 (row 4, 7.50) without a customer: three are imported, and the warning
+    names the row and the 7.50 of revenue that is in no figure."""
+    plan = plan_import(_orders(b"O1,C1,2024-01-05,10\nO2,C2,2024-02-03,20\nO3,,2024-02-04,7.5\nO4,C1,2024-02-05,1\n"),
+                       store=store)  # fmt: skip
+    assert plan.ok, [str(e) for e in plan.errors]
+    assert plan.tables["orders"].get_column("order_id").to_list() == ["O1", "O2", "O4"]
+    (warning,) = [str(w) for w in plan.warnings if "no customer id" in str(w) or "without a customer id" in str(w)]
+    assert "orders.csv → orders.customer_id" in warning and "revenue (7.50) is in no figure" in warning
+    assert "row 4" in warning
+
+
+def test_orders_mostly_without_a_customer_are_refused(active):
+    """Three of four orders without a customer: more likely the wrong column than guests."""
+    errors = _attempt(active, _orders(b"O1,,2024-01-05,10\nO2,,2024-02-03,20\nO3,,2024-02-04,7.5\nO4,C1,2024-02-05,1\n"))
+    assert any("orders.csv → orders.customer_id" in e and "required values are empty" in e and "rows 2, 3, 4" in e
+               for e in errors)  # fmt: skip
+
+
 def test_nps_11_and_csat_0(active):
     surveys = b"response_id,customer_id,responded_at,nps,csat\nS1,C1,2024-03-01,11,4\nS2,C2,2024-03-02,9,0\n"
     errors = _attempt(active, [SourceFile("customers.csv", CUSTOMERS), SourceFile("surveys.csv", surveys)])

@@ -171,6 +171,24 @@ def test_shopify_orders_worked_by_hand():
     assert "8 rows hold 4 orders" in text and "1 rows with Financial Status" in text and "1 of 3 rows" in text
 
 
+def test_stripe_payments_export_as_downloaded():
+    """Stripe's payments export: failed and fully refunded charges brought nothing, a partial
+    refund is taken off, amounts are the account's (converted) currency, charges without a
+    customer are left out and counted."""
+    files, facts = realshapes.stripe_payments()
+    plan = _plan(files)
+    orders = plan.tables["orders"]
+    assert set(orders.get_column("order_id")) == facts["orders"]
+    assert orders.get_column("amount").sum() == pytest.approx(facts["revenue"])
+    assert set(plan.tables["customers"].get_column("customer_id")) == facts["customers"]
+    assert plan.settings.currency == "USD"  # the converted currency; the charges were in USD and EUR
+    text = _messages(plan)
+    assert "recognised as card payments export" in text
+    skipped = [p for p in plan.problems if p.column in ("Captured", "Status")]
+    assert sum(p.count for p in skipped) == facts["not_charged"]
+    assert f"{facts['no_customer']} of" in text and "no customer_id and were left out" in text
+
+
 def test_the_mapping_used_round_trips_as_a_file():
     files, _ = realshapes.olist_shop()
     first = _plan(files, currency="BRL")
@@ -319,6 +337,7 @@ SHAPES = {
     "lead list and closed deals": (realshapes.olist_funnel, "deals"),
     "relational shop export": (realshapes.olist_shop, "orders"),
     "shop orders export (a row per line item)": (realshapes.shopify_orders, "orders"),
+    "card payments export": (realshapes.stripe_payments, "orders"),
 }
 
 

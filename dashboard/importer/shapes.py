@@ -10,7 +10,9 @@ downloaded, changed and given back as a mapping file):
 - a relational shop export: orders, customers with an id per order and an id per person, payments,
   order items and reviews (Olist e-commerce);
 - a shop's orders export with a row per line item, the order's own fields (total, payment status,
-  refunded amount) on its first row only (Shopify's "Export orders").
+  refunded amount) on its first row only (Shopify's "Export orders");
+- a card-payments export: a row per charge, captured or not, with the amount refunded and the
+  amount converted to the account's currency (Stripe's payments export).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ REFUNDED = ("refunded amount", "amount refunded")
 #: A shop order with one of these payment statuses was not bought: refunded in full, voided
 #: (cancelled before payment) or expired (never paid).
 NOT_PAID = ["refunded", "voided", "expired"]
+#: A charge with one of these statuses brought no money: it failed, or was refunded in full.
+NOT_CHARGED = ["Failed", "failed", "Refunded", "refunded"]
 #: Open leads not won within this many days of their first contact count as lost (changeable).
 LEAD_LOST_AFTER_DAYS = 90
 
@@ -57,7 +61,7 @@ def _find(raw: RawFile, names: tuple[str, ...]) -> str | None:
 
 def recognise(raws: list[RawFile]) -> Recipe | None:
     """A recipe for the files when they have one of the shapes above, else None."""
-    for rule in (_shop_orders, _relational_shop, _leads, _order_lines, _transactions_without_ids):
+    for rule in (_shop_orders, _card_payments, _relational_shop, _leads, _order_lines, _transactions_without_ids):
         recipe = rule(raws)
         if recipe is not None:
             return recipe
@@ -94,6 +98,38 @@ def _shop_orders(raws: list[RawFile]) -> Recipe | None:
             keep_extra=False,  # addresses and phone numbers stay out of the store
         )
     return Recipe(files, "shop orders export (a row per line item)") if files else None
+
+
+def _card_payments(raws: list[RawFile]) -> Recipe | None:
+    """Each charge captured and not refunded in full is an order worth its amount less what was
+    refunded, in the account's currency where the export converts it; charges without a customer
+    are left out, counted."""
+    files = {}
+    for raw in raws:
+        charge, captured = _find(raw, ("id", "charge id")), _find(raw, ("captured",))
+        created = _find(raw, ("created date", "created"))
+        customer = [h for h in (_find(raw, ("customer id",)), _find(raw, SHOP_CUSTOMER)) if h]
+        converted = _find(raw, ("converted amount",))
+        amount, refunded, currency = (
+            (converted, _find(raw, ("converted amount refunded",)), _find(raw, ("converted currency",)))
+            if converted else (_find(raw, ("amount",)), _find(raw, ("amount refunded",)), _find(raw, ("currency",)))
+        )  # fmt: skip
+        if not (charge and captured and created and customer and amount and refunded):
+            continue
+        columns = {
+            "order_id": charge,
+            "customer_id": customer[0] if len(customer) == 1 else {"coalesce": customer},
+            "order_date": created,
+            "amount": {"difference": [amount, refunded]},
+        }
+        if currency:
+            columns["currency"] = currency
+        skip = {captured: ["false", "False", "FALSE"]}
+        if status := _find(raw, ("status",)):
+            skip[status] = NOT_CHARGED
+        files[raw.name] = FileRecipe("orders", columns, require=["customer_id"], skip_values=skip,
+                                     customers={}, keep_extra=False)  # fmt: skip
+    return Recipe(files, "card payments export") if files else None
 
 
 def _order_lines(raws: list[RawFile]) -> Recipe | None:

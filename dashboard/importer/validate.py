@@ -22,6 +22,9 @@ ABSURD_AMOUNT = 1e12
 
 
 UNKNOWN_CUSTOMER_ERROR_SHARE = 0.5  # above this share of unknown customers it is a wrong file
+# Activity rows without a customer id (a shop's guest checkouts, a payment without a customer
+# object) are left out up to this share; above it the column is more likely the wrong one.
+MISSING_CUSTOMER_ERROR_SHARE = 0.5
 
 
 LATEST_AS_OF = dt.date(2100, 12, 31)
@@ -30,6 +33,7 @@ LATEST_AS_OF = dt.date(2100, 12, 31)
 def validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, problems) -> None:
     # A cell that did not parse is already reported; do not report it again as empty.
     unparsed = {(p.table, p.column) for p in problems if p.severity == "error"}
+    _leave_out_rows_without_customer(tables, unparsed, problems)
     for name, frame in tables.items():
         spec = TABLES[name]
         for col in spec.columns:
@@ -115,6 +119,23 @@ def validate(tables: dict[str, pl.DataFrame], settings: DatasetSettings, problem
                 )
         _check_dates(name, frame, settings, problems)
     _check_references(tables, problems)
+
+
+def _leave_out_rows_without_customer(tables: dict[str, pl.DataFrame], unparsed, problems) -> None:
+    """Orders, tickets, survey answers and interactions without a customer id are left out and
+    counted (with the revenue that leaves), unless they are most of their table."""
+    for name in ("orders", "tickets", "surveys", "interactions"):
+        frame = tables.get(name)
+        if frame is None or "customer_id" not in frame.columns or (name, "customer_id") in unparsed:
+            continue
+        missing = frame.get_column("customer_id").is_null()
+        if not missing.any() or missing.sum() > MISSING_CUSTOMER_ERROR_SHARE * frame.height:
+            continue  # none, or most: the required-values check reports it as an error
+        message = "rows without a customer id were left out"
+        if name == "orders" and frame.schema.get("amount", pl.Null).is_numeric():
+            message += f"; their revenue ({frame.filter(missing).get_column('amount').sum():,.2f}) is in no figure"
+        per_file(problems, "warning", frame, missing, name, "customer_id", message)
+        tables[name] = frame.filter(~missing)
 
 
 def _range(col) -> str:
