@@ -189,6 +189,27 @@ def test_stripe_payments_export_as_downloaded():
     assert f"{facts['no_customer']} of" in text and "no customer_id and were left out" in text
 
 
+def test_woocommerce_orders_report_as_downloaded():
+    """WooCommerce Analytics → Orders → Download: "Order #", the customer's name, "Net Sales" and a
+    status. It was taken for a customers file (duplicate ids) and refused. Five orders:
+    1001 Completed 10.00, 1002 Processing 20.00, 1003 Cancelled 30.00, 1004 Failed 40.00,
+    1005 On hold 5.50 → three sales (10 + 20 + 5.50 = 35.50), the cancelled and failed ones left
+    out and named (rows 4 and 5), two customers."""
+    text = ("Date,Order #,Status,Customer,Customer type,Product(s),Items sold,Coupon(s),Net Sales,Attribution\n"
+            "2024-01-02,1001,Completed,Ann Smith,new,Mug,1,,10.00,Direct\n"
+            "2024-01-03,1002,Processing,Bo Jones,new,\"Mug, Cup\",2,,20.00,Organic: Google\n"
+            "2024-01-04,1003,Cancelled,Ann Smith,returning,Cup,1,,30.00,Direct\n"
+            "2024-01-05,1004,Failed,Bo Jones,returning,Cup,1,,40.00,Direct\n"
+            "2024-01-06,1005,On hold,Ann Smith,returning,Mug,1,,5.50,Direct\n")  # fmt: skip
+    plan = _plan({"wc-orders-report-export-1704500000.csv": text.encode()})
+    orders = plan.tables["orders"].sort("order_id")
+    assert orders.select("order_id", "customer_id", "amount").rows() == [
+        ("1001", "Ann Smith", 10.0), ("1002", "Bo Jones", 20.0), ("1005", "Ann Smith", 5.5)]
+    assert set(plan.tables["customers"].get_column("customer_id")) == {"Ann Smith", "Bo Jones"}
+    (left_out,) = [str(p) for p in plan.problems if "never a sale" in str(p)]
+    assert "'Cancelled' or 'Failed'" in left_out and "rows 4, 5" in left_out
+
+
 def test_the_mapping_used_round_trips_as_a_file():
     files, _ = realshapes.olist_shop()
     first = _plan(files, currency="BRL")

@@ -1,5 +1,6 @@
 """What the tables imply but do not say: deal status from stage names, stage history from
-stage-date columns, customers from the ids of other tables, snapshot churn dates, lost leads."""
+stage-date columns, customers from the ids of other tables, snapshot churn dates, lost leads,
+orders that were never a sale by their status."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import polars as pl
 from dashboard.importer import mapping as mp
 from dashboard.importer.model import ImportOptions
 from dashboard.importer.problems import FILE_COL, ROW_COL, Problem, rows_of
-from dashboard.importer.vocabulary import LOST_WORDS, WON_WORDS
+from dashboard.importer.validate import per_file
+from dashboard.importer.vocabulary import LOST_WORDS, NOT_A_SALE, ORDER_STATUS_HEADERS, WON_WORDS
 from metrics.schema import (
     DEFAULT_TIER_ORDER,
     UNASSIGNED_TIER,
@@ -20,6 +22,8 @@ from metrics.schema import (
 
 
 def derive(tables, plans, options, settings, problems, lost_after) -> dict[str, pl.DataFrame]:
+    if "orders" in tables:  # before customers are derived from the orders' ids
+        tables["orders"] = _leave_out_orders_not_sold(tables["orders"], problems)
     if "deals" in tables:
         tables = _derive_deals(tables, settings, problems)
         if lost_after:
@@ -84,6 +88,23 @@ def derive(tables, plans, options, settings, problems, lost_after) -> dict[str, 
                 .drop("__first")
             )
     return tables
+
+
+def _leave_out_orders_not_sold(orders: pl.DataFrame, problems) -> pl.DataFrame:
+    """Orders whose status column says they were never a sale (NOT_A_SALE: cancelled, failed,
+    unpaid…) are left out and counted; every other status stays, refunded included."""
+    named = {mp.normalise(c): c for c in orders.columns}
+    column = next((named[h] for h in ORDER_STATUS_HEADERS if h in named), None)
+    if column is None:
+        return orders
+    status = orders.get_column(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    hit = status.is_in(list(NOT_A_SALE)).fill_null(False)
+    if not hit.any():
+        return orders
+    seen = orders.get_column(column).filter(hit).unique(maintain_order=True).head(4).to_list()
+    per_file(problems, "info", orders, hit, "orders", column,
+             f"orders with {column} {' or '.join(map(repr, seen))} were never a sale and are left out")  # fmt: skip
+    return orders.filter(~hit)
 
 
 def _derive_customers(c: pl.DataFrame, options: ImportOptions, problems) -> pl.DataFrame:

@@ -17,6 +17,13 @@ DERIVED = {
 CURRENCY_HEADERS = ("currency", "currency code", "currency iso code", "opportunity currency",
                     "deal currency code", "order currency")  # fmt: skip
 
+# An order's status column, and the statuses (lower case) of an order that was never a sale:
+# cancelled, failed, never paid, voided, declined, expired, a draft or deleted. A refunded order
+# is not among them: it was a sale, and its amount says how much of it stands.
+ORDER_STATUS_HEADERS = ("order status", "status", "financial status", "payment status")
+NOT_A_SALE = ("cancelled", "canceled", "failed", "pending payment", "voided", "declined", "expired",
+              "draft", "trash", "unavailable", "abandoned")  # fmt: skip
+
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "customers": {
         "customer_id": [
@@ -117,6 +124,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "order id",
             "orderid",
             "order number",
+            "order",  # WooCommerce's "Order #"
             "invoice id",
             "invoice number",
             "invoice no",
@@ -161,6 +169,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "dollar value",
             "purchase amount",
             "spend",
+            "net sales",
+            "total sales",
         ],
         "gross_margin": ["gross margin", "margin", "profit", "gross profit"],
         "product": ["product", "product name", "item", "sku", "description", "stockcode"],
