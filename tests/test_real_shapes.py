@@ -210,6 +210,35 @@ def test_woocommerce_orders_report_as_downloaded():
     assert "'Cancelled' or 'Failed'" in left_out and "rows 4, 5" in left_out
 
 
+def test_zendesk_tickets_export_as_downloaded():
+    """Zendesk's ticket export: the requester's id (not the name, which two people can share), the
+    rating as Good / Bad / Offered / Unoffered, the minutes to the first reply instead of its time.
+    T1 created 1 Mar 09:00, first reply after 90 min → 10:30, Good → 5
+    T2 created 2 Mar 12:00, no reply yet                → none, Bad → 1
+    T3 created 3 Mar 08:00, 1,440 min                   → 4 Mar 08:00, Offered → no answer
+    T4 created 4 Mar 08:00, 5 min                       → 08:05, Unoffered → no answer
+    CSAT = answers of 4–5 / answers = 1 / 2 = 50 %, Zendesk's own Good ÷ (Good + Bad)."""
+    text = ("Id,Requester,Requester id,Requester email,Status,Priority,Via,Ticket type,Created at,Solved at,"
+            "Satisfaction Score,First reply time in minutes,First reply time in minutes within business hours\n"
+            "1,Ann Lee,381,ann@a.com,Solved,Normal,Mail,Question,2024-03-01 09:00,2024-03-01 15:00,Good,90,90\n"
+            "2,Ann Lee,382,ann@b.com,Open,High,Web Widget,Incident,2024-03-02 12:00,,Bad,,\n"
+            "3,Bo Ma,383,bo@c.com,Solved,Low,Chat,Question,2024-03-03 08:00,2024-03-05 08:00,Offered,1440,480\n"
+            "4,Bo Ma,383,bo@c.com,Solved,Urgent,Mail,Problem,2024-03-04 08:00,2024-03-04 09:00,Unoffered,5,5\n")  # fmt: skip
+    plan = _plan({"export-2024-03-31-0800-1234567.csv": text.encode()})
+    tickets = plan.tables["tickets"].sort("ticket_id")
+    assert tickets.get_column("customer_id").to_list() == ["381", "382", "383", "383"]
+    assert tickets.get_column("csat").to_list() == [5, 1, None, None]
+    assert tickets.get_column("first_response_at").to_list() == [
+        dt.datetime(2024, 3, 1, 10, 30), None, dt.datetime(2024, 3, 4, 8), dt.datetime(2024, 3, 4, 8, 5)]
+    from metrics import satisfaction
+
+    assert satisfaction.csat(tickets).value == pytest.approx(50.0)
+    text = _messages(plan)
+    assert "'Bad' read as 1, 'Good' read as 5; 'Offered' and 'Unoffered' are no answer" in text
+    assert "first_response_at of 3 tickets is created_at + the minutes to the first reply" in text
+    assert "currency" not in text  # tickets carry no amounts: nothing to ask a currency for
+
+
 def test_the_mapping_used_round_trips_as_a_file():
     files, _ = realshapes.olist_shop()
     first = _plan(files, currency="BRL")

@@ -19,6 +19,7 @@ from dashboard.importer.parsing import (
     parse_flag,
     parse_integer,
     parse_number,
+    parse_rating,
 )
 from dashboard.importer.problems import FILE_COL, ROW_COL, Problem, rows_of
 from dashboard.importer.reading import MAX_CELL_CHARS
@@ -64,7 +65,7 @@ def convert_file(
             parsed = Parsed(clean_id(series), pl.Series([False] * len(series)))
         else:
             kind = spec.column(col).kind
-            parsed = _parse(series, kind, options)
+            parsed = parse_rating(series) if col == "csat" else _parse(series, kind, options)
         _report_parse(fp, col, src, kind, parsed, raw, problems)
         out[col] = parsed.values.alias(col)
     for src in fp.raw.columns:  # extra columns are kept as segment dimensions

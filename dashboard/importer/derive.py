@@ -24,6 +24,8 @@ from metrics.schema import (
 def derive(tables, plans, options, settings, problems, lost_after) -> dict[str, pl.DataFrame]:
     if "orders" in tables:  # before customers are derived from the orders' ids
         tables["orders"] = _leave_out_orders_not_sold(tables["orders"], problems)
+    if "tickets" in tables and "first_response_minutes" in tables["tickets"].columns:
+        tables["tickets"] = _first_response_from_minutes(tables["tickets"], problems)
     if "deals" in tables:
         tables = _derive_deals(tables, settings, problems)
         if lost_after:
@@ -105,6 +107,27 @@ def _leave_out_orders_not_sold(orders: pl.DataFrame, problems) -> pl.DataFrame:
     per_file(problems, "info", orders, hit, "orders", column,
              f"orders with {column} {' or '.join(map(repr, seen))} were never a sale and are left out")  # fmt: skip
     return orders.filter(~hit)
+
+
+def _first_response_from_minutes(t: pl.DataFrame, problems) -> pl.DataFrame:
+    """A helpdesk export gives the minutes to the first reply (Zendesk's "First reply time in
+    minutes"), not its time: first_response_at = created_at + those minutes, where not given."""
+    minutes = pl.col("first_response_minutes")
+    negative = (minutes < 0).fill_null(False)
+    if t.select(negative.any()).item():
+        per_file(problems, "error", t, t.select(negative).to_series(), "tickets", "first_response_minutes",
+                 "negative minutes to the first reply")  # fmt: skip
+        return t
+    reply = pl.col("created_at") + pl.duration(seconds=(minutes * 60).round())
+    if "first_response_at" in t.columns:
+        reply = pl.coalesce(pl.col("first_response_at"), reply)
+    out = t.with_columns(reply.alias("first_response_at"))
+    added = out.get_column("first_response_at").is_not_null().sum() - (
+        t.get_column("first_response_at").is_not_null().sum() if "first_response_at" in t.columns else 0)  # fmt: skip
+    problems.append(Problem("info", t.get_column(FILE_COL)[0],
+                            f"first_response_at of {added:,} tickets is created_at + the minutes to the first reply",
+                            table="tickets", column="first_response_at"))  # fmt: skip
+    return out
 
 
 def _derive_customers(c: pl.DataFrame, options: ImportOptions, problems) -> pl.DataFrame:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from dashboard.importer.vocabulary import NO_RATING_WORDS, RATING_WORDS
+
 ISO_FORMATS = [
     "%Y-%m-%d",
     "%Y-%m-%d %H:%M:%S",
@@ -240,6 +242,27 @@ def parse_integer(s: pl.Series) -> Parsed:
     whole = p.values.is_null() | (p.values == p.values.round())
     values = p.values.set(~whole, None)
     return Parsed(values.cast(pl.Int64), p.bad | ~whole, p.detail, note=p.note)
+
+
+def parse_rating(s: pl.Series) -> Parsed:
+    """A 1–5 rating: numbers, or words (RATING_WORDS: Good → 5, Bad → 1) with the words for a
+    rating asked but not given (NO_RATING_WORDS) left empty."""
+    text = clean_text(s).str.to_lowercase() if s.dtype == pl.String else None
+    if text is None or not text.is_in(list(RATING_WORDS) + list(NO_RATING_WORDS)).any():
+        return parse_integer(s)
+    words = text.replace_strict(RATING_WORDS, default=None, return_dtype=pl.Int64)
+    unanswered = text.is_in(list(NO_RATING_WORDS))
+    rest = parse_integer(s.set(words.is_not_null() | unanswered, None))
+    values = pl.select(pl.coalesce(pl.lit(words), pl.lit(rest.values))).to_series().alias(s.name)
+    written = clean_text(s)  # the file's own spelling, for the note
+
+    def spelled(mask: pl.Series) -> list[str]:
+        return sorted(set(written.filter(mask).to_list()))
+
+    info = ", ".join(f"{w!r} read as {RATING_WORDS[w.lower()]}" for w in spelled(words.is_not_null()))
+    if unanswered.any():
+        info += "; " + " and ".join(map(repr, spelled(unanswered))) + " are no answer"
+    return Parsed(values, rest.bad, rest.detail, note=rest.note, info=info)
 
 
 def parse_flag(s: pl.Series) -> Parsed:

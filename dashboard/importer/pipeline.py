@@ -165,9 +165,11 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
     Margin rate: given, else unknown (margins equal revenue until it is set)."""
     money = {"orders": "amount", "deals": "amount", "customers": "acquisition_cost"}
     found: set[str] = set()
+    has_money = False
     for fp in plans:
         src = fp.mapping.get(money.get(fp.table or "", ""))
         if fp.role == "table" and src in fp.raw.frame.columns:
+            has_money = True
             found |= detect_currency(fp.raw.frame.get_column(src))
             named = {mp.normalise(c): c for c in fp.raw.frame.columns}
             column = next((named[h] for h in CURRENCY_HEADERS if h in named), None)
@@ -183,6 +185,8 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
         problems.append(
             Problem("info", "(settings)", f"currency {settings.currency}, from the amounts' symbols or currency column")
         )
+    elif not has_money:  # tickets or surveys alone: no amount to name a currency for
+        settings.currency = ""
     else:
         settings.currency = ""
         problems.append(

@@ -7,10 +7,19 @@ from __future__ import annotations
 import re
 
 # Pseudo-columns the importer understands besides the canonical ones: they are turned into
-# canonical data (a churn flag and tenure into churn_date and signup_date for snapshot exports).
+# canonical data (a churn flag and tenure into churn_date and signup_date for snapshot exports;
+# a helpdesk's minutes to the first reply into first_response_at).
 DERIVED = {
     "customers": {"churned": "yes/no churn flag", "tenure_months": "months as a customer"},
+    "tickets": {"first_response_minutes": "minutes from creation to the first reply"},
 }
+
+# Satisfaction ratings written as words (Zendesk: Good / Bad, and Offered / Unoffered for a
+# ticket whose requester did not answer) on the 1–5 scale: a good rating counts as satisfied (5),
+# a bad one as not (1), so CSAT is the share rated good, as the helpdesk reports it.
+RATING_WORDS = {"good": 5, "bad": 1, "satisfied": 5, "very satisfied": 5, "unsatisfied": 1, "dissatisfied": 1,
+                "very dissatisfied": 1}  # fmt: skip
+NO_RATING_WORDS = ("offered", "unoffered", "not offered", "not_offered")
 
 
 # A column naming each row's currency (Shopify's orders, Salesforce's multi-currency reports).
@@ -279,6 +288,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "account",
             "account name",
             "contact id",
+            "requester id",
             "requester",
             "company",
             "associated company",
@@ -311,7 +321,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "channel": ["channel", "source", "case origin", "origin", "via"],
         "category": ["category", "type", "case type", "ticket type", "reason", "case reason"],
         "priority": ["priority", "ticket priority", "case priority", "urgency"],
-        "csat": ["csat", "satisfaction", "satisfaction rating", "csat score", "rating"],
+        "csat": ["csat", "satisfaction", "satisfaction rating", "satisfaction score", "csat score", "rating"],
+        "first_response_minutes": ["first reply time in minutes", "first response time in minutes"],
     },
     "surveys": {
         "response_id": ["response id", "survey id", "id", "submission id", "record id"],
