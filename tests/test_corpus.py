@@ -110,3 +110,15 @@ def test_the_data_page_names_stages_only_for_deals_and_says_when_no_currency_is_
 
     assert plain(line) in caption
     assert ("stages" in caption) == (dataset == "HubSpot deals")
+
+
+def test_the_overview_draws_no_empty_card_for_a_figure_the_data_cannot_give(corpus_store):
+    """HubSpot's deals alone give the win rate and nothing else: one card, and the caption names
+    the ten figures left out and the table each needs (the cards used to stand there empty, "—",
+    under a caption saying they were not shown)."""
+    at = open_page("HubSpot deals", "overview")
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Win rate"]
+    caption = next(c.value for c in at.caption if c.value.startswith("Not shown, for want of data"))
+    assert "Revenue (load the orders table to see this)" in caption
+    assert "NPS (load the surveys table to see this)" in caption and caption.count(" (load the ") == 10

@@ -71,9 +71,12 @@ def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: in
     # a sparkline. Those cards come first, so every row holds cards of one height (growth, then
     # sales and service, then the period-level value figures).
     kpis = sorted(overview.kpis, key=lambda k: k.key not in months.columns)
-    for start in range(0, len(kpis), per_row):
+    # a KPI the data cannot give (its table or column is missing) gets no empty card: the caption
+    # below names it and says what would give it
+    shown = [k for k in kpis if not (k.value is None and k.note)]
+    for start in range(0, len(shown), per_row):
         columns = st.columns(per_row)
-        for column, kpi in zip(columns, kpis[start : start + per_row], strict=False):
+        for column, kpi in zip(columns, shown[start : start + per_row], strict=False):
             spark = None
             if kpi.key in months.columns:
                 # a month without data is left out, not drawn as 0 (an NPS of 0 is a real score)
