@@ -28,7 +28,8 @@ def describe(filters: Filters) -> str:
         if values:
             parts.append(f"{label} {', '.join(values)}")
     who = "; ".join(parts) if parts else "all customers"
-    unset = f" · {NO_CURRENCY}" if currency() == NO_CURRENCY else ""  # the cards' labels then name none
+    # the cards' labels then name no currency; a dataset without amounts needs none
+    unset = f" · {NO_CURRENCY}" if currency() == NO_CURRENCY and holds_money(data.active_dataset()) else ""
     return f"{data.selected_name()} · {who} · {filters.period.label()} · data as of {filters.as_of:%d %b %Y}{unset}"
 
 
@@ -53,6 +54,11 @@ def part(name: str, filters: Filters) -> Any:
 
 
 NO_CURRENCY = "currency not set"
+
+
+def holds_money(dataset) -> bool:
+    """Whether the dataset has amounts a currency would name (orders or deals)."""
+    return any(t in dataset.tables and dataset.tables[t].height for t in ("orders", "deals"))
 
 
 def currency_code() -> str:

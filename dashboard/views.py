@@ -288,6 +288,7 @@ class SatisfactionView:
     distributions: dict[str, pl.DataFrame] | None = None
     period_responses: int | None = None
     by_group: pl.DataFrame | None = None  # retention of promoters, passives, detractors
+    ticket_csat: Any = None  # stats.Rate of the tickets rated after they were answered; None without ratings
     times_channel: pl.DataFrame | None = None  # None without tickets
     times_priority: pl.DataFrame | None = None
     times_all: pl.DataFrame | None = None
@@ -717,6 +718,8 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
             sla_channel=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours, by="channel"),
             sla_all=satisfaction.sla_compliance(in_period, as_of=end, sla_hours=ctx.settings.sla_hours),
         )  # fmt: skip
+        if "csat" in tickets.columns and tickets.get_column("csat").is_not_null().any():
+            out["ticket_csat"] = satisfaction.csat(in_period)  # a period without ratings: no value, said
         names = {"first_response_median_h": "median", "first_response_p90_h": "p90"}
         out["times_drawn"] = {
             dim: out[key].unpivot(index=dim, on=list(names), variable_name="measure", value_name="hours")

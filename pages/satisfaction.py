@@ -21,19 +21,24 @@ def rate_help(rate, definition: str) -> str:
 
 
 filters, view = shell.page("satisfaction", "Satisfaction")
-cols = st.columns(4)
+cards = []  # (label, value, help), as the data gives them
 if view.nps is not None:
-    cols[0].metric("NPS", rate_text(view.nps, "pts"), border=True, help=rate_help(view.nps, "% promoters (9–10) − % detractors (0–6)"))
-    cols[1].metric("CSAT", rate_text(view.csat), border=True, help=rate_help(view.csat, "responses of 4 or 5 / all responses (1–5)"))
     ces = view.ces
-    cols[2].metric("CES", rate_text(ces), border=True,
-                   help=rate_help(ces, "responses of 5–7 / all responses (1–7)") + ("" if ces.value is None else f"; mean {ces.parts['mean']:.2f}"))  # fmt: skip
+    cards += [("NPS", rate_text(view.nps, "pts"), rate_help(view.nps, "% promoters (9–10) − % detractors (0–6)")),
+              ("CSAT", rate_text(view.csat), rate_help(view.csat, "responses of 4 or 5 / all responses (1–5)")),
+              ("CES", rate_text(ces), rate_help(ces, "responses of 5–7 / all responses (1–7)")
+               + ("" if ces.value is None else f"; mean {ces.parts['mean']:.2f}"))]  # fmt: skip
+if view.ticket_csat is not None:
+    cards.append(("CSAT after tickets", rate_text(view.ticket_csat),
+                  rate_help(view.ticket_csat, "tickets created in the period and rated 4 or 5 / rated tickets (1–5)")))  # fmt: skip
 if view.times_all is not None and view.times_all.height:
     t = view.times_all.row(0, named=True)
-    cols[3].metric("Median first response", "—" if t["first_response_median_h"] is None else f"{t['first_response_median_h']:.1f} h",
-                   border=True, help=f"Kaplan–Meier median over {t['tickets']:,} tickets created in the period; "
-                   f"{t['open_unanswered']:,} still unanswered count as waiting (censored), not dropped. p90 "
-                   + ("—" if t["first_response_p90_h"] is None else f"{t['first_response_p90_h']:.1f} h"))  # fmt: skip
+    cards.append(("Median first response", "—" if t["first_response_median_h"] is None else f"{t['first_response_median_h']:.1f} h",
+                  f"Kaplan–Meier median over {t['tickets']:,} tickets created in the period; "
+                  f"{t['open_unanswered']:,} still unanswered count as waiting (censored), not dropped. p90 "
+                  + ("—" if t["first_response_p90_h"] is None else f"{t['first_response_p90_h']:.1f} h")))  # fmt: skip
+for column, (label, value, text) in zip(st.columns(max(len(cards), 4)), cards, strict=False):
+    column.metric(label, value, border=True, help=text)
 
 if view.nps is not None:
     left, right = st.columns(2)

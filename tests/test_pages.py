@@ -103,6 +103,8 @@ def test_tier_filter_changes_the_funnel_and_matches_the_metrics(env, sample_tabl
          lambda t: f"{100 * retention.repeat_purchase_rate(t['orders'], as_of=AS_OF).value:.1f}%"),
         ("Satisfaction", "CSAT",
          lambda t: f"{satisfaction.csat(t['surveys'].filter(pl.col('responded_at').dt.date().is_between(DEFAULT_PERIOD.start, AS_OF))).value:.1f}%"),
+        ("Satisfaction", "CSAT after tickets",
+         lambda t: f"{satisfaction.csat(t['tickets'].filter(pl.col('created_at').dt.date().is_between(DEFAULT_PERIOD.start, AS_OF))).value:.1f}%"),
         ("Lifetime value", "Customers", lambda t: f"{t['orders'].get_column('customer_id').n_unique():,}"),
     ],
 )  # fmt: skip

@@ -341,3 +341,20 @@ def test_a_dimension_recorded_only_for_won_deals_is_not_a_breakdown():
     assert list(view.breakdowns) == ["source"] and view.breakdowns_won_only == ("segment",)
     period = views.view_of("funnel_period", _context({"deals": conform(deals, "deals")}, dt.date(2024, 3, 31)))
     assert list(period.breakdowns) == ["source"] and period.breakdowns_won_only == ("segment",)
+
+
+def test_tickets_rated_after_they_were_answered_give_their_own_csat():
+    """Ratings on the tickets (Zendesk's Good/Bad, a 1–5 rating) were imported and shown nowhere.
+    March: T1 rated 5, T2 2, T3 4, T4 not rated; T0 (February, rated 1) is outside the period.
+    CSAT after tickets = rated 4 or 5 / rated = 2 / 3 = 66.7 %. Tickets without any rating: none."""
+    from metrics.schema import conform
+
+    tickets = conform(pl.DataFrame({
+        "ticket_id": ["T0", "T1", "T2", "T3", "T4"], "customer_id": ["C1", "C1", "C2", "C2", "C1"],
+        "created_at": [dt.datetime(2024, 2, 20), *[dt.datetime(2024, 3, d) for d in (2, 5, 9, 12)]],
+        "csat": [1, 5, 2, 4, None]}), "tickets")  # fmt: skip
+    customers = pl.DataFrame({"customer_id": ["C1", "C2"], "tier": ["Gold", "Silver"]})
+    view = views.satisfaction_page(_context({"tickets": tickets, "customers": customers}, dt.date(2024, 3, 31)))
+    assert view.ticket_csat.value == pytest.approx(200 / 3) and view.ticket_csat.denominator == 3
+    unrated = {"tickets": tickets.with_columns(pl.lit(None, pl.Int8).alias("csat")), "customers": customers}
+    assert views.satisfaction_page(_context(unrated, dt.date(2024, 3, 31))).ticket_csat is None

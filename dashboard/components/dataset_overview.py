@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import download
-from dashboard.shell import NO_CURRENCY
+from dashboard.shell import NO_CURRENCY, holds_money
 from dashboard.text import plain
 from metrics.domain import Dataset
 from metrics.schema import TABLES, latest_event
@@ -21,7 +21,8 @@ def summary_line(dataset: Dataset) -> str:
     deals = dataset.tables.get("deals")
     stages = f" · stages {' > '.join(settings.stage_order)}" if deals is not None and deals.height else ""
     currency = f"currency {code}" if (code := settings.currency_code()) else NO_CURRENCY
-    return (f"As of {as_of or '—'} · {currency} · tiers "
+    currency = f" · {currency}" if holds_money(dataset) else ""
+    return (f"As of {as_of or '—'}{currency} · tiers "
             f"{' < '.join(settings.tier_order)}{stages}")  # fmt: skip
 
 
