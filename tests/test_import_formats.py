@@ -55,6 +55,46 @@ def test_excel_and_parquet(store, sample_tables):
     assert plan.tables["customers"].height == sample_tables["customers"].height
 
 
+def test_a_workbook_of_several_sheets_is_several_files(store):
+    """crm.xlsx: a "Read me" sheet of text, Customers (2), Orders (3, the third without an
+    amount), an empty sheet, Tickets (1). Only the first sheet used to be read, so the orders and
+    tickets were lost without a word; now each sheet with data is a file of its own, and a problem
+    names its sheet and row (Orders, row 4)."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    with xlsxwriter.Workbook(buf) as wb:
+        wb.add_worksheet("Read me").write(0, 0, "Exported from our shop system on 2024-04-01")
+        sheet = wb.add_worksheet("Customers")
+        for r, row in enumerate([["customer_id", "tier"], ["C1", "Gold"], ["C2", "Silver"]]):
+            sheet.write_row(r, 0, row)
+        sheet = wb.add_worksheet("Orders")
+        for r, row in enumerate([["order_id", "customer_id", "order_date", "amount"], ["O1", "C1", "2024-03-01", 10],
+                                 ["O2", "C2", "2024-03-02", 20], ["O3", "C1", "2024-03-03", "n/a?"]]):  # fmt: skip
+            sheet.write_row(r, 0, row)
+        wb.add_worksheet("Sheet4")
+        sheet = wb.add_worksheet("Tickets")
+        for r, row in enumerate([["ticket_id", "customer_id", "created_at"], ["T1", "C2", "2024-03-05 10:00"]]):
+            sheet.write_row(r, 0, row)
+    plan = plan_import([SourceFile("crm.xlsx", buf.getvalue())], store=store)
+    (note,) = [str(p) for p in plan.problems if "sheets with data" in str(p)]
+    assert "3 sheets with data" in note and "'Customers', 'Orders', 'Tickets'" in note
+    assert "left out, with no rows under a header: 'Read me'" in note
+    (error,) = [str(p) for p in plan.errors]
+    assert error.startswith("crm.xlsx › Orders → orders.amount") and "row 4" in error
+    fixed = io.BytesIO()
+    with xlsxwriter.Workbook(fixed) as wb:
+        for name, rows in (("Customers", [["customer_id", "tier"], ["C1", "Gold"], ["C2", "Silver"]]),
+                           ("Orders", [["order_id", "customer_id", "order_date", "amount"], ["O1", "C1", "2024-03-01", 10]]),
+                           ("Tickets", [["ticket_id", "customer_id", "created_at"], ["T1", "C2", "2024-03-05 10:00"]])):  # fmt: skip
+            sheet = wb.add_worksheet(name)
+            for r, row in enumerate(rows):
+                sheet.write_row(r, 0, row)
+    plan = plan_import([SourceFile("crm.xlsx", fixed.getvalue())], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert {t: f.height for t, f in plan.tables.items()} == {"customers": 2, "orders": 1, "tickets": 1}
+
+
 @pytest.mark.parametrize("filename,headers,table,expected", [
     ("hubspot-deals.csv", ["Record ID", "Deal Name", "Deal Stage", "Create Date", "Close Date", "Amount", "Deal owner"],
      "deals", {"deal_id": "Record ID", "stage": "Deal Stage", "created_date": "Create Date",

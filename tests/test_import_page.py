@@ -171,3 +171,26 @@ def test_a_mapping_file_given_after_the_files_is_used(app):
     app.file_uploader(key="import_mapping_file").set_value(("m.json", json.dumps(mapping).encode(), "application/json")).run()
     dataset = _import(app, "Later")
     assert dataset.tables["orders"].height == 2
+
+
+def test_a_workbook_of_several_sheets_imports_each_sheet(app):
+    """One .xlsx with a Customers and an Orders sheet: the page shows each sheet as a file of its
+    own and imports both (only the first sheet used to be read)."""
+    import io
+
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    with xlsxwriter.Workbook(buf) as wb:
+        for name, rows in (("Customers", [["customer_id", "tier"], ["C1", "Gold"], ["C2", "Silver"]]),
+                           ("Orders", [["order_id", "customer_id", "order_date", "amount"],
+                                       ["O1", "C1", "2024-03-01", 10], ["O2", "C2", "2024-03-04", 12.5]])):  # fmt: skip
+            sheet = wb.add_worksheet(name)
+            for r, row in enumerate(rows):
+                sheet.write_row(r, 0, row)
+    app.file_uploader(key="import_files").set_value(
+        [("crm.xlsx", buf.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]).run()
+    assert not app.exception
+    dataset = _import(app, "Workbook")
+    assert dataset.tables["customers"].height == 2
+    assert dataset.tables["orders"].select("order_id", "amount").rows() == [("O1", 10.0), ("O2", 12.5)]

@@ -51,7 +51,7 @@ def plan_import(
     raws: list[RawFile] = []
     for f in files:
         try:
-            raw = read_file(
+            read = read_file(
                 f.name,
                 f.data,
                 max_bytes=options.max_bytes,
@@ -61,8 +61,9 @@ def plan_import(
         except ReadError as exc:
             problems.append(exc.problem)
             continue
-        problems.extend(raw.notes)
-        raws.append(raw)
+        for raw in read:
+            problems.extend(raw.notes)
+            raws.append(raw)
     recipe = (
         options.recipe
         or _saved_recipe(raws, store)

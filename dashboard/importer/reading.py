@@ -90,7 +90,9 @@ def read_file(
     max_bytes: int | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
-) -> RawFile:
+) -> list[RawFile]:
+    """The tables one uploaded file holds: one, or one per sheet with data of an Excel workbook
+    (each then named "book.xlsx › Sheet")."""
     if max_bytes is not None and len(data) > max_bytes:
         raise fail(
             name,
@@ -101,14 +103,14 @@ def read_file(
         raise fail(name, "the file is empty")
     suffix = PurePath(name).suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls") or data[:4] == b"PK\x03\x04":
-        raw = _read_excel(name, data)
+        raws = _read_excel(name, data)
     elif suffix == ".parquet" or data[:4] == b"PAR1":
-        raw = _read_parquet(name, data)
+        raws = [_read_parquet(name, data)]
     else:
-        raw = _read_csv(name, data, encoding=encoding, delimiter=delimiter)
-    if raw.frame.height == 0:
+        raws = [_read_csv(name, data, encoding=encoding, delimiter=delimiter)]
+    if all(raw.frame.height == 0 for raw in raws):
         raise fail(name, "the file has a header row but no data rows")
-    return raw
+    return [raw for raw in raws if raw.frame.height]
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -393,18 +395,37 @@ def _check_unpacked_size(name: str, data: bytes) -> None:
         )
 
 
-def _read_excel(name: str, data: bytes) -> RawFile:
+def _read_excel(name: str, data: bytes) -> list[RawFile]:
+    """Every sheet with data: a workbook of several tables (customers, orders, tickets) is read as
+    that many files. A workbook of one sheet with data keeps the file's own name."""
     _check_unpacked_size(name, data)
     try:
         import fastexcel
 
+        reader = fastexcel.read_excel(data)
         # header_row=None and skip_rows=0 keep blank rows, so row numbers match the sheet's.
-        sheet = fastexcel.read_excel(data).load_sheet(
-            0, header_row=None, skip_rows=0, dtypes="string"
-        )
-        grid = sheet.to_polars()
+        grids = [(sheet, reader.load_sheet(i, header_row=None, skip_rows=0, dtypes="string").to_polars())
+                 for i, sheet in enumerate(reader.sheet_names)]  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - calamine raises its own types for broken files
         raise fail(name, f"the Excel file cannot be read: {exc}") from None
+    read = [(sheet, grid, _sheet_file(f"{name} › {sheet}", grid)) for sheet, grid in grids if _has_cells(grid)]
+    tables = [(sheet, grid, raw) for sheet, grid, raw in read if raw.frame.height]
+    if len(tables) <= 1:  # one table (or none: the caller says so) keeps the file's own name
+        return [_sheet_file(name, tables[0][1] if tables else grids[0][1])]
+    raws = [raw for _, _, raw in tables]
+    text = (f"the workbook has {len(tables)} sheets with data, each read as a file of its own: "
+            + ", ".join(repr(sheet) for sheet, _, _ in tables))  # fmt: skip
+    if aside := [sheet for sheet, _, raw in read if not raw.frame.height]:
+        text += "; left out, with no rows under a header: " + ", ".join(map(repr, aside))
+    raws[0].notes.insert(0, Problem("info", name, text))
+    return raws
+
+
+def _has_cells(grid: pl.DataFrame) -> bool:
+    return grid.height > 0 and grid.select(pl.any_horizontal(pl.all().str.strip_chars().ne("")).any()).item() is True
+
+
+def _sheet_file(name: str, grid: pl.DataFrame) -> RawFile:
     records = [[c or "" for c in r] for r in grid.head(HEADER_SCAN_ROWS).iter_rows()]
     header_idx = detect_header(records)
     header = (
