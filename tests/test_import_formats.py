@@ -55,6 +55,37 @@ def test_excel_and_parquet(store, sample_tables):
     assert plan.tables["customers"].height == sample_tables["customers"].height
 
 
+def test_a_persian_export_with_native_digits_and_jalali_dates(store):
+    """An Iranian shop's orders as it exports them: Persian headers, Persian digits, the Arabic
+    thousands separator, amounts in rials and Solar Hijri dates.
+    1001: 1402/01/15 = 4 April 2023, 120,000; 1002: 1402/01/20 = 9 April 2023, 85,500;
+    1003: 1402/12/29 14:30 = 19 March 2024 14:30 (the last day of 1402), 240,000.5."""
+    text = ("شماره سفارش,کد مشتری,تاریخ سفارش,مبلغ کل\n"
+            "۱۰۰۱,م-۱,۱۴۰۲/۰۱/۱۵,۱۲۰٬۰۰۰ ریال\n"
+            "۱۰۰۲,م-۲,۱۴۰۲/۰۱/۲۰,۸۵٬۵۰۰ ریال\n"
+            "۱۰۰۳,م-۱,۱۴۰۲/۱۲/۲۹ ۱۴:۳۰,۲۴۰٬۰۰۰٫۵ ریال\n")  # fmt: skip
+    plan = plan_import([SourceFile("سفارش ها.csv", text.encode())], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    orders = plan.tables["orders"]
+    assert orders.select("order_id", "customer_id", "amount").rows() == [
+        ("1001", "م-1", 120000.0), ("1002", "م-2", 85500.0), ("1003", "م-1", 240000.5)]
+    assert orders.get_column("order_date").to_list() == [
+        dt.datetime(2023, 4, 4), dt.datetime(2023, 4, 9), dt.datetime(2024, 3, 19, 14, 30)]
+    assert plan.settings.currency == "IRR"
+    assert any("Solar Hijri (Jalali)" in str(p) and "1402/01/15 → 2023-04-04" in str(p) for p in plan.problems)
+
+
+def test_a_windows_1256_export_with_arabic_letters_in_its_headers(store):
+    """Windows-1256 has no Persian yeh: 'كد مشتري' is written with the Arabic kaf and yeh, and
+    is the same header as 'کد مشتری'. A date the Jalali calendar lacks (1402/12/30: 1402 is not
+    a leap year) is named with its row."""
+    text = "شماره فاكتور,كد مشتري,تاريخ,مبلغ\n17,A,1402/01/15,10\n18,B,1402/12/30,20\n"
+    plan = plan_import([SourceFile("فاكتورها.csv", text.encode("cp1256"))], store=store)
+    (error,) = [str(p) for p in plan.errors]
+    assert "orders.order_date" in error and "'1402/12/30'" in error and "row 3" in error
+    assert plan.files[0].table == "orders"
+
+
 def test_a_workbook_of_several_sheets_is_several_files(store):
     """crm.xlsx: a "Read me" sheet of text, Customers (2), Orders (3, the third without an
     amount), an empty sheet, Tickets (1). Only the first sheet used to be read, so the orders and

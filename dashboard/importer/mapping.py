@@ -23,8 +23,9 @@ from metrics.schema import TABLES
 
 
 def normalise(header: str) -> str:
-    """'Deal - Close Date' → 'deal close date'; 'customerID' → 'customer id'."""
-    h = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", header.strip())
+    """'Deal - Close Date' → 'deal close date'; 'customerID' → 'customer id'; Arabic yeh and kaf
+    (as Windows-1256 writes Persian) as the Persian letters, so 'كد مشتري' is 'کد مشتری'."""
+    h = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", header.strip()).replace("ي", "ی").replace("ك", "ک")
     h = re.sub(r"\(.*?\)", " ", h)
     h = re.sub(r"[^0-9a-zA-Z\u0600-\u06FF]+", " ", h).strip().lower()
     return re.sub(r"\s+", " ", h)

@@ -67,6 +67,21 @@ def clean_text(s: pl.Series) -> pl.Series:
     return s.set(s.is_in(["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "-"]), None)
 
 
+# Persian (۰–۹) and Arabic-Indic (٠–٩) digits, and the Arabic thousands separator and decimal
+# sign, as an Iranian or Arab system writes numbers, dates and ids. The two signs cannot be taken
+# for each other, so the thousands separator goes (unlike a "," it is never a decimal comma).
+NATIVE_DIGITS = [*"۰۱۲۳۴۵۶۷۸۹", *"٠١٢٣٤٥٦٧٨٩", "٬", "٫"]
+ASCII_DIGITS = [*"0123456789", *"0123456789", "", "."]
+
+
+def ascii_digits(text: pl.Series) -> pl.Series:
+    """Text with native digits written as ASCII digits ("۱۲۳٬۴۵۶٫۵" → "123456.5"), so that it
+    parses as a number or date and an id matches the same id written in ASCII elsewhere."""
+    if text.dtype != pl.String or not text.str.contains("[۰-۹٠-٩٬٫]").any():
+        return text
+    return text.str.replace_many(NATIVE_DIGITS, ASCII_DIGITS)
+
+
 def clean_id(s: pl.Series) -> pl.Series:
     """Ids as text. Spreadsheets and pandas exports write whole-number ids as floats ("17850.0");
     when every id of a column looks like that, the ".0" goes, so they match the same ids elsewhere."""
@@ -74,7 +89,7 @@ def clean_id(s: pl.Series) -> pl.Series:
         whole = s.is_null() | (s == s.round())
         if whole.all():
             return s.cast(pl.Int64).cast(pl.String).alias(s.name)
-    text = clean_text(s)
+    text = ascii_digits(clean_text(s))
     floaty = text.str.contains(r"^-?\d+\.0+$")
     if text.null_count() < len(text) and floaty.fill_null(True).all():
         text = text.str.replace(r"\.0+$", "")
@@ -108,7 +123,7 @@ def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False, time_zone: str = "
             s = s.dt.convert_time_zone(time_zone).dt.replace_time_zone(None)
         values = s.cast(pl.Datetime("us"))
         return Parsed(values, pl.Series([False] * len(s)), "typed")
-    text = clean_text(s)
+    text = ascii_digits(clean_text(s))
     present = text.is_not_null()
     uniques = text.drop_nulls().unique()
     if uniques.len() == 0:  # an empty column: nothing to read, nothing wrong
@@ -128,6 +143,8 @@ def parse_datetime(s: pl.Series, *, prefer_dmy: bool = False, time_zone: str = "
         )
         return Parsed(values, present & values.is_null(), "Excel serial numbers")
 
+    if uniques.str.contains(JALALI).all():
+        return _parse_jalali(text, s.name)
     sample = uniques.head(SAMPLE)
     tz_free = sample.str.replace(TIME_OFFSET, "$1")
 
@@ -195,6 +212,40 @@ def _offset_minutes(text: pl.Series) -> pl.Series:
     return total.set(zone.is_null(), None)
 
 
+# A Solar Hijri (Jalali) date as Iranian systems write it: year 1300–1499, then month and day
+# ("1402/01/15", "1402-1-15 14:30"). No Gregorian date of a CRM falls in those years.
+JALALI = r"^(1[34]\d\d)[/-](\d{1,2})[/-](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+
+
+def _parse_jalali(text: pl.Series, name: str) -> Parsed:
+    """Jalali dates (and times) → Gregorian datetimes. Each distinct date is converted once by
+    jdatetime; a date the Jalali calendar does not have (1402/12/30) is a bad value."""
+    import jdatetime
+
+    parts = text.str.extract_groups(JALALI).struct.unnest().cast(pl.Int32, strict=False)
+    parts.columns = ["y", "m", "d", "H", "M", "S"]
+    days = parts.select("y", "m", "d").drop_nulls().unique(maintain_order=True)
+
+    def gregorian(y: int, m: int, d: int):
+        try:
+            return jdatetime.date(y, m, d).togregorian()
+        except ValueError:
+            return None
+
+    known = days.with_columns(
+        pl.Series("day", [gregorian(*row) for row in days.iter_rows()], pl.Date)
+    )
+    joined = parts.join(known, on=["y", "m", "d"], how="left", maintain_order="left")
+    values = joined.select(
+        pl.col("day").cast(pl.Datetime("us"))
+        + pl.duration(hours=pl.col("H").fill_null(0), minutes=pl.col("M").fill_null(0), seconds=pl.col("S").fill_null(0))
+    ).to_series().alias(name)
+    example = next(((row, gregorian(*row)) for row in days.iter_rows() if gregorian(*row)), None)
+    info = "dates of the Solar Hijri (Jalali) calendar, converted to Gregorian" + (
+        f" (e.g. {example[0][0]}/{example[0][1]:02d}/{example[0][2]:02d} → {example[1]:%Y-%m-%d})" if example else "")  # fmt: skip
+    return Parsed(values, text.is_not_null() & values.is_null(), "Jalali", info=info)
+
+
 def parse_date(s: pl.Series, *, prefer_dmy: bool = False, time_zone: str = "UTC") -> Parsed:
     p = parse_datetime(s, prefer_dmy=prefer_dmy, time_zone=time_zone)
     return Parsed(p.values.dt.date(), p.bad, p.detail, p.ambiguous, info=p.info)
@@ -203,7 +254,7 @@ def parse_date(s: pl.Series, *, prefer_dmy: bool = False, time_zone: str = "UTC"
 def parse_number(s: pl.Series) -> Parsed:
     if s.dtype.is_numeric():
         return Parsed(s.cast(pl.Float64), pl.Series([False] * len(s)), "typed")
-    text = clean_text(s)
+    text = ascii_digits(clean_text(s))
     present = text.is_not_null()
     t = text.str.replace_all(CURRENCY_CODES, "").str.replace_all(CURRENCY_WORDS, "").str.replace_all(
         f"[{CURRENCY_CHARS}\\s\u00a0\u202f']", ""

@@ -385,9 +385,20 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
 }
 
 
+# Persian headers, as Iranian shop and accounting systems export them (after the English ones).
+PERSIAN_SYNONYMS = {
+    "customers": {"customer_id": ["کد مشتری", "شناسه مشتری", "مشتری"], "name": ["نام مشتری", "نام"],
+                  "tier": ["سطح مشتری", "سطح"], "region": ["منطقه", "استان"]},
+    "orders": {"order_id": ["شماره سفارش", "کد سفارش", "شماره فاکتور"], "customer_id": ["کد مشتری", "شناسه مشتری", "مشتری"],
+               "order_date": ["تاریخ سفارش", "تاریخ فاکتور", "تاریخ"], "amount": ["مبلغ کل", "جمع کل", "مبلغ"]},
+}  # fmt: skip
+for _table, _columns in PERSIAN_SYNONYMS.items():
+    for _column, _words in _columns.items():
+        SYNONYMS[_table][_column] = SYNONYMS[_table].get(_column, []) + _words
+
 FILENAME_HINTS: dict[str, list[str]] = {
-    "customers": ["customer", "account", "compan", "contact", "client", "churn", "member"],
-    "orders": ["order", "transaction", "invoice", "purchase", "sales_data", "payments"],
+    "customers": ["customer", "account", "compan", "contact", "client", "churn", "member", "مشتری"],
+    "orders": ["order", "transaction", "invoice", "purchase", "sales_data", "payments", "سفارش", "فاکتور"],
     "deals": ["deal", "opportunit", "pipeline", "lead"],
     "stage_history": ["stage_history", "stagehistory", "history", "stage_changes"],
     "tickets": ["ticket", "case", "support", "helpdesk"],
