@@ -135,6 +135,13 @@ def test_a_workbook_of_several_sheets_is_several_files(store):
      "deals", {"deal_id": "Opportunity ID", "customer_id": "Account Name", "stage": "Stage",
                "created_date": "Created Date", "closed_date": "Close Date", "owner": "Opportunity Owner",
                "source": "Lead Source"}),
+    ("My Open Opportunities 12-1-2024 3-15-07 PM.xlsx",
+     ["(Do Not Modify) Opportunity", "(Do Not Modify) Row Checksum", "(Do Not Modify) Modified On", "Topic",
+      "Potential Customer", "Est. Close Date", "Est. Revenue", "Status", "Status Reason", "Pipeline Phase", "Owner",
+      "Created On", "Actual Close Date", "Actual Revenue"],
+     "deals", {"deal_id": "(Do Not Modify) Opportunity", "customer_id": "Potential Customer", "stage": "Pipeline Phase",
+               "status": "Status", "created_date": "Created On", "closed_date": "Actual Close Date",
+               "amount": "Est. Revenue", "owner": "Owner"}),
     ("pipedrive.csv", ["Deal - ID", "Deal - Title", "Deal - Value", "Deal - Stage", "Deal - Status",
                        "Deal - Deal created", "Deal - Owner", "Deal - Organization"],
      "deals", {"deal_id": "Deal - ID", "amount": "Deal - Value", "stage": "Deal - Stage",
@@ -240,3 +247,13 @@ def test_outcomes_in_the_spellings_of_the_big_crms(word, status):
     for body in (as_stage, as_status):
         plan = plan_import([SourceFile("deals.csv", body)])
         assert plan.tables["deals"].get_column("status").to_list() == [status], body
+
+
+def test_numbered_stages_are_in_the_order_of_their_numbers():
+    """Dynamics 365's pipeline phases, in the order a file happens to name them: the numbers say
+    the funnel's order; lost-type stages stay out of it as ever."""
+    from dashboard.importer.mapping import infer_stage_order
+
+    assert infer_stage_order(["3-Propose", "1-Qualify", "4-Close", "2-Develop", "Lost"]) == [
+        "1-Qualify", "2-Develop", "3-Propose", "4-Close"]
+    assert infer_stage_order(["10. Contract", "2. Demo", "1. Intro"]) == ["1. Intro", "2. Demo", "10. Contract"]

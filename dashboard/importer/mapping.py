@@ -172,6 +172,9 @@ def infer_stage_order(
     history go just before the won stage, in the order the data names them."""
     median_entered = median_entered or {}
     steps = [s for s in dict.fromkeys(stages) if s and not LOST_WORDS.search(s)]
+    numbered = [re.match(r"\s*(\d+)\s*[-.):]", s) for s in steps]
+    if steps and all(numbered):  # "1-Qualify", "2-Develop" (Dynamics 365): the numbers say the order
+        return [s for _, s in sorted(zip((int(m.group(1)) for m in numbered), steps, strict=True))]
 
     def rank(s: str) -> tuple[float, float]:
         n = normalise(s)

@@ -207,6 +207,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "associated company",
             "account id",
             "organization name",
+            "potential customer",  # Dynamics 365
         ],
         "created_date": [
             "created date",
@@ -226,6 +227,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "pipeline stage",
             "deal - stage",
             "sales stage",
+            "pipeline phase",  # Dynamics 365: "1-Qualify", "2-Develop", …
         ],
         "status": ["status", "deal status", "deal - status", "outcome", "won lost", "result"],
         "closed_date": [
@@ -248,6 +250,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "deal - value",
             "expected revenue",
             "revenue",
+            "est revenue",  # Dynamics 365's "Est. Revenue"
+            "estimated revenue",
         ],
         "owner": [
             "owner",
