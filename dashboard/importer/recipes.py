@@ -1,11 +1,12 @@
 """Mappings richer than "this header is that column": a recipe per file.
 
 A recipe says, for one uploaded file, which canonical table it becomes and where each canonical
-column comes from: a header, a constant, a derived value (product, sum or difference of two columns, a
-synthesised id, a value chosen by whether another column is filled), after joining columns of other
-files by a key. It can also read a record written over several rows from its first row, group
-lines into orders, drop rows without a required value, drop
-repeated ids, skip rows by a column's value, and derive the customers table from the ids it holds.
+column comes from: a header, a constant, a derived value (product, sum or difference of two
+columns, a synthesised id, a value chosen by whether another column is filled), after joining
+columns of other files by a key. It can also read a record written over several rows from its
+first row, group lines into orders, drop rows without a required value, drop repeated ids, skip
+rows by a column's value (in any letter case), and derive the customers table from the ids it
+holds.
 
 Recipes are plain JSON (`Recipe.to_json` / `Recipe.from_json`): the command line reads one with
 `--mapping FILE.json`, the Data page offers the one it used for download, and `shapes.py` writes
@@ -66,7 +67,7 @@ class FileRecipe:
     group_by: str | None = None  # canonical column whose equal values make one row
     require: list[str] = field(default_factory=list)  # rows without these are dropped, counted
     unique: str | None = None  # repeated values of this id: the first row is kept, counted
-    skip_values: dict[str, list[str]] = field(default_factory=dict)  # header → values to skip
+    skip_values: dict[str, list[str]] = field(default_factory=dict)  # header → values to skip (any case)
     customers: dict[str, str] | None = None  # derive customers: canonical column → header
     keep_extra: bool = True  # keep the file's other columns (never when lines are grouped)
 
@@ -172,9 +173,11 @@ def _apply_file(
         frame = _join(name, frame, j, raws[j.file], problems, notes)
     for header, values in fr.skip_values.items():
         _need(name, frame, header)
-        hit = clean_text(frame.get_column(header)).is_in(values).fill_null(False)
+        text = clean_text(frame.get_column(header))
+        hit = text.str.to_lowercase().is_in([v.lower() for v in values]).fill_null(False)
+        seen = text.filter(hit).unique(maintain_order=True).to_list()  # as the file writes them
         frame = _leave_out(frame, hit, problems, "info", name, fr.table, header,
-                           f"{{n:,}} rows with {header} {' or '.join(map(repr, values))} are left out")  # fmt: skip
+                           f"{{n:,}} rows with {header} {' or '.join(map(repr, seen))} are left out")  # fmt: skip
     columns = {col: _evaluate(name, frame, spec, col, problems) for col, spec in fr.columns.items()}
     used = _headers_of(list(fr.columns.values())) | {j.on for j in fr.joins}
     out = pl.DataFrame({ROW_COL: frame.get_column(ROW_COL), **columns})

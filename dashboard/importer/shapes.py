@@ -20,7 +20,7 @@ from __future__ import annotations
 from dashboard.importer.mapping import guess_mapping, normalise
 from dashboard.importer.reading import RawFile
 from dashboard.importer.recipes import FileRecipe, Join, Recipe
-from dashboard.importer.vocabulary import CURRENCY_HEADERS
+from dashboard.importer.vocabulary import CURRENCY_HEADERS, NOT_A_SALE
 
 QUANTITY = ("quantity", "qty", "units", "number of items", "number of cds", "quantity ordered")
 UNIT_PRICE = ("unit price", "unitprice", "price each", "price per unit", "item price", "price")
@@ -37,18 +37,17 @@ ITEM_PRICE = ("price", "item price")
 FREIGHT = ("freight value", "shipping", "freight", "shipping cost")
 PURCHASE_DATE = ("order purchase timestamp", "order date", "purchase date", "created at")
 ORDER_STATUS = ("order status", "status")
-NOT_PURCHASES = ["canceled", "cancelled", "unavailable"]
 REGION = ("country", "region", "state", "customer state")
 LINE_ITEM = ("lineitem quantity", "lineitem name", "lineitem price")
 PAYMENT_STATUS = ("financial status", "payment status")
 SHOP_ORDER_KEY = ("name", "order id", "order number")
 SHOP_CUSTOMER = ("email", "customer email")
 REFUNDED = ("refunded amount", "amount refunded")
-#: A shop order with one of these payment statuses was not bought: refunded in full, voided
-#: (cancelled before payment) or expired (never paid).
-NOT_PAID = ["refunded", "voided", "expired"]
+#: A shop order with one of these payment statuses was not bought: never a sale (voided,
+#: expired…), or refunded in full (Shopify's "refunded": its total less its refund is nothing).
+NOT_PAID = [*NOT_A_SALE, "refunded"]
 #: A charge with one of these statuses brought no money: it failed, or was refunded in full.
-NOT_CHARGED = ["Failed", "failed", "Refunded", "refunded"]
+NOT_CHARGED = ["failed", "refunded"]
 #: Open leads not won within this many days of their first contact count as lost (changeable).
 LEAD_LOST_AFTER_DAYS = 90
 
@@ -124,7 +123,7 @@ def _card_payments(raws: list[RawFile]) -> Recipe | None:
         }
         if currency:
             columns["currency"] = currency
-        skip = {captured: ["false", "False", "FALSE"]}
+        skip = {captured: ["false"]}
         if status := _find(raw, ("status",)):
             skip[status] = NOT_CHARGED
         files[raw.name] = FileRecipe("orders", columns, require=["customer_id"], skip_values=skip,
@@ -259,7 +258,7 @@ def _relational_shop(raws: list[RawFile]) -> Recipe | None:
             "amount": amount,
         },
         joins=joins,
-        skip_values={status: NOT_PURCHASES} if status else {},
+        skip_values={status: list(NOT_A_SALE)} if status else {},
     )
     region = _find(people, REGION)
     files[people.name] = FileRecipe(
