@@ -429,7 +429,7 @@ def funnel_page(ctx: Context) -> FunnelView:
         win_by_tier=funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
         pipeline=funnel.pipeline(reach, stages=stages),
         probability=funnel.stage_win_probability(reach, stages=stages),
-        trend=(trend := funnel.conversion_by_month(deals)),
+        trend=(trend := funnel.conversion_by_month(deals, as_of=ctx.as_of)),
         trend_drawn=trend.filter("mature"),  # younger months are biased low (see conversion_by_month)
         time_in_stage=funnel.time_in_stage(history, stages=stages) if history is not None and history.table.height else None,
         reach=reach,

@@ -13,6 +13,7 @@ deal whose export records only "Closed Lost", a stage outside the stage order) c
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 import polars as pl
@@ -398,16 +399,19 @@ def pipeline(
 MATURE_CLOSED_SHARE = 0.95
 
 
-def conversion_by_month(deals: Frame) -> pl.DataFrame:
+def conversion_by_month(deals: Frame, *, as_of: dt.date | None = None) -> pl.DataFrame:
     """→ month (of created_date), created, won, closed, win_rate, ci_low, ci_high, mature: the win
     rate of each creation-month cohort of deals (open deals excluded from the rate).
 
-    mature: at least 95% of the month's deals are closed. A younger month's rate is biased low,
-    not just noisy: deals are lost faster than they are won, so its early closes are mostly losses
-    (sample data: the month before the as-of month is 80% closed and shows 17% against ~33%)."""
-    return (
-        lazy(deals)
-        .filter(pl.col("created_date").is_not_null())
+    mature: at least 95% of the month's deals are closed, or (given `as_of`) the month ended longer
+    ago than the time in which 95% of the closed deals closed (creation to close). A younger month's
+    rate is biased low, not just noisy: deals are lost faster than they are won, so its early closes
+    are mostly losses (sample data: the month before the as-of month is 80% closed and shows 17%
+    against ~33%). The second rule is for real CRMs, where deals nobody closed stay open for years:
+    a month of them would never count as mature by the first, though its closes are all in."""
+    deals = lazy(deals)
+    out = (
+        deals.filter(pl.col("created_date").is_not_null())
         .group_by(month=month_start(pl.col("created_date")))
         .agg(
             created=pl.len().cast(pl.Int64),
@@ -422,6 +426,19 @@ def conversion_by_month(deals: Frame) -> pl.DataFrame:
         .sort("month")
         .collect()
     )
+    if as_of is None or out.is_empty():
+        return out
+    cycle = (
+        deals.filter(pl.col("status").is_in(["won", "lost"]))
+        .select((day("closed_date") - day("created_date")).dt.total_days().quantile(MATURE_CLOSED_SHARE))
+        .collect()
+        .item()
+    )
+    if cycle is None:
+        return out
+    ended = pl.col("month").dt.offset_by("1mo") - pl.duration(days=1)
+    settled = ended + pl.duration(days=math.ceil(cycle))
+    return out.with_columns(mature=pl.col("mature") | (settled <= pl.lit(as_of)))
 
 
 def deals_at_stage(

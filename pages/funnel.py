@@ -79,11 +79,14 @@ if breakdowns:
 
 left, right = st.columns(2)
 trend = view.trend_drawn
-left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
-                               title="Win rate by month the deal was created"))  # fmt: skip
+if trend.height:  # an empty chart would draw a made-up axis
+    left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
+                                   title="Win rate by month the deal was created"))  # fmt: skip
 with left:
-    st.caption(f"{view.trend_drawn.height:,} of {view.trend.height:,} months drawn: months with more than 5% of their deals still "
-               "open are left out, as lost deals close sooner than won ones, so a young month's rate is biased low.")  # fmt: skip
+    st.caption((f"Win rate by month the deal was created: {trend.height:,} of {view.trend.height:,} months drawn. " if trend.height
+                else f"Win rate by month the deal was created: none of the {view.trend.height:,} months can be drawn yet. ")
+               + "A month with more than 5% of its deals still open is left out, as lost deals close sooner than won ones, "
+               "so a young month's rate is biased low.")  # fmt: skip
     download.show(view.trend, "funnel-trend")
 if view.time_in_stage is not None and view.time_in_stage.height:
     right.plotly_chart(charts.bars(view.time_in_stage, x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",

@@ -216,6 +216,24 @@ def test_conversion_by_month_marks_months_with_open_deals_as_immature():
     assert out.get_column("mature").to_list() == [True, False]
 
 
+def test_a_month_whose_open_deals_are_stale_is_mature_once_its_closes_are_all_in():
+    """January 2025: 10 deals created on the 5th: 4 won 20 days later, 4 lost 10 days later, 2
+    never closed (a CRM keeps such deals open for years). 8 / 10 closed is under 95%, so by the
+    share alone January would never be drawn. The closed deals' cycles are 10, 10, 10, 10, 20,
+    20, 20, 20 days: 95% of them closed within 20 days. January ended on the 31st, so from
+    31 Jan + 20 days = 20 February every deal that was going to close has (as far as the data
+    can tell): mature as of 20 February, not as of the 19th."""
+    created = [dt.datetime(2025, 1, 5)] * 10
+    closed = [dt.datetime(2025, 1, 25)] * 4 + [dt.datetime(2025, 1, 15)] * 4 + [None] * 2
+    deals = pl.DataFrame({"deal_id": [f"D{i}" for i in range(10)], "created_date": created, "closed_date": closed,
+                          "status": ["won"] * 4 + ["lost"] * 4 + ["open"] * 2})  # fmt: skip
+    assert funnel.conversion_by_month(deals).get_column("mature").to_list() == [False]
+    assert funnel.conversion_by_month(deals, as_of=dt.date(2025, 2, 19)).get_column("mature").to_list() == [False]
+    out = funnel.conversion_by_month(deals, as_of=dt.date(2025, 2, 20))
+    assert out.get_column("mature").to_list() == [True]
+    assert out.get_column("win_rate").to_list() == [0.5]
+
+
 def test_deals_without_a_known_stage_enter_at_the_first_stage():
     """Four deals, stages Lead > Qualified > Won: D1 won, D2 'Closed Lost' (stage not in the
     order), D3 Qualified, D4 'Closed Lost'. Every deal entered: Lead 4; Qualified = D1, D3 = 2;
