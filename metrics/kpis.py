@@ -344,7 +344,8 @@ def overview(
                  if None not in (nrr_now, retained_now.se, nrr_then, retained_then.se) else None,
                  definition=f"revenue in the period from the {retained_now.customers:,} customers who bought in "
                  f"{retained_now.base.label()} / their revenue then (year over year)",
-                 numerator=retained_now.revenue_now, denominator=retained_now.revenue_base)
+                 numerator=retained_now.revenue_now, denominator=retained_now.revenue_base,
+                 note="" if retained_now.customers else f"no customer bought in {retained_now.base.label()}, a year before")
         )  # fmt: skip
         ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=spells)["ltv"]
         ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=spells)["ltv"]

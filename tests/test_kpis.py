@@ -92,6 +92,16 @@ def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_in
         (None, None, None), (60.0, 2, None), (0.0, 0, 2)]  # fmt: skip
 
 
+def test_nrr_without_buyers_a_year_before_says_why(as_input):
+    """Orders from March 2024 on; the period is April-June 2024, so NRR's base (April-June 2023)
+    has no buyer: no value, and the reason names the base period (the card said "—" alone)."""
+    orders = pl.DataFrame({"order_id": ["1", "2"], "customer_id": ["a", "b"],
+                           "order_date": [D(2024, 3, 5), D(2024, 5, 2)], "amount": [30.0, 20.0]})  # fmt: skip
+    result = kpis.overview({"orders": as_input(orders)}, period=Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
+    nrr = result.get("nrr")
+    assert nrr.value is None and nrr.note == "no customer bought in 01 Apr 2023 – 30 Jun 2023, a year before"
+
+
 def test_overview_win_rate_dates_lost_deals_as_the_funnel_does(as_input):
     """A HubSpot export leaves lost deals without a close date. Period March 2024 (previous:
     February). x won, closed 5 March; y lost, no close date, last stage entered 10 March → closes
