@@ -174,6 +174,9 @@ def segment_summary(segments: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+MIN_CLUSTER_CUSTOMERS = 20  # customers a cluster stands for, on average, before it describes a group
+
+
 def clusters(
     rfm: pl.DataFrame,
     *,
@@ -187,9 +190,10 @@ def clusters(
     rfm (customer_id, recency_days, frequency, monetary) → {"k", "silhouette" (per k tried),
     "assignments": customer_id, cluster, "profiles": cluster, customers, share, recency_days,
     frequency, monetary (medians in plain units), description}.
-    k is chosen by the best silhouette in `k_range` unless given. Choosing k and fitting use a
-    seeded random sample of at most `sample` customers (silhouette is quadratic in n); every
-    customer is then assigned to the nearest centroid.
+    k is chosen by the best silhouette in `k_range` unless given, with at least
+    MIN_CLUSTER_CUSTOMERS customers a cluster on average (so no clusters under 40 customers).
+    Choosing k and fitting use a seeded random sample of at most `sample` customers (silhouette is
+    quadratic in n); every customer is then assigned to the nearest centroid.
     """
     from threadpoolctl import threadpool_limits
 
@@ -214,6 +218,10 @@ def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sa
         .to_numpy()
         .astype(float)
     )
+    if n < 2 * MIN_CLUSTER_CUSTOMERS and not k:
+        return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
+                "reason": f"clustering needs at least {2 * MIN_CLUSTER_CUSTOMERS} customers ({MIN_CLUSTER_CUSTOMERS} a "
+                          f"cluster), this slice has {n}"}  # fmt: skip
     if n < 3:
         return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
                 "reason": f"clustering needs at least 3 customers, this slice has {n}"}  # fmt: skip
@@ -222,7 +230,9 @@ def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sa
     pick = rng.choice(n, size=min(n, sample), replace=False)
     fit_on = scaled[pick]
     distinct = len(np.unique(fit_on, axis=0))
-    candidates = [k] if k else [c for c in k_range if c < distinct]
+    # as many clusters as MIN_CLUSTER_CUSTOMERS a cluster allows: 24 customers in 7 clusters of 1-6
+    # (chosen by silhouette, which favours tiny clusters on few points) describe no one
+    candidates = [k] if k else [c for c in k_range if c < distinct and c * MIN_CLUSTER_CUSTOMERS <= n]
     if not candidates or (k and k >= distinct):
         return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
                 "reason": "all customers look alike: nothing to cluster"}  # fmt: skip

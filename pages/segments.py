@@ -29,7 +29,8 @@ else:
                + ", ".join(f"k={k}: {s:.2f}" for k, s in clusters["silhouette"].items()))  # fmt: skip
     profiles = clusters["profiles"]
     for row in profiles.to_dicts():
-        st.markdown(f"- **Cluster {row['cluster']}** — {row['customers']:,} customers ({100 * row['share']:.0f}%): {row['description']} "
+        who = "1 customer" if row["customers"] == 1 else f"{row['customers']:,} customers"
+        st.markdown(f"- **Cluster {row['cluster']}** — {who} ({100 * row['share']:.0f}%): {row['description']} "
                     f"({currency})")  # fmt: skip
     download.show(clusters["assignments"], "clusters")
 

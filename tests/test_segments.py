@@ -92,6 +92,16 @@ def test_clusters_on_sample_are_described_in_plain_units(sample_tables):
     assert segments.clusters(rfm.head(2))["reason"].startswith("clustering needs")
 
 
+def test_clusters_stand_for_twenty_customers_each_on_average(sample_tables):
+    """24 customers (a small shop's export) were split into 7 clusters of 1 to 6, silhouette
+    favouring tiny clusters on few points: now no clustering under 40 customers, and at most
+    n / 20 clusters above (60 customers: at most 3)."""
+    rfm = segments.rfm_segments(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
+    assert segments.clusters(rfm.head(24))["reason"] == "clustering needs at least 40 customers (20 a cluster), this slice has 24"
+    sixty = segments.clusters(rfm.head(60))
+    assert sixty["k"] is not None and sixty["k"] <= 3 and set(sixty["silhouette"]) <= {2, 3}
+
+
 def test_portfolio_and_contacts_per_sale_example():
     """Margins (amount, margin rate 1): a 500, b 200, c 60, d 1000, e 5. Tickets: e has 3, a 1;
     cost per ticket 10 → e costs 30 > 5: unprofitable. Contacts: a 3 interactions, 1 order…"""
