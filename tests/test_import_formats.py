@@ -257,3 +257,23 @@ def test_numbered_stages_are_in_the_order_of_their_numbers():
     assert infer_stage_order(["3-Propose", "1-Qualify", "4-Close", "2-Develop", "Lost"]) == [
         "1-Qualify", "2-Develop", "3-Propose", "4-Close"]
     assert infer_stage_order(["10. Contract", "2. Demo", "1. Intro"]) == ["1. Intro", "2. Demo", "10. Contract"]
+
+
+def test_an_open_deals_close_date_is_when_it_is_expected_to_close(store):
+    """Salesforce gives every opportunity a Close Date; on an open one it is the day it is expected
+    to close, here 31 March 2027, after the export. It was refused as a date in the future (and
+    would have moved the as-of date ahead of the data). Now it is kept as expected_close_date, the
+    open deal has no closed_date, and the data end on 1 October 2026 (the open deal's creation)."""
+    text = (b"Opportunity ID,Account Name,Stage,Created Date,Close Date,Amount\n"
+            b"006A,Acme,Closed Won,1/5/2026,2/10/2026,1000\n006B,Beta,Closed Lost,2/1/2026,3/1/2026,500\n"
+            b"006C,Acme,Proposal/Price Quote,10/1/2026,3/31/2027,700\n")  # fmt: skip
+    plan = plan_import([SourceFile("opportunities.csv", text)], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    deals = plan.tables["deals"].sort("deal_id")
+    assert deals.select("status", "closed_date", "expected_close_date").rows() == [
+        ("won", dt.datetime(2026, 2, 10), None), ("lost", dt.datetime(2026, 3, 1), None),
+        ("open", None, dt.datetime(2027, 3, 31))]  # fmt: skip
+    from metrics.schema import latest_event
+
+    assert latest_event(plan.tables) == dt.date(2026, 10, 1)
+    assert any("1 open deal carries a close date" in str(p) for p in plan.problems)

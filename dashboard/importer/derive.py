@@ -219,6 +219,7 @@ def _derive_deals(tables, settings: DatasetSettings, problems) -> dict[str, pl.D
             .otherwise(pl.lit("open"))
             .alias("status")
         )
+    d = _expected_closes_apart(d, file, problems)
     history: list[pl.DataFrame] = []
     for col in stage_cols:
         stage = col.removeprefix("__stage::")
@@ -304,6 +305,27 @@ def _derive_deals(tables, settings: DatasetSettings, problems) -> dict[str, pl.D
             )
         )
     return tables
+
+
+def _expected_closes_apart(d: pl.DataFrame, file: str, problems) -> pl.DataFrame:
+    """Salesforce, HubSpot, Pipedrive and Zoho give every open deal a close date: the day it is
+    expected to close, often still ahead. It is not an event: kept as expected_close_date, and
+    an open deal has no closed_date (it would read as a date in the future, or move the as-of
+    date ahead of the data)."""
+    if "closed_date" not in d.columns:
+        return d
+    open_ = pl.col("status") == "open"
+    count = d.select((open_ & pl.col("closed_date").is_not_null()).sum()).item()
+    if not count:
+        return d
+    deals = "1 open deal carries" if count == 1 else f"{count:,} open deals carry"
+    problems.append(Problem("info", file, f"{deals} a close date: the day it is expected to close, kept as "
+                                          "expected_close_date (not a close)",
+                            table="deals", column="closed_date", count=count))  # fmt: skip
+    return d.with_columns(
+        pl.when(open_).then(pl.col("closed_date")).alias("expected_close_date"),
+        pl.when(open_).then(None).otherwise(pl.col("closed_date")).alias("closed_date"),
+    )
 
 
 def _close_old_open_deals(tables, settings: DatasetSettings, days: int, problems) -> pl.DataFrame:
