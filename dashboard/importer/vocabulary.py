@@ -237,6 +237,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "close time",
             "closed at",
             "deal - close date",
+            "deal closed on",  # Pipedrive's "Deal - Deal closed on", won or lost: before its "Won time"
+            "closed on",
             "won time",
             "actual close date",
         ],
