@@ -261,6 +261,19 @@ def shopify_orders(seed: int = 8, n: int = 240) -> tuple[dict[str, bytes], dict]
     return {"orders_export_1.csv": _csv(rows)}, facts
 
 
+def shopify_customers(orders_facts: dict) -> tuple[dict[str, bytes], dict]:
+    """Shopify's customers export beside its orders: "Customer ID" written with a leading
+    apostrophe (so that Excel keeps it as text), the email, the default address's country code;
+    the shop's buyers, 10 people who never ordered, and one without an email (a till customer)."""
+    header = ["Customer ID", "First Name", "Last Name", "Email", "Accepts Email Marketing", "Default Address Company",
+              "Default Address City", "Default Address Country Code", "Phone", "Total Spent", "Total Orders", "Tags"]  # fmt: skip
+    people = dict(orders_facts["countries"]) | {f"subscriber{i}@example.com": "FR" for i in range(10)}
+    rows = [header] + [[f"'{7000000000 + i}", f"First{i}", f"Last{i}", email, "yes", "", "Paris", country, "", "0.00", 0, ""]
+                       for i, (email, country) in enumerate(people.items())]  # fmt: skip
+    rows.append(["'7999999999", "Till", "Customer", "", "no", "", "", "FR", "+33 1 00 00 00 00", "0.00", 0, ""])
+    return {"customers_export.csv": _csv(rows)}, {"customers": set(people), "countries": people}
+
+
 STRIPE_HEADER = ("id,Created date (UTC),Amount,Amount Refunded,Currency,Captured,Converted Amount,"
                  "Converted Amount Refunded,Converted Currency,Decline Reason,Description,Fee,Refunded date (UTC),"
                  "Statement Descriptor,Status,Seller Message,Taxes On Fee,Card ID,Customer ID,Customer Description,"

@@ -144,6 +144,22 @@ def test_shopify_orders_export_as_downloaded():
     assert "recognised as shop orders export" in text
 
 
+def test_shopify_orders_with_the_shops_customers_export():
+    """Both one-click exports of a Shopify admin at once: the customers are the customers export's
+    people, named by email as the orders name them (its own "Customer ID" is in no order); they
+    used to be added beside the customers derived from the orders, 300 phantom customers."""
+    orders_files, orders_facts = realshapes.shopify_orders()
+    people_files, people_facts = realshapes.shopify_customers(orders_facts)
+    plan = _plan(orders_files | people_files)
+    customers, orders = plan.tables["customers"], plan.tables["orders"]
+    assert set(customers.get_column("customer_id")) == people_facts["customers"]
+    assert dict(customers.select("customer_id", "region").iter_rows()) == people_facts["countries"]
+    assert set(orders.get_column("order_id")) == orders_facts["orders"]  # every order's customer is known
+    text = _messages(plan)
+    assert "recognised as shop orders export (a row per line item) and its customers" in text
+    assert "1 of 71 rows have no customer_id and were left out" in text  # the till customer
+
+
 def test_shopify_orders_worked_by_hand():
     """Four orders, eight rows (only the columns the recipe reads, and a line item column):
     #1 two line items, total 50.00, nothing refunded        → 50.00

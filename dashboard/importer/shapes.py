@@ -10,7 +10,8 @@ downloaded, changed and given back as a mapping file):
 - a relational shop export: orders, customers with an id per order and an id per person, payments,
   order items and reviews (Olist e-commerce);
 - a shop's orders export with a row per line item, the order's own fields (total, payment status,
-  refunded amount) on its first row only (Shopify's "Export orders");
+  refunded amount) on its first row only (Shopify's "Export orders"), with the shop's customers
+  export beside it when given;
 - a card-payments export: a row per charge, captured or not, with the amount refunded and the
   amount converted to the account's currency (Stripe's payments export).
 """
@@ -43,6 +44,7 @@ PAYMENT_STATUS = ("financial status", "payment status")
 SHOP_ORDER_KEY = ("name", "order id", "order number")
 SHOP_CUSTOMER = ("email", "customer email")
 REFUNDED = ("refunded amount", "amount refunded")
+SHOP_PEOPLE = ("total spent", "accepts email marketing", "accepts marketing")  # a shop's customers export
 #: A shop order with one of these payment statuses was not bought: never a sale (voided,
 #: expired…), or refunded in full (Shopify's "refunded": its total less its refund is nothing).
 NOT_PAID = [*NOT_A_SALE, "refunded"]
@@ -96,7 +98,20 @@ def _shop_orders(raws: list[RawFile]) -> Recipe | None:
             customers={"region": region} if region else {},
             keep_extra=False,  # addresses and phone numbers stay out of the store
         )
-    return Recipe(files, "shop orders export (a row per line item)") if files else None
+    if not files:
+        return None
+    # The shop's customers export beside it: its people, by the email the orders name them by
+    # (its own "Customer ID" appears in no order), instead of customers derived from the orders.
+    people = next((r for r in raws if r.name not in files and _find(r, SHOP_CUSTOMER) and _find(r, SHOP_PEOPLE)), None)
+    if people is not None:
+        for recipe in files.values():
+            recipe.customers = None
+        columns = {"customer_id": _find(people, SHOP_CUSTOMER)}
+        if region := _find(people, ("default address country code", "country code", "country")):
+            columns["region"] = region
+        files[people.name] = FileRecipe("customers", columns, require=["customer_id"], unique="customer_id",
+                                        keep_extra=False)  # fmt: skip
+    return Recipe(files, "shop orders export (a row per line item)" + (" and its customers" if people else ""))
 
 
 def _card_payments(raws: list[RawFile]) -> Recipe | None:
