@@ -282,3 +282,16 @@ def test_an_open_deals_close_date_is_when_it_is_expected_to_close(store):
 
     assert latest_event(plan.tables) == dt.date(2026, 10, 1)
     assert any("1 open deal carries a close date" in str(p) for p in plan.problems)
+
+
+def test_an_email_as_customer_id_matches_in_any_letter_case(store):
+    """The customers file has ann@shop.com; an order names her Ann@Shop.com (as she typed it at
+    checkout). One person: the order is hers, not dropped as an unknown customer's. Ids that are
+    not emails keep their case (Salesforce's 001Ax and 001ax are two accounts)."""
+    customers = b"customer_id,tier\nann@shop.com,Gold\n001Ax,Silver\n001ax,Silver\n"
+    orders = b"order_id,customer_id,order_date,amount\nO1,Ann@Shop.com,2024-03-01,10\nO2,001ax,2024-03-02,5\n"
+    plan = plan_import([SourceFile("customers.csv", customers), SourceFile("orders.csv", orders)], store=store)
+    assert plan.ok, [str(p) for p in plan.errors]
+    assert plan.tables["orders"].get_column("customer_id").to_list() == ["ann@shop.com", "001ax"]
+    assert plan.tables["customers"].get_column("customer_id").to_list() == ["ann@shop.com", "001Ax", "001ax"]
+    assert not any("unknown customers" in str(w) for w in plan.warnings)

@@ -82,9 +82,14 @@ def ascii_digits(text: pl.Series) -> pl.Series:
     return text.str.replace_many(NATIVE_DIGITS, ASCII_DIGITS)
 
 
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 def clean_id(s: pl.Series) -> pl.Series:
     """Ids as text. Spreadsheets and pandas exports write whole-number ids as floats ("17850.0");
-    when every id of a column looks like that, the ".0" goes, so they match the same ids elsewhere."""
+    when every id of a column looks like that, the ".0" goes, so they match the same ids elsewhere.
+    An id that is an email address is lower-cased: "Ann@Shop.com" on an order and "ann@shop.com"
+    in the customers export are one person (other ids keep their case: Salesforce's differ by it)."""
     if s.dtype.is_float():
         whole = s.is_null() | (s == s.round())
         if whole.all():
@@ -93,6 +98,9 @@ def clean_id(s: pl.Series) -> pl.Series:
     floaty = text.str.contains(r"^-?\d+\.0+$")
     if text.null_count() < len(text) and floaty.fill_null(True).all():
         text = text.str.replace(r"\.0+$", "")
+    email = text.str.contains(EMAIL).fill_null(False)
+    if email.any():
+        text = pl.select(pl.when(pl.lit(email)).then(pl.lit(text).str.to_lowercase()).otherwise(pl.lit(text))).to_series().alias(text.name)
     return text
 
 
