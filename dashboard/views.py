@@ -172,7 +172,7 @@ class OverviewView:
     overview: kpis.Overview  # the eleven KPIs and their comparison
     months: pl.DataFrame  # twelve months of each monthly KPI (sparklines, trends)
     tiers: pl.DataFrame | None  # revenue, customers and orders per tier in the period
-    changes: list[str]  # the three biggest changes in words
+    changes: list[str]  # the three biggest changes in words, else why there are none
 
 
 @dataclass(frozen=True)
@@ -366,7 +366,8 @@ def overview(ctx: Context) -> OverviewView:
         )
         order = {t: i for i, t in enumerate(ctx.tier_order())}
         tiers = tiers.sort(pl.col("tier").replace_strict(order, default=len(order)))
-    return OverviewView(overview=result, months=months, tiers=tiers, changes=kpis.top_changes(result, currency=ctx.settings.currency))
+    changes = kpis.top_changes(result, currency=ctx.settings.currency) or [kpis.why_no_changes(result)]
+    return OverviewView(overview=result, months=months, tiers=tiers, changes=changes)
 
 
 # ---------------------------------------------------------------- Funnel

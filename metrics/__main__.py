@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
              "p_value": k.p_value, "beyond_noise": k.beyond_noise} for k in result.kpis
         ])  # fmt: skip
         _show(f"KPIs {result.period.label()} vs {result.comparison.label()}", frame, out)
-        for sentence in kpis.top_changes(result):
+        for sentence in kpis.top_changes(result) or [kpis.why_no_changes(result)]:
             print("-", sentence)
     elif args.family == "funnel":
         _show("funnel", funnel.stage_funnel(tables["deals"], stages=args.stages, stage_history=tables.get("stage_history")), out)

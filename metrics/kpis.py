@@ -368,8 +368,8 @@ def overview(
         if first_order is None:
             first_order = first_order_day(orders)
         if first_order is None or other.start < first_order:
-            why = ("the comparison period starts before the first order"
-                   + (f" ({first_order:%d %b %Y})" if first_order else "") + ": there is nothing to compare with")  # fmt: skip
+            why = (BEFORE_FIRST_ORDER + (f" ({first_order:%d %b %Y})" if first_order else "")
+                   + ": there is nothing to compare with")  # fmt: skip
             # the reason goes on the cards that have a value: one without keeps its own (a card
             # left out for want of data says why it has no value, not why it has no comparison)
             result.kpis = [k if CATALOGUE[k.key].needs != "orders" else
@@ -565,6 +565,20 @@ def value_text(unit: str, value: float | None, currency: str = "") -> str:
         "ratio": f"{value:.2f}×",
         "hours": f"{value:.1f} h",
     }.get(unit, f"{value:,.2f}")
+
+
+BEFORE_FIRST_ORDER = "the comparison period starts before the first order"
+
+
+def why_no_changes(result: Overview) -> str:
+    """The sentence for an Overview whose top_changes are none: the comparison starts before the
+    data, or every figure compared is unchanged, or the comparison period has no data."""
+    early = next((k.note for k in result.kpis if k.note.startswith(BEFORE_FIRST_ORDER)), None)
+    if early:
+        return f"Nothing to compare: {early.split(':')[0]}."
+    if any(k.previous is not None and k.value is not None for k in result.kpis):
+        return "Nothing changed: every figure compared is as it was in the comparison period."
+    return "Nothing to compare: the comparison period has no data."
 
 
 def top_changes(result: Overview, *, n: int = 3, currency: str = "USD") -> list[str]:

@@ -10,7 +10,7 @@ filters, view = shell.page("overview", "Overview")
 currency = shell.currency()
 
 st.subheader("What changed")
-for sentence in view.changes or ["Nothing to compare: the comparison period has no data."]:
+for sentence in view.changes:
     st.markdown(f"- {plain(sentence)}")
 
 kpi_cards.show(view.overview, view.months, currency=currency)

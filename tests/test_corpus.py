@@ -70,7 +70,7 @@ def test_an_export_of_one_day_has_nothing_to_compare_with(corpus_store):
     from dashboard.text import plain
 
     sentences = [m.value for m in at.markdown if m.value.startswith("- ")]
-    assert sentences == [f"- {plain('Nothing to compare: the comparison period has no data.')}"]
+    assert sentences == [f"- {plain('Nothing to compare: the comparison period starts before the first order (17 May 2024).')}"]
     revenue = next(m for m in at.metric if m.label.startswith("Revenue"))
     assert revenue.value == "2,370" and not revenue.delta
     assert "before the first order" in revenue.help

@@ -92,6 +92,24 @@ def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_in
         (None, None, None), (60.0, 2, None), (0.0, 0, 2)]  # fmt: skip
 
 
+def test_an_overview_without_changes_says_why(as_input):
+    """No change to tell has three reasons, each said: the comparison starts before the first
+    order (a one-day export: 17 May, compared with 16 May); every figure compared is unchanged;
+    the comparison period has no data. It used to say the last for all three."""
+    import dataclasses
+
+    orders = pl.DataFrame({"order_id": ["1", "2"], "customer_id": ["a", "b"],
+                           "order_date": [D(2024, 5, 17), D(2024, 5, 17)], "amount": [30.0, 20.0]})  # fmt: skip
+    early = kpis.overview({"orders": as_input(orders)}, period=Period(dt.date(2024, 5, 17), dt.date(2024, 5, 17)))
+    assert kpis.top_changes(early) == []
+    assert kpis.why_no_changes(early) == "Nothing to compare: the comparison period starts before the first order (17 May 2024)."
+    same = dataclasses.replace(early, kpis=[dataclasses.replace(k, previous=k.value, note="") for k in early.kpis])
+    assert kpis.top_changes(same) == []
+    assert kpis.why_no_changes(same) == "Nothing changed: every figure compared is as it was in the comparison period."
+    empty = dataclasses.replace(early, kpis=[dataclasses.replace(k, previous=None, note="") for k in early.kpis])
+    assert kpis.why_no_changes(empty) == "Nothing to compare: the comparison period has no data."
+
+
 def test_nrr_without_buyers_a_year_before_says_why(as_input):
     """Orders from March 2024 on; the period is April-June 2024, so NRR's base (April-June 2023)
     has no buyer: no value, and the reason names the base period (the card said "—" alone)."""
