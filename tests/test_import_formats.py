@@ -295,3 +295,21 @@ def test_an_email_as_customer_id_matches_in_any_letter_case(store):
     assert plan.tables["orders"].get_column("customer_id").to_list() == ["ann@shop.com", "001ax"]
     assert plan.tables["customers"].get_column("customer_id").to_list() == ["ann@shop.com", "001Ax", "001ax"]
     assert not any("unknown customers" in str(w) for w in plan.warnings)
+
+
+def test_a_workbook_of_one_table_and_a_note_keeps_its_own_name(store):
+    """A 'Read me' sheet of one line beside one table: the table is the file itself, named as
+    uploaded, with its problems' rows named under that name."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    with xlsxwriter.Workbook(buf) as wb:
+        wb.add_worksheet("Read me").write(0, 0, "Exported on 2024-04-01")
+        sheet = wb.add_worksheet("Orders")
+        for r, row in enumerate([["order_id", "customer_id", "order_date", "amount"], ["O1", "C1", "2024-03-01", 10],
+                                 ["O2", "C1", "2024-03-02", "n/a?"]]):  # fmt: skip
+            sheet.write_row(r, 0, row)
+    plan = plan_import([SourceFile("orders.xlsx", buf.getvalue())], store=store)
+    assert [f.raw.name for f in plan.files] == ["orders.xlsx"]
+    (error,) = [str(p) for p in plan.errors]
+    assert error.startswith("orders.xlsx → orders.amount") and "row 3" in error

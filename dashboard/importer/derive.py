@@ -10,8 +10,7 @@ import polars as pl
 
 from dashboard.importer import mapping as mp
 from dashboard.importer.model import ImportOptions
-from dashboard.importer.problems import FILE_COL, ROW_COL, Problem, rows_of
-from dashboard.importer.validate import per_file
+from dashboard.importer.problems import FILE_COL, ROW_COL, Problem, per_file, rows_of
 from dashboard.importer.vocabulary import LOST_WORDS, NOT_A_SALE, ORDER_STATUS_HEADERS, WON_WORDS
 from metrics.schema import (
     DEFAULT_TIER_ORDER,
@@ -95,8 +94,7 @@ def derive(tables, plans, options, settings, problems, lost_after) -> dict[str, 
 def _leave_out_orders_not_sold(orders: pl.DataFrame, problems) -> pl.DataFrame:
     """Orders whose status column says they were never a sale (NOT_A_SALE: cancelled, failed,
     unpaid…) are left out and counted; every other status stays, refunded included."""
-    named = {mp.normalise(c): c for c in orders.columns}
-    column = next((named[h] for h in ORDER_STATUS_HEADERS if h in named), None)
+    column = mp.find_header(orders.columns, ORDER_STATUS_HEADERS)
     if column is None:
         return orders
     status = orders.get_column(column).cast(pl.String).str.strip_chars().str.to_lowercase()

@@ -41,6 +41,12 @@ def _norm_synonyms() -> dict[str, dict[str, list[str]]]:
 _NORMALISED = _norm_synonyms()
 
 
+def find_header(headers: list[str], names: tuple[str, ...]) -> str | None:
+    """The header among `headers` for the first of `names` (normalised) there is, if any."""
+    by_norm = {normalise(h): h for h in headers}
+    return next((by_norm[n] for n in names if n in by_norm), None)
+
+
 def shape_key(headers: list[str]) -> str:
     """A stable key for a file's shape: the sorted set of normalised header names."""
     joined = "\x1f".join(sorted(normalise(h) for h in headers))

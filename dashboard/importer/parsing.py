@@ -248,9 +248,11 @@ def _parse_jalali(text: pl.Series, name: str) -> Parsed:
         pl.col("day").cast(pl.Datetime("us"))
         + pl.duration(hours=pl.col("H").fill_null(0), minutes=pl.col("M").fill_null(0), seconds=pl.col("S").fill_null(0))
     ).to_series().alias(name)
-    example = next(((row, gregorian(*row)) for row in days.iter_rows() if gregorian(*row)), None)
-    info = "dates of the Solar Hijri (Jalali) calendar, converted to Gregorian" + (
-        f" (e.g. {example[0][0]}/{example[0][1]:02d}/{example[0][2]:02d} → {example[1]:%Y-%m-%d})" if example else "")  # fmt: skip
+    info = "dates of the Solar Hijri (Jalali) calendar, converted to Gregorian"
+    converted = known.drop_nulls("day")
+    if converted.height:
+        y, m, d, day = converted.row(0)
+        info += f" (e.g. {y}/{m:02d}/{d:02d} → {day:%Y-%m-%d})"
     return Parsed(values, text.is_not_null() & values.is_null(), "Jalali", info=info)
 
 
@@ -306,14 +308,16 @@ def parse_integer(s: pl.Series) -> Parsed:
 def parse_rating(s: pl.Series) -> Parsed:
     """A 1–5 rating: numbers, or words (RATING_WORDS: Good → 5, Bad → 1) with the words for a
     rating asked but not given (NO_RATING_WORDS) left empty."""
-    text = clean_text(s).str.to_lowercase() if s.dtype == pl.String else None
-    if text is None or not text.is_in(list(RATING_WORDS) + list(NO_RATING_WORDS)).any():
+    if s.dtype != pl.String:
+        return parse_integer(s)
+    written = clean_text(s)  # the file's own spelling, for the note
+    text = written.str.to_lowercase()
+    if not text.is_in(list(RATING_WORDS) + list(NO_RATING_WORDS)).any():
         return parse_integer(s)
     words = text.replace_strict(RATING_WORDS, default=None, return_dtype=pl.Int64)
     unanswered = text.is_in(list(NO_RATING_WORDS))
     rest = parse_integer(s.set(words.is_not_null() | unanswered, None))
     values = pl.select(pl.coalesce(pl.lit(words), pl.lit(rest.values))).to_series().alias(s.name)
-    written = clean_text(s)  # the file's own spelling, for the note
 
     def spelled(mask: pl.Series) -> list[str]:
         return sorted(set(written.filter(mask).to_list()))

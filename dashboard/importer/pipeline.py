@@ -172,9 +172,7 @@ def _settle_money(plans, options: ImportOptions, settings: DatasetSettings, prob
         if fp.role == "table" and src in fp.raw.frame.columns:
             has_money = True
             found |= detect_currency(fp.raw.frame.get_column(src))
-            named = {mp.normalise(c): c for c in fp.raw.frame.columns}
-            column = next((named[h] for h in CURRENCY_HEADERS if h in named), None)
-            if column is not None:
+            if column := mp.find_header(fp.raw.frame.columns, CURRENCY_HEADERS):
                 found |= detect_currency(fp.raw.frame.get_column(column))
     if options.currency and not CURRENCY_FORM.fullmatch(options.currency):
         problems.append(Problem("error", "(settings)", "the currency is a code such as GBP or a symbol such as £ "

@@ -52,3 +52,13 @@ def rows_of(frame: pl.DataFrame, mask: pl.Series | pl.Expr) -> tuple[list[int], 
     count = hit.select(pl.len()).collect().item()
     first = hit.head(SHOW_ROWS).collect().get_column(ROW_COL).to_list() if count else []
     return first, count
+
+
+def per_file(problems, severity, frame, mask, table, column, message) -> None:
+    """One problem per source file, with that file's first rows and its count."""
+    hit = frame.filter(mask)
+    for file, group in hit.group_by(FILE_COL, maintain_order=True):
+        rows = group.get_column(ROW_COL).head(SHOW_ROWS).to_list()
+        problems.append(
+            Problem(severity, file[0], message, table=table, column=column, rows=rows, count=group.height)
+        )

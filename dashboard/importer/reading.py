@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import re
 import zipfile
@@ -410,8 +411,11 @@ def _read_excel(name: str, data: bytes) -> list[RawFile]:
         raise fail(name, f"the Excel file cannot be read: {exc}") from None
     read = [(sheet, grid, _sheet_file(f"{name} › {sheet}", grid)) for sheet, grid in grids if _has_cells(grid)]
     tables = [(sheet, grid, raw) for sheet, grid, raw in read if raw.frame.height]
-    if len(tables) <= 1:  # one table (or none: the caller says so) keeps the file's own name
-        return [_sheet_file(name, tables[0][1] if tables else grids[0][1])]
+    if not tables:  # the caller says the file has no data rows
+        return [_sheet_file(name, grids[0][1])]
+    if len(tables) == 1:  # one table keeps the file's own name (read once: a sheet may be large)
+        raw = tables[0][2]
+        return [dataclasses.replace(raw, name=name, notes=[dataclasses.replace(p, file=name) for p in raw.notes])]
     raws = [raw for _, _, raw in tables]
     text = (f"the workbook has {len(tables)} sheets with data, each read as a file of its own: "
             + ", ".join(repr(sheet) for sheet, _, _ in tables))  # fmt: skip

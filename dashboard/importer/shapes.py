@@ -18,10 +18,10 @@ downloaded, changed and given back as a mapping file):
 
 from __future__ import annotations
 
-from dashboard.importer.mapping import guess_mapping, normalise
+from dashboard.importer.mapping import find_header, guess_mapping, normalise
 from dashboard.importer.reading import RawFile
 from dashboard.importer.recipes import FileRecipe, Join, Recipe
-from dashboard.importer.vocabulary import CURRENCY_HEADERS, NOT_A_SALE
+from dashboard.importer.vocabulary import CURRENCY_HEADERS, NOT_A_SALE, ORDER_STATUS_HEADERS
 
 QUANTITY = ("quantity", "qty", "units", "number of items", "number of cds", "quantity ordered")
 UNIT_PRICE = ("unit price", "unitprice", "price each", "price per unit", "item price", "price")
@@ -37,7 +37,6 @@ PAYMENT_VALUE = ("payment value", "amount paid", "payment amount")
 ITEM_PRICE = ("price", "item price")
 FREIGHT = ("freight value", "shipping", "freight", "shipping cost")
 PURCHASE_DATE = ("order purchase timestamp", "order date", "purchase date", "created at")
-ORDER_STATUS = ("order status", "status")
 REGION = ("country", "region", "state", "customer state")
 LINE_ITEM = ("lineitem quantity", "lineitem name", "lineitem price")
 PAYMENT_STATUS = ("financial status", "payment status")
@@ -56,8 +55,7 @@ LEAD_LOST_AFTER_DAYS = 90
 
 def _find(raw: RawFile, names: tuple[str, ...]) -> str | None:
     """The file's header for the first of `names` it has (normalised comparison)."""
-    by_norm = {normalise(h): h for h in raw.columns}
-    return next((by_norm[n] for n in names if n in by_norm), None)
+    return find_header(raw.columns, names)
 
 
 def recognise(raws: list[RawFile]) -> Recipe | None:
@@ -263,7 +261,7 @@ def _relational_shop(raws: list[RawFile]) -> Recipe | None:
     if not amount_sources:
         return None
     amount = amount_sources[0] if len(amount_sources) == 1 else {"coalesce": amount_sources}
-    status = _find(orders, ORDER_STATUS)
+    status = _find(orders, ORDER_STATUS_HEADERS)
     files[orders.name] = FileRecipe(
         "orders",
         {

@@ -7,7 +7,7 @@ import datetime as dt
 
 import polars as pl
 
-from dashboard.importer.problems import FILE_COL, ROW_COL, Problem
+from dashboard.importer.problems import FILE_COL, ROW_COL, Problem, per_file
 from metrics.schema import (
     EVENT_COLUMNS,
     TABLES,
@@ -233,24 +233,6 @@ def _check_references(tables: dict[str, pl.DataFrame], problems) -> None:
                 "order_date",
                 "orders dated before the customer's signup date",
             )
-
-
-def per_file(problems, severity, frame, mask, table, column, message) -> None:
-    """One problem per source file, with that file's first rows and its count."""
-    hit = frame.filter(mask)
-    for file, group in hit.group_by(FILE_COL, maintain_order=True):
-        rows = group.get_column(ROW_COL).head(5).to_list()
-        problems.append(
-            Problem(
-                severity,
-                file[0],
-                message,
-                table=table,
-                column=column,
-                rows=rows,
-                count=group.height,
-            )
-        )
 
 
 def validate_tables(
