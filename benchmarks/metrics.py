@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 AS_OF = dt.date(2026, 6, 30)
@@ -31,6 +32,7 @@ def _families(tables):
     import polars as pl
 
     from metrics import activity, btyd, churn, funnel, kpis, ltv, retention, satisfaction, segments
+    from metrics.btyd.fitting import one_blas_thread
     from metrics.deal_history import deal_history
     from metrics.purchase_days import purchase_days
 
@@ -67,17 +69,25 @@ def _families(tables):
             summary["rfm"] = btyd.rfm_summary(orders, as_of=AS_OF)
         return lambda: (btyd.fit_bgnbd(summary["rfm"]), btyd.fit_gamma_gamma(summary["rfm"]))
 
-    def ltv_family():
-        calibration_end = AS_OF - dt.timedelta(days=182)
-        days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the summaries and spells
-        calibration, rfm = btyd.rfm_summaries(days, as_of=[calibration_end, AS_OF])
-        model = btyd.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
-        # as the page: a model per group with enough repeat buyers
-        btyd.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"], pooled_model=model["bgnbd"],
-                          pooled_spend=model["gamma_gamma"])
+    def value_to_date():
         value = ltv.historical_value(orders, as_of=AS_OF)
         ltv.ltv_cac(value, customers, by="tier")
         ltv.ltv_cac(value, customers, by="acquisition_channel")
+
+    def ltv_family():
+        calibration_end = AS_OF - dt.timedelta(days=182)
+        days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the summaries and spells
+        # as the page (dashboard.views.lifetime_value): the value to date and the backtest in a
+        # second thread beside the model fits, on one BLAS thread
+        with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+            to_date = pool.submit(value_to_date)
+            backtest = pool.submit(btyd.clv_backtest, orders, as_of=AS_OF, days=days)
+            calibration, rfm = btyd.rfm_summaries(days, as_of=[calibration_end, AS_OF])
+            model = btyd.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
+            # as the page: a model per group with enough repeat buyers
+            btyd.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"],
+                               pooled_model=model["bgnbd"], pooled_spend=model["gamma_gamma"])  # fmt: skip
+            to_date.result(), backtest.result()
         spells = activity.spells(days, as_of=AS_OF, customers=customers)  # once for both
         ltv.simple_ltv(orders, start=PERIOD_START, end=AS_OF, customers=customers, spells=spells)
         ltv.acquisition_vs_retention_cost(orders, customers, start=PERIOD_START, end=AS_OF, tickets=tables["tickets"],

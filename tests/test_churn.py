@@ -29,6 +29,17 @@ def test_churn_model_beats_recency_baseline_on_sample(sample_tables):
     assert model.importance["feature"].head(1).item() == "days since last order"
 
 
+def test_scoring_in_blocks_gives_the_same_probabilities(sample_tables, monkeypatch):
+    """Blocks of 1,000 rows (the sample's ~2,400 active customers: three blocks, the last
+    short) score every customer exactly as one call over all of them does."""
+    model = churn.train_churn_model(sample_tables, as_of=dt.date(2026, 6, 30))
+    x = churn._matrix(model.scores, model.vocab, model.features)
+    whole = model.predictor.predict_proba(x)[:, 1]
+    monkeypatch.setattr(churn, "SCORING_BLOCK", 1_000)
+    assert len(x) > 2 * churn.SCORING_BLOCK
+    assert (churn.churn_probability(model.predictor, x) == whole).all()
+
+
 def test_churn_model_refuses_too_little_data(sample_tables):
     few = sample_tables["customers"].head(150)
     small = {
