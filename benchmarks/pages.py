@@ -2,7 +2,7 @@
 computation behind each page when a filter changes, on the sample and on 100,000 customers.
 
     python -m benchmarks.pages [--customers 100000] [--repeat 5]
-    python -m benchmarks.pages --every-page DIR   # every page in Chromium on a generated dataset
+    python -m benchmarks.pages --every-page DIR   # every page in Chromium on a generated dataset, and a tier change on it
 
 First render, two ways: the server-side script run of the Overview (AppTest, fresh process: the
 first session pays for importing the dashboard's modules, the next finds the dataset and results
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import resource
 import statistics
@@ -117,10 +118,15 @@ def first_render(root: Path, visitors: int = 2) -> list[float]:
         return times
 
 
-PAGES = [("home", "Overview"), ("funnel", "Funnel"), ("retention", "Retention"), ("lifetime-value", "Lifetime value"),
+PAGES = [("", "Overview"), ("funnel", "Funnel"), ("retention", "Retention"), ("lifetime-value", "Lifetime value"),
          ("satisfaction", "Satisfaction"), ("segments", "Segments"), ("churn-risk", "Churn risk"), ("data", "Data")]  # fmt: skip
 QUIET_S = 3.0  # a page is drawn when the server has sent nothing for this long and the run is done
 ON_DEMAND_PERIOD = ("2026-01-01", "2026-03-31")  # the quarter before the generated data's default period
+# The tier each page's visitor picks, in the pages' order: Lifetime value (the slowest view) gets
+# Bronze (the largest tier, 55 % of the customers). The server keeps the pieces of two slices
+# (dashboard.data._context), so each change also cuts its slice and sorts its purchase days again:
+# a first change to that tier, not one the server has seen.
+TIER_CHANGES = ("Silver", "Gold", "Platinum", "Bronze")
 
 
 def _ready(url: str) -> float:
@@ -147,7 +153,9 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     navigation until the last message of its first run arrives (nothing more for QUIET_S seconds,
     the running indicator gone), and the bytes the server sent over the app's websocket (the page's
     data and charts; Streamlit's own JavaScript comes over HTTP, is not counted, and is loaded
-    afresh by each visitor: each visit is a new browser context with an empty cache).
+    afresh by each visitor: each visit is a new browser context with an empty cache). Then that
+    visitor picks a tier in the sidebar (TIER_CHANGES): seconds from the click until the page's
+    last message for the new slice, as a visitor waits for a filter change, redraw included.
 
     The first pass finds every page's view ready. A second pass opens every page again with a
     link to the period before the default one, as a visitor who changes the period: the view of
@@ -163,39 +171,54 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     results: dict = {}
     with _server(root, env) as (url, pid, started_server):
 
-        def visit(browser, path: str, shoot: bool = True) -> dict:
+        def drawn(page, frames: list, started: float, what: str) -> float:
+            """Wait until the run is over (nothing sent for QUIET_S, the running indicator gone);
+            seconds from `started` until the last message of it."""
+            count = len(frames)
+            while time.perf_counter() - started < 600:
+                page.wait_for_timeout(250)
+                quiet = len(frames) > count and time.perf_counter() - frames[-1][0] > QUIET_S
+                if quiet and not page.locator("[data-testid='stStatusWidget']").is_visible():
+                    return round(frames[-1][0] - started, 2)
+            raise RuntimeError(f"{what}: the server sent nothing new in 600 s")
+
+        def visit(browser, path: str, shot: str | None = None, tier: str | None = None) -> dict:
             context = browser.new_context(viewport={"width": 1400, "height": 1400})
             page = context.new_page()
             frames: list[tuple[float, int]] = []
             page.on("websocket", lambda ws: ws.on("framereceived", lambda body: frames.append((time.perf_counter(), len(body)))))
             started = time.perf_counter()
             page.goto(url + path)
-            while time.perf_counter() - started < 600:
-                page.wait_for_timeout(250)
-                quiet = frames and time.perf_counter() - frames[-1][0] > QUIET_S
-                if quiet and not page.locator("[data-testid='stStatusWidget']").is_visible():
-                    break
-            if not frames:
-                raise RuntimeError(f"{url}{path}: the server sent nothing in 600 s")
-            result = {"first_render_s": round(frames[-1][0] - started, 2), "websocket_mb": round(sum(n for _, n in frames) / 1e6, 2),
+            result = {"first_render_s": drawn(page, frames, started, url + path), "websocket_mb": round(sum(n for _, n in frames) / 1e6, 2),
                       "exceptions": page.locator("[data-testid='stException']").count()}  # fmt: skip
-            if shots and shoot:  # after the measurement: drawing the whole page may ask the server for more
+            if shots and shot:  # after the measurement: drawing the whole page may ask the server for more
                 shots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shots / f"{path or 'loading'}.png"), full_page=True)
+                page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
+            if tier:  # the visitor picks a tier in the sidebar: from the click until the page is redrawn
+                multiselect = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+                option = page.get_by_role("option", name=tier, exact=True)
+                multiselect.click()
+                option.wait_for(timeout=30_000)
+                sent_before = sum(n for _, n in frames)
+                clicked = time.perf_counter()
+                option.click()
+                result["tier_change"] = {"tier": tier, "redrawn_s": drawn(page, frames, clicked, f"{url}{path}, {tier}"),
+                                         "websocket_mb": round((sum(n for _, n in frames) - sent_before) / 1e6, 2),
+                                         "exceptions": page.locator("[data-testid='stException']").count()}  # fmt: skip
             context.close()
             return result
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            results["overview_while_the_server_starts"] = visit(browser, "")
+            results["overview_while_the_server_starts"] = visit(browser, "", shot="loading")
             results["server_ready_after_s"] = round(_ready(url) - started_server, 2)
-            for path, title in PAGES:
-                results[title] = visit(browser, path)
+            for (path, title), tier in zip(PAGES, itertools.cycle(TIER_CHANGES)):
+                results[title] = visit(browser, path, shot=path or "overview", tier=tier)
                 print(title, results[title], file=sys.stderr, flush=True)
             results["on_demand"] = {"period": f"{ON_DEMAND_PERIOD[0]} – {ON_DEMAND_PERIOD[1]}"}
             link = "?" + "&".join(f"period={day}" for day in ON_DEMAND_PERIOD)
             for path, title in PAGES:
-                results["on_demand"][title] = visit(browser, path + link, shoot=False)
+                results["on_demand"][title] = visit(browser, path + link)
                 print("on demand:", title, results["on_demand"][title], file=sys.stderr, flush=True)
             browser.close()
         status = Path(f"/proc/{pid}/status").read_text()

@@ -46,7 +46,7 @@ with st.sidebar:
         st.page_link(listed)
 access.sidebar(visitor)
 dataset_picker.show()
-st.session_state[shell.FILTERS_KEY] = filters.show(data.active_dataset())
+st.session_state[shell.FILTERS_KEY] = filters.show()
 share_panel.show(visitor)
 try:
     with charts.collecting() as figures:

@@ -139,14 +139,20 @@ def defaults(dataset: Dataset) -> Filters:
     return Filters(Slice(), Period(*default_period(as_of, _earliest(dataset, as_of))), "previous", as_of)
 
 
-def show(dataset: Dataset) -> Filters:
-    as_of = dataset_as_of(dataset)
-    tier_order = dataset.settings.tier_order
+def _choices(dataset: Dataset) -> tuple[dt.date, dt.date, dict[str, list[str]]]:
+    """The dataset's as-of date, its earliest date and the values of each filter."""
+    as_of, tier_order = dataset_as_of(dataset), dataset.settings.tier_order
     options = {
         key: dimension_values(dataset.tables, column, order=tier_order if key == "tier" else ())
         for key, (column, _, _) in MULTI.items()
     }
-    earliest, latest = _earliest(dataset, as_of), as_of
+    return as_of, _earliest(dataset, as_of), options
+
+
+def show() -> Filters:
+    """The filters of the active dataset in the sidebar, and the ones chosen."""
+    as_of, earliest, options = data.of_active_dataset("filter choices", _choices)
+    latest = as_of
     lock = data.active_lock()
     if lock is not None:  # a locked link's period: the date picker cannot leave it
         earliest = min(max(earliest, lock.start or earliest), as_of)

@@ -97,3 +97,31 @@ def test_settings_of_a_stored_dataset_are_edited_on_the_data_page(app, sample_ta
     assert any("Settings saved" in s.value for s in app.success)
     saved = data.store().load("Mine").settings
     assert saved.churn_window_days == 30 and saved.tier_order == ["Bronze", "Silver", "Gold", "Platinum"]
+
+
+def test_the_filters_follow_a_dataset_when_it_changes(app, sample_tables):
+    """The sidebar's choices are read once per dataset (dashboard.data.of_active_dataset), so they
+    must be read again when the dataset changes: a new tier order, then a new version whose
+    customers have a tier more."""
+    import dataclasses
+
+    import polars as pl
+
+    from dashboard import data
+    from metrics.domain import Dataset
+    from sample_data import sample_settings
+
+    data.store().save(Dataset("Mine", dict(sample_tables), sample_settings()))
+    app.run()
+    app.sidebar.selectbox[0].set_value("Mine").run()
+    assert app.sidebar.multiselect[0].options == ["Bronze", "Silver", "Gold", "Platinum"]
+    reversed_order = dataclasses.replace(sample_settings(), tier_order=["Platinum", "Gold", "Silver", "Bronze"])
+    data.store().update_settings("Mine", reversed_order)
+    app.run()
+    assert app.sidebar.multiselect[0].options == ["Platinum", "Gold", "Silver", "Bronze"]
+    customers = sample_tables["customers"].with_columns(
+        tier=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("Diamond")).otherwise(pl.col("tier"))
+    )
+    data.store().save(Dataset("Mine", dict(sample_tables, customers=customers), reversed_order))
+    app.run()
+    assert app.sidebar.multiselect[0].options == ["Platinum", "Gold", "Silver", "Bronze", "Diamond"]
