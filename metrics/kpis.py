@@ -571,8 +571,11 @@ BEFORE_FIRST_ORDER = "the comparison period starts before the first order"
 
 
 def why_no_changes(result: Overview) -> str:
-    """The sentence for an Overview whose top_changes are none: the comparison starts before the
-    data, or every figure compared is unchanged, or the comparison period has no data."""
+    """The sentence for an Overview whose top_changes are none: no figure can be computed from
+    the data at all, the comparison starts before the data, every figure compared is unchanged,
+    or the comparison period has no data."""
+    if all(k.value is None for k in result.kpis):
+        return "Nothing to compare: none of the Overview's figures can be computed from this data."
     early = next((k.note for k in result.kpis if k.note.startswith(BEFORE_FIRST_ORDER)), None)
     if early:
         return f"Nothing to compare: {early.split(':')[0]}."

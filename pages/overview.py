@@ -14,10 +14,11 @@ for sentence in view.changes:
     st.markdown(f"- {plain(sentence)}")
 
 kpi_cards.show(view.overview, view.months, currency=currency)
-st.caption(
-    f"Changes against {view.overview.comparison.label()}. A grey change is within normal "
-    "variation (not significant at 5%); hover a card for its definition and test."
-)
+if any(k.value is not None for k in view.overview.kpis):  # a card is drawn: what its change is against
+    st.caption(
+        f"Changes against {view.overview.comparison.label()}. A grey change is within normal "
+        "variation (not significant at 5%); hover a card for its definition and test."
+    )
 
 months = view.months
 left, right = st.columns(2)

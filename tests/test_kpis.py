@@ -93,9 +93,10 @@ def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_in
 
 
 def test_an_overview_without_changes_says_why(as_input):
-    """No change to tell has three reasons, each said: the comparison starts before the first
+    """No change to tell has four reasons, each said: the comparison starts before the first
     order (a one-day export: 17 May, compared with 16 May); every figure compared is unchanged;
-    the comparison period has no data. It used to say the last for all three."""
+    the comparison period has no data; no figure can be computed at all. It used to say the
+    third for all of them."""
     import dataclasses
 
     orders = pl.DataFrame({"order_id": ["1", "2"], "customer_id": ["a", "b"],
@@ -108,6 +109,12 @@ def test_an_overview_without_changes_says_why(as_input):
     assert kpis.why_no_changes(same) == "Nothing changed: every figure compared is as it was in the comparison period."
     empty = dataclasses.replace(early, kpis=[dataclasses.replace(k, previous=None, note="") for k in early.kpis])
     assert kpis.why_no_changes(empty) == "Nothing to compare: the comparison period has no data."
+    # a customers-only export (IBM's Telco churn data): no figure at all, which is not an empty
+    # comparison period
+    customers = pl.DataFrame({"customer_id": ["a", "b"], "signup_date": [D(2024, 1, 5), D(2024, 3, 1)]})
+    nothing = kpis.overview({"customers": as_input(customers)}, period=Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30)))
+    assert all(k.value is None for k in nothing.kpis)
+    assert kpis.why_no_changes(nothing) == "Nothing to compare: none of the Overview's figures can be computed from this data."
 
 
 def test_nrr_without_buyers_a_year_before_says_why(as_input):

@@ -146,6 +146,20 @@ def test_pages_without_their_table_show_why(env, sample_tables):
     assert not at.exception and _metric(at, "Repeat purchase rate")
 
 
+def test_an_overview_with_no_figure_says_so_once(env, sample_tables):
+    """A customers-only export (IBM's Telco churn data): no card, one sentence saying that no
+    figure can be computed, and no caption about what the (absent) changes are against."""
+    from metrics.domain import Dataset
+
+    env.store().save(Dataset("Customers only", {"customers": sample_tables["customers"]}, sample_settings()))
+    env.store().set_active("Customers only")
+    at = _app()
+    assert not at.exception and not at.metric
+    said = [m.value.replace("\\", "") for m in at.markdown if m.value.startswith("- ")]  # plain() escapes Markdown
+    assert said == ["- Nothing to compare: none of the Overview's figures can be computed from this data."]
+    assert not any("Changes against" in c.value for c in at.caption)
+
+
 def test_without_a_currency_the_caption_says_so_and_the_cards_stay_short(env, sample_tables):
     import dataclasses
 
