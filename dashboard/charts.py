@@ -143,6 +143,15 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool 
     return _layout(fig, title=title, height=max(300, 28 * len(xs) + 80) if horizontal else 360)
 
 
+MONTH_TICKS = 6  # month labels on a trend's axis at most
+
+
+def months_spanned(months: pl.Series) -> int:
+    """How many months from the first to the last of `months` (first days of months), both in."""
+    first, last = months.min(), months.max()
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
 def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[str, str] | None = None,
           percent: bool = False, name: str | None = None, colour: str = ACCENT, partial: str | None = None) -> go.Figure:  # fmt: skip
     """A line over time, with its 95% band when given. `partial`: a boolean column marking periods
@@ -169,10 +178,12 @@ def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[s
     if percent:
         fig.update_yaxes(tickformat=".0%")
     if frame.schema.get(x, pl.Null).is_temporal():
-        # months are labelled as months: with a few points Plotly would tick in milliseconds
+        # months are labelled as months (with a few points Plotly would tick in milliseconds), at
+        # most MONTH_TICKS of them: twelve "Oct 2016" labels in a half-width chart were turned on
+        # their side and cut off
         monthly = frame.height and frame.get_column(x).dt.day().max() == 1
         fig.update_xaxes(type="date", tickformat="%b %Y" if monthly else "%d %b %Y",
-                         dtick="M1" if monthly and frame.height <= 12 else None)  # fmt: skip
+                         dtick=f"M{-(-months_spanned(frame.get_column(x)) // MONTH_TICKS)}" if monthly else None)  # fmt: skip
     return _layout(fig, title=title)
 
 

@@ -37,3 +37,16 @@ def test_a_band_of_few_periods_is_an_area_without_markers():
     assert band.mode == "lines" and band.fill == "toself"
     band, _ = charts.lines_by(frame, x="month", y="v", group="g", band=("lo", "hi")).data
     assert band.mode == "lines" and band.fill == "toself"
+
+
+def test_a_monthly_axis_has_at_most_six_labels():
+    """Twelve "Oct 2016" labels did not fit a half-width chart (Plotly turned them on their side
+    and cut them off): one label every ceil(months / 6) months. 3 months → every month; 12 → every
+    second (6 labels); 15 → every third (5); 36 → every sixth (6)."""
+
+    def every(months: int) -> str:
+        frame = pl.DataFrame({"month": pl.date_range(dt.date(2016, 10, 1), dt.date(2030, 1, 1), "1mo", eager=True)[:months],
+                              "rate": [0.5] * months})  # fmt: skip
+        return charts.trend(frame, x="month", y="rate").layout.xaxis.dtick
+
+    assert [every(n) for n in (1, 3, 12, 15, 36)] == ["M1", "M1", "M2", "M3", "M6"]
