@@ -4,6 +4,7 @@ colours everywhere, so Gold is the same gold on every page."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -251,19 +252,31 @@ def cohort_heatmap(matrix: pl.DataFrame, *, title: str = "", value_label: str = 
 def histogram(bins: pl.DataFrame, *, title: str = "", x_title: str = "", log_x: bool = False) -> go.Figure:
     """Bars of a binned histogram (metrics.stats.binned: left, right, count); with log_x the bins
     are of log10 of the values (money spans decades) and the axis is labelled in plain values."""
-    import math
-
     left, right, count = (bins.get_column(c).to_list() for c in ("left", "right", "count"))
     centres = [(a + b) / 2 for a, b in zip(left, right, strict=True)]
     widths = [b - a for a, b in zip(left, right, strict=True)]
     fig = go.Figure(go.Bar(x=centres, y=count, width=widths, marker_color=ACCENT,
                            hovertemplate="%{y:,} customers<extra></extra>"))  # fmt: skip
     if log_x and right:
-        ticks = list(range(math.floor(min(left)), math.ceil(max(right)) + 1))
-        fig.update_xaxes(tickvals=ticks, ticktext=[_short(10**t) for t in ticks])
+        values = log_ticks(min(left), max(right))
+        fig.update_xaxes(tickvals=[math.log10(v) for v in values], ticktext=[_short(v) for v in values])
     fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title="customers")
+    # customers are counted in whole numbers: with a few of them Plotly would tick 0.2, 0.4, …
+    fig.update_yaxes(title="customers", dtick=1 if count and max(count) <= 10 else None)
     return _layout(fig, title=title, bargap=0)
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """The values to label on a log axis from 10^low to 10^high: every power of ten, and 2 and 5
+    times each where the axis spans less than two of them (else a span from 150 to 3,000 is
+    labelled "1k" alone).
+
+    >>> log_ticks(2.1, 3.5), log_ticks(0, 4)
+    ([200.0, 500.0, 1000.0, 2000.0], [1.0, 10.0, 100.0, 1000.0, 10000.0])
+    """
+    steps = (1, 2, 5) if high - low < 2 else (1,)
+    return [float(m * 10**e) for e in range(math.floor(low), math.ceil(high) + 1) for m in steps
+            if low <= math.log10(m * 10**e) <= high]  # fmt: skip
 
 
 def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, title: str = "", hover: str = "customer_id",

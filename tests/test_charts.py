@@ -50,3 +50,16 @@ def test_a_monthly_axis_has_at_most_six_labels():
         return charts.trend(frame, x="month", y="rate").layout.xaxis.dtick
 
     assert [every(n) for n in (1, 3, 12, 15, 36)] == ["M1", "M1", "M2", "M3", "M6"]
+
+
+def test_a_histogram_of_a_few_customers_counts_in_whole_numbers_and_labels_its_log_axis():
+    """Twelve customers (Online Retail's sample) from 150 to 3,000 GBP: the count axis ticked
+    0.2, 0.4, … and the log axis said "1k" alone. Now whole numbers and 200, 500, 1k, 2k."""
+    import math
+
+    bins = pl.DataFrame({"left": [math.log10(150), 3.0], "right": [3.0, math.log10(3000)], "count": [7, 5]})
+    fig = charts.histogram(bins, log_x=True)
+    assert fig.layout.yaxis.dtick == 1
+    assert list(fig.layout.xaxis.ticktext) == ["200", "500", "1k", "2k"]
+    many = charts.histogram(bins.with_columns(pl.col("count") * 1000), log_x=True)
+    assert many.layout.yaxis.dtick is None  # Plotly's own ticks: whole numbers there anyway
