@@ -273,14 +273,7 @@ def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sa
         .with_columns(share=pl.col("customers") / n)
         .sort("cluster")
     )
-    profiles = profiles.with_columns(
-        description=pl.format(
-            "last bought {} days ago (median), {} orders, {} spent",
-            pl.col("recency_days").round(0).cast(pl.Int64),
-            pl.col("frequency").round(1),
-            pl.col("monetary").round(0).cast(pl.Int64),
-        )
-    )
+    profiles = profiles.with_columns(description=pl.Series([_described(row) for row in profiles.iter_rows(named=True)], dtype=pl.String))
     return {
         "k": best,
         "silhouette": scores,
@@ -288,6 +281,20 @@ def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sa
         "profiles": profiles,
         "reason": None,
     }
+
+
+def _described(cluster: dict) -> str:
+    """A cluster's median customer in words. A median of order counts is whole or half: "5
+    orders", "1 order", "2.5 orders" (not "5.0").
+
+    >>> _described({"recency_days": 490.0, "frequency": 1.0, "monetary": 29.4})
+    'the median customer last bought 490 days ago, has 1 order and spent 29'
+    >>> _described({"recency_days": 32.0, "frequency": 2.5, "monetary": 2078.0})
+    'the median customer last bought 32 days ago, has 2.5 orders and spent 2,078'
+    """
+    orders = cluster["frequency"]
+    return (f"the median customer last bought {cluster['recency_days']:,.0f} days ago, has {orders:g} "
+            f"order{'' if orders == 1 else 's'} and spent {cluster['monetary']:,.0f}")  # fmt: skip
 
 
 def portfolio(

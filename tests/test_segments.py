@@ -87,6 +87,10 @@ def test_clusters_on_sample_are_described_in_plain_units(sample_tables):
     assert profiles["customers"].sum() == rfm.height
     assert profiles["monetary"].to_list() == sorted(profiles["monetary"].to_list(), reverse=True)
     assert all("days ago" in text for text in profiles["description"])
+    # whole medians read as whole numbers: "has 1 order", never "1.0 orders"
+    for text, orders in zip(profiles["description"], profiles["frequency"], strict=True):
+        said = f"has {orders:g} order{'' if orders == 1 else 's'} and spent"
+        assert said in text, (said, text)
     fixed = segments.clusters(rfm, k=3)
     assert fixed["k"] == 3 and fixed["profiles"].height == 3
     assert segments.clusters(rfm.head(2))["reason"].startswith("clustering needs")
