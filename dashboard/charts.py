@@ -178,6 +178,11 @@ def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[s
                     line={"color": colour, "width": 2}, name=name or y)  # fmt: skip
     if percent:
         fig.update_yaxes(tickformat=".0%")
+    elif frame.schema[y].is_integer() and frame.height:
+        # counts in whole numbers: with a few customers Plotly would tick 8.5, 9, 9.5, …
+        values = frame.get_column(y).drop_nulls()
+        few = values.len() and values.max() - values.min() <= 10
+        fig.update_yaxes(tickformat=",d", dtick=1 if few else None)
     if frame.schema.get(x, pl.Null).is_temporal():
         # months are labelled as months (with a few points Plotly would tick in milliseconds), at
         # most MONTH_TICKS of them: twelve "Oct 2016" labels in a half-width chart were turned on

@@ -144,6 +144,14 @@ def _kpi(key: str, value: float | None, previous: float | None, p_value: float |
     return Kpi(key, spec.label, spec.unit, value, previous, p_value, definition or spec.definition, numerator, denominator, note)
 
 
+def _answered(surveys: pl.LazyFrame, questions: tuple[str, ...]) -> dict[str, bool]:
+    """Whether any survey holds an answer to each question (a column of the surveys table)."""
+    names = surveys.collect_schema().names()
+    asked = [q for q in questions if q in names]
+    found = surveys.select(pl.col(q).is_not_null().any() for q in asked).collect().row(0, named=True) if asked else {}
+    return {q: bool(found.get(q)) for q in questions}
+
+
 def _missing(key: str, note: str = "") -> Kpi:
     """A KPI this data cannot give, saying what it needs."""
     return _kpi(key, None, None, note=note or f"load the {CATALOGUE[key].needs} table to see this")
@@ -413,13 +421,18 @@ def overview(
             if n_now.value is not None and n_then.value is not None
             else None
         )
-        result.kpis.append(_kpi("nps", n_now.value, n_then.value, nps_p, numerator=n_now.numerator, denominator=n_now.denominator))
         c_now, c_then = satisfaction.csat(s_now), satisfaction.csat(s_then)
-        result.kpis.append(
-            _kpi("csat", c_now.value, c_then.value,
-                 two_proportion_p(c_now.numerator, c_now.denominator, c_then.numerator, c_then.denominator),
-                 numerator=c_now.numerator, denominator=c_now.denominator)
-        )  # fmt: skip
+        c_p = two_proportion_p(c_now.numerator, c_now.denominator, c_then.numerator, c_then.denominator)
+        # surveys that never ask one of the two questions (a shop's reviews: a 1–5 score, no NPS)
+        # give no card for it, and the caption says why, rather than a card reading "—"
+        answered = _answered(surveys, ("nps", "csat"))
+        for key, now, then, p in (("nps", n_now, n_then, nps_p), ("csat", c_now, c_then, c_p)):
+            if not answered[key]:
+                result.kpis.append(_missing(key, f"the surveys hold no {CATALOGUE[key].label} answers"))
+            elif now.value is None:
+                result.kpis.append(_missing(key, f"no {CATALOGUE[key].label} answers in the period"))
+            else:
+                result.kpis.append(_kpi(key, now.value, then.value, p, numerator=now.numerator, denominator=now.denominator))
     else:
         result.kpis += [_missing("nps"), _missing("csat")]
 

@@ -63,3 +63,14 @@ def test_a_histogram_of_a_few_customers_counts_in_whole_numbers_and_labels_its_l
     assert list(fig.layout.xaxis.ticktext) == ["200", "500", "1k", "2k"]
     many = charts.histogram(bins.with_columns(pl.col("count") * 1000), log_x=True)
     assert many.layout.yaxis.dtick is None  # Plotly's own ticks: whole numbers there anyway
+
+
+def test_a_trend_of_a_few_customers_ticks_whole_numbers():
+    """Olist's sample: 8 to 11 active customers a month, ticked 8, 8.5, 9, … Counts (an integer
+    column) tick in ones when they span ten or fewer, and print without decimals."""
+    frame = pl.DataFrame({"month": pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 4, 1), "1mo", eager=True),
+                          "active": [9, 8, 11, 10]})  # fmt: skip
+    fig = charts.trend(frame, x="month", y="active")
+    assert (fig.layout.yaxis.dtick, fig.layout.yaxis.tickformat) == (1, ",d")
+    wide = charts.trend(frame.with_columns(pl.col("active") * 100), x="month", y="active")
+    assert (wide.layout.yaxis.dtick, wide.layout.yaxis.tickformat) == (None, ",d")

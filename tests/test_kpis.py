@@ -280,3 +280,23 @@ def test_calendar_month_steps(day, months, expected):
 
     assert add_months(day, months) == expected
     assert first_of_month(day, months) == expected.replace(day=1)
+
+
+def test_a_question_the_surveys_never_ask_gives_no_card_but_a_reason(as_input):
+    """Olist's reviews: a 1–5 score, no NPS. NPS used to show a card reading "—" with no word of
+    why; now it is left out with its reason, as a missing table is. CSAT in Q2 2024: 4 and 5 of
+    the three answers 4, 5, 2 → 2/3 = 66.7 %. A question answered only outside the period says
+    that instead."""
+    surveys = pl.DataFrame({
+        "response_id": ["1", "2", "3", "4"], "customer_id": ["a", "b", "c", "a"],
+        "responded_at": [D(2024, 4, 2), D(2024, 5, 3), D(2024, 6, 4), D(2024, 1, 9)],
+        "nps": pl.Series([None, None, None, None], dtype=pl.Int64), "csat": [4, 5, 2, 3],
+    })  # fmt: skip
+    q2 = Period(dt.date(2024, 4, 1), dt.date(2024, 6, 30))
+    result = kpis.overview({"surveys": as_input(surveys)}, period=q2)
+    nps, csat = result.get("nps"), result.get("csat")
+    assert (nps.value, nps.note) == (None, "the surveys hold no NPS answers")
+    assert round(csat.value, 1) == 66.7 and csat.note == ""
+    asked_in_january = surveys.with_columns(nps=pl.when(pl.col("response_id") == "4").then(9))
+    result = kpis.overview({"surveys": as_input(asked_in_january)}, period=q2)
+    assert (result.get("nps").value, result.get("nps").note) == (None, "no NPS answers in the period")
