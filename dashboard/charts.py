@@ -139,9 +139,25 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool 
     fig = go.Figure(bar)
     if percent:
         (fig.update_xaxes if horizontal else fig.update_yaxes)(tickformat=".0%")
+    else:
+        _whole_counts(fig, frame.get_column(y), axis="x" if horizontal else "y", from_zero=True)
     if horizontal:
         fig.update_yaxes(autorange="reversed")
     return _layout(fig, title=title, height=max(300, 28 * len(xs) + 80) if horizontal else 360)
+
+
+def _whole_counts(fig: go.Figure, values: pl.Series, *, axis: str = "y", from_zero: bool = False) -> None:
+    """Counts (an integer column) tick in whole numbers: with a few customers or answers Plotly
+    would tick 8.5, 9, 9.5, … or 0.5, 1, 1.5. In ones when the axis spans ten or fewer (bars:
+    from 0)."""
+    values = values.drop_nulls()
+    if not values.dtype.is_integer() or values.is_empty():
+        return
+    low, high = values.min(), values.max()
+    if from_zero:
+        low, high = min(low, 0), max(high, 0)
+    few = high - low <= 10
+    (fig.update_xaxes if axis == "x" else fig.update_yaxes)(tickformat=",d", dtick=1 if few else None)
 
 
 MONTH_TICKS = 6  # month labels on a trend's axis at most
@@ -178,11 +194,8 @@ def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[s
                     line={"color": colour, "width": 2}, name=name or y)  # fmt: skip
     if percent:
         fig.update_yaxes(tickformat=".0%")
-    elif frame.schema[y].is_integer() and frame.height:
-        # counts in whole numbers: with a few customers Plotly would tick 8.5, 9, 9.5, …
-        values = frame.get_column(y).drop_nulls()
-        few = values.len() and values.max() - values.min() <= 10
-        fig.update_yaxes(tickformat=",d", dtick=1 if few else None)
+    else:
+        _whole_counts(fig, frame.get_column(y))
     if frame.schema.get(x, pl.Null).is_temporal():
         # months are labelled as months (with a few points Plotly would tick in milliseconds), at
         # most MONTH_TICKS of them: twelve "Oct 2016" labels in a half-width chart were turned on

@@ -281,6 +281,7 @@ class CostsView:
 
 @dataclass(frozen=True)
 class SatisfactionView:
+    asked: dict[str, bool] | None = None  # whether the surveys ever answer NPS, CSAT, CES; None without surveys
     nps: Any = None  # stats.Rate of the period; None without surveys
     csat: Any = None
     ces: Any = None
@@ -703,6 +704,7 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
         surveys = ctx.tables["surveys"]
         now = surveys.filter(pl.col("responded_at").dt.date().is_between(p.start, p.end))
         out.update(
+            asked=satisfaction.questions_asked(surveys),
             nps=satisfaction.nps(now), csat=satisfaction.csat(now), ces=satisfaction.ces(now),
             nps_trend=(trend := satisfaction.nps_by(surveys.filter(pl.col("responded_at").dt.date() <= as_of), period="1mo")),
             nps_trend_drawn=trend.filter(pl.col("responses") >= MIN_MONTH_ANSWERS),

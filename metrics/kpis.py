@@ -144,14 +144,6 @@ def _kpi(key: str, value: float | None, previous: float | None, p_value: float |
     return Kpi(key, spec.label, spec.unit, value, previous, p_value, definition or spec.definition, numerator, denominator, note)
 
 
-def _answered(surveys: pl.LazyFrame, questions: tuple[str, ...]) -> dict[str, bool]:
-    """Whether any survey holds an answer to each question (a column of the surveys table)."""
-    names = surveys.collect_schema().names()
-    asked = [q for q in questions if q in names]
-    found = surveys.select(pl.col(q).is_not_null().any() for q in asked).collect().row(0, named=True) if asked else {}
-    return {q: bool(found.get(q)) for q in questions}
-
-
 def _missing(key: str, note: str = "") -> Kpi:
     """A KPI this data cannot give, saying what it needs."""
     return _kpi(key, None, None, note=note or f"load the {CATALOGUE[key].needs} table to see this")
@@ -425,7 +417,7 @@ def overview(
         c_p = two_proportion_p(c_now.numerator, c_now.denominator, c_then.numerator, c_then.denominator)
         # surveys that never ask one of the two questions (a shop's reviews: a 1–5 score, no NPS)
         # give no card for it, and the caption says why, rather than a card reading "—"
-        answered = _answered(surveys, ("nps", "csat"))
+        answered = satisfaction.questions_asked(surveys)
         for key, now, then, p in (("nps", n_now, n_then, nps_p), ("csat", c_now, c_then, c_p)):
             if not answered[key]:
                 result.kpis.append(_missing(key, f"the surveys hold no {CATALOGUE[key].label} answers"))

@@ -33,6 +33,19 @@ from metrics.stats import (
 NPS_GROUPS = ("Promoter", "Passive", "Detractor")
 
 
+def questions_asked(surveys: Frame, questions: tuple[str, ...] = ("nps", "csat", "ces")) -> dict[str, bool]:
+    """Whether any survey holds an answer to each question (a column of the surveys table): a
+    shop's reviews ask for a 1–5 score and never for NPS, and a question never asked has no figure
+    to show, in any period.
+
+    >>> questions_asked(pl.DataFrame({"nps": [None, None], "csat": [4, None]}))
+    {'nps': False, 'csat': True, 'ces': False}
+    """
+    frame = lazy(surveys)
+    asked = [q for q in questions if q in frame.collect_schema().names()]
+    found = frame.select(pl.col(q).is_not_null().any() for q in asked).collect().row(0, named=True) if asked else {}
+    return {q: bool(found.get(q)) for q in questions}
+
 def nps(values: Any, *, column: str = "nps") -> Rate:
     """NPS = % promoters (9–10) − % detractors (0–6), on −100…100, with the 95% interval
     ±1.96 · sqrt((p₊ + p₋ − (p₊ − p₋)²) / n) (METRICS.md). `values`: a Series, a sequence or a

@@ -24,10 +24,13 @@ filters, view = shell.page("satisfaction", "Satisfaction")
 cards = []  # (label, value, help), as the data gives them
 if view.nps is not None:
     ces = view.ces
-    cards += [("NPS", rate_text(view.nps, "pts"), rate_help(view.nps, "% promoters (9–10) − % detractors (0–6)")),
-              ("CSAT", rate_text(view.csat), rate_help(view.csat, "responses of 4 or 5 / all responses (1–5)")),
-              ("CES", rate_text(ces), rate_help(ces, "responses of 5–7 / all responses (1–7)")
-               + ("" if ces.value is None else f"; mean {ces.parts['mean']:.2f}"))]  # fmt: skip
+    survey_cards = {
+        "nps": ("NPS", rate_text(view.nps, "pts"), rate_help(view.nps, "% promoters (9–10) − % detractors (0–6)")),
+        "csat": ("CSAT", rate_text(view.csat), rate_help(view.csat, "responses of 4 or 5 / all responses (1–5)")),
+        "ces": ("CES", rate_text(ces), rate_help(ces, "responses of 5–7 / all responses (1–7)")
+                + ("" if ces.value is None else f"; mean {ces.parts['mean']:.2f}")),
+    }  # fmt: skip
+    cards += [card for key, card in survey_cards.items() if view.asked[key]]  # a question never asked has no card
 if view.ticket_csat is not None:
     cards.append(("CSAT after tickets", rate_text(view.ticket_csat),
                   rate_help(view.ticket_csat, "tickets created in the period and rated 4 or 5 / rated tickets (1–5)")))  # fmt: skip
@@ -39,6 +42,9 @@ if view.times_all is not None and view.times_all.height:
                   + ("—" if t["first_response_p90_h"] is None else f"{t['first_response_p90_h']:.1f} h")))  # fmt: skip
 for column, (label, value, text) in zip(st.columns(max(len(cards), 4)), cards, strict=False):
     column.metric(label, value, border=True, help=text)
+never = [label for key, label in (("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES")) if view.asked and not view.asked[key]]
+if never:
+    st.caption(f"No survey in this data answers {' or '.join(never)}, so {'it has' if len(never) == 1 else 'they have'} no card.")
 
 if view.nps is not None:
     left, right = st.columns(2)

@@ -74,3 +74,10 @@ def test_a_trend_of_a_few_customers_ticks_whole_numbers():
     assert (fig.layout.yaxis.dtick, fig.layout.yaxis.tickformat) == (1, ",d")
     wide = charts.trend(frame.with_columns(pl.col("active") * 100), x="month", y="active")
     assert (wide.layout.yaxis.dtick, wide.layout.yaxis.tickformat) == (None, ",d")
+
+
+def test_bars_of_a_few_answers_tick_whole_numbers():
+    """Olist's CSAT answers in a quarter: 1, 3, 2 and 1 of the scores 2 to 5, ticked 0.5, 1, 1.5."""
+    frame = pl.DataFrame({"score": ["2", "3", "4", "5"], "responses": [1, 3, 2, 1]})
+    assert charts.bars(frame, x="score", y="responses").layout.yaxis.dtick == 1
+    assert charts.bars(frame.with_columns(pl.col("responses") * 9), x="score", y="responses").layout.yaxis.dtick is None

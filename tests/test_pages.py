@@ -160,6 +160,28 @@ def test_an_overview_with_no_figure_says_so_once(env, sample_tables):
     assert not any("Changes against" in c.value for c in at.caption)
 
 
+def test_a_survey_question_never_asked_has_no_card_on_either_page(env, sample_tables):
+    """Surveys that ask for a 1–5 score only (a shop's reviews, as Olist's): no NPS or CES card
+    reading "—" on the Satisfaction page, a sentence saying why; the Overview leaves NPS out and
+    names it with its reason."""
+    import polars as pl
+
+    from metrics.domain import Dataset
+
+    reviews = sample_tables["surveys"].with_columns(pl.lit(None, pl.Int64).alias("nps"), pl.lit(None, pl.Int64).alias("ces"))
+    env.store().save(Dataset("Reviews", dict(sample_tables, surveys=reviews), sample_settings()))
+    env.store().set_active("Reviews")
+    at = _app()
+    labels = {m.label for m in at.metric}
+    assert "CSAT" in labels and "NPS" not in labels
+    assert any("NPS (the surveys hold no NPS answers)" in c.value for c in at.caption)
+    at.switch_page(PAGES["Satisfaction"]).run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert "CSAT" in labels and "NPS" not in labels and "CES" not in labels
+    assert any(c.value == "No survey in this data answers NPS or CES, so they have no card." for c in at.caption)
+
+
 def test_without_a_currency_the_caption_says_so_and_the_cards_stay_short(env, sample_tables):
     import dataclasses
 
