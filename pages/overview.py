@@ -14,7 +14,7 @@ for sentence in view.changes:
     st.markdown(f"- {plain(sentence)}")
 
 kpi_cards.show(view.overview, view.months, currency=currency)
-if any(k.value is not None for k in view.overview.kpis):  # a card is drawn: what its change is against
+if any(k.change is not None for k in view.overview.kpis):  # a card shows a change: what it is against
     st.caption(
         f"Changes against {view.overview.comparison.label()}. A grey change is within normal "
         "variation (not significant at 5%); hover a card for its definition and test."

@@ -182,6 +182,25 @@ def test_a_survey_question_never_asked_has_no_card_on_either_page(env, sample_ta
     assert any(c.value == "No survey in this data answers NPS or CES, so they have no card." for c in at.caption)
 
 
+def test_cards_without_a_change_get_no_caption_about_changes(env, sample_tables):
+    """A shop export (customers, orders) that begins with the default period (1 April 2026): the
+    cards are drawn, none has a change (the comparison is before the first order, as the sentence above them says), so
+    no caption explains what changes are against and which are grey."""
+    import datetime as dt
+
+    import polars as pl
+
+    from metrics.domain import Dataset
+
+    orders = sample_tables["orders"].filter(pl.col("order_date") >= dt.datetime(2026, 4, 1))
+    env.store().save(Dataset("From April", {"customers": sample_tables["customers"], "orders": orders}, sample_settings()))
+    env.store().set_active("From April")
+    at = _app()
+    assert _metric(at, "Revenue (USD)")
+    assert any("the comparison period starts before the first order" in m.value.replace("\\", "") for m in at.markdown)
+    assert not any("Changes against" in c.value for c in at.caption)
+
+
 def test_without_a_currency_the_caption_says_so_and_the_cards_stay_short(env, sample_tables):
     import dataclasses
 
