@@ -369,6 +369,9 @@ def overview(ctx: Context) -> OverviewView:
         )
         order = {t: i for i, t in enumerate(ctx.tier_order())}
         tiers = tiers.sort(pl.col("tier").replace_strict(order, default=len(order)))
+        # the bars' labels: "1 order", "1,234 orders" (a tier a row)
+        tiers = tiers.with_columns(orders_text=pl.Series([f"{n:,} order{'' if n == 1 else 's'}" for n in tiers.get_column("orders")],
+                                                         dtype=pl.String))  # fmt: skip
     changes = kpis.top_changes(result, currency=ctx.settings.currency) or [kpis.why_no_changes(result)]
     return OverviewView(overview=result, months=months, tiers=tiers, changes=changes)
 

@@ -220,11 +220,11 @@ def _clusters(rfm: pl.DataFrame, *, k: int | None, k_range: range, seed: int, sa
     )
     if n < 2 * MIN_CLUSTER_CUSTOMERS and not k:
         return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
-                "reason": f"clustering needs at least {2 * MIN_CLUSTER_CUSTOMERS} customers ({MIN_CLUSTER_CUSTOMERS} a "
-                          f"cluster), this slice has {n}"}  # fmt: skip
+                "reason": f"Clustering needs at least {2 * MIN_CLUSTER_CUSTOMERS} customers ({MIN_CLUSTER_CUSTOMERS} a "
+                          f"cluster); this slice has {n}."}  # fmt: skip
     if n < 3:
         return {"k": None, "silhouette": {}, "assignments": None, "profiles": None,
-                "reason": f"clustering needs at least 3 customers, this slice has {n}"}  # fmt: skip
+                "reason": f"Clustering needs at least 3 customers; this slice has {n}."}  # fmt: skip
     scaled = StandardScaler().fit_transform(features)
     rng = np.random.default_rng(seed)
     pick = rng.choice(n, size=min(n, sample), replace=False)

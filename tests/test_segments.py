@@ -93,7 +93,7 @@ def test_clusters_on_sample_are_described_in_plain_units(sample_tables):
         assert said in text, (said, text)
     fixed = segments.clusters(rfm, k=3)
     assert fixed["k"] == 3 and fixed["profiles"].height == 3
-    assert segments.clusters(rfm.head(2))["reason"].startswith("clustering needs")
+    assert segments.clusters(rfm.head(2))["reason"].startswith("Clustering needs")
 
 
 def test_clusters_stand_for_twenty_customers_each_on_average(sample_tables):
@@ -101,7 +101,7 @@ def test_clusters_stand_for_twenty_customers_each_on_average(sample_tables):
     favouring tiny clusters on few points: now no clustering under 40 customers, and at most
     n / 20 clusters above (60 customers: at most 3)."""
     rfm = segments.rfm_segments(sample_tables["orders"], as_of=dt.date(2026, 6, 30))
-    assert segments.clusters(rfm.head(24))["reason"] == "clustering needs at least 40 customers (20 a cluster), this slice has 24"
+    assert segments.clusters(rfm.head(24))["reason"] == "Clustering needs at least 40 customers (20 a cluster); this slice has 24."
     sixty = segments.clusters(rfm.head(60))
     assert sixty["k"] is not None and sixty["k"] <= 3 and set(sixty["silhouette"]) <= {2, 3}
 
