@@ -54,19 +54,16 @@ if view.nps is not None:
     elif view.nps_trend.height:  # an empty chart would draw a made-up axis (January 2000 on)
         left.caption(f"No month has {MIN_MONTH_ANSWERS} or more NPS answers ({view.nps_trend.get_column('responses').sum():,} "
                      "in all), so the NPS by month is not drawn.")  # fmt: skip
-    else:
-        left.caption("These surveys hold no NPS answer (0–10), so there is no NPS by month.")
+    # else no survey answers NPS, which the sentence under the cards says
     if view.nps_trend.height:
         with left:
             download.show(view.nps_trend, "nps-trend")
     if view.nps_by_tier is not None and view.nps_by_tier.height:
         right.plotly_chart(charts.bars(shell.sort_tiers(view.nps_by_tier), x="tier", y="nps", colour_by_tier=True, error=("ci_low", "ci_high"),
                                        title="NPS by tier in the period (95% interval)"))  # fmt: skip
-    dist = st.columns(3)
-    for column, (name, frame) in zip(dist, view.distributions.items(), strict=True):
-        if frame.height:
-            column.plotly_chart(charts.bars(frame, x="score", y="responses",
-                                            title=f"{name.upper()} answers"))  # fmt: skip
+    answered = [(name, frame) for name, frame in view.distributions.items() if frame.height]  # side by side, from the left
+    for column, (name, frame) in zip(st.columns(3), answered, strict=False):
+        column.plotly_chart(charts.bars(frame, x="score", y="responses", title=f"{name.upper()} answers"))
     if view.by_group is not None and view.by_group.height:
         st.subheader("Do promoters stay?")
         groups = view.by_group

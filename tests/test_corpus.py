@@ -78,11 +78,14 @@ def test_an_export_of_one_day_has_nothing_to_compare_with(corpus_store):
 
 def test_surveys_without_nps_say_so_instead_of_an_empty_chart(corpus_store):
     """Olist's reviews are scores of 1–5 (CSAT), with no NPS question: the Satisfaction page says
-    there is no NPS by month instead of drawing an empty chart on a made-up axis (January 2000)."""
+    so once, with no NPS or CES card reading "—" and no empty chart on a made-up axis (January
+    2000); the CSAT answers are drawn in the first column."""
     at = open_page("Olist shop", "satisfaction")
     assert not at.exception
-    assert any("hold no NPS answer" in c.value for c in at.caption)
-    assert not any("NPS by month" in str(chart.proto.spec) for chart in at.get("plotly_chart"))
+    assert [c.value for c in at.caption if "NPS" in c.value] == ["No survey in this data answers NPS or CES, so they have no card."]
+    assert [m.label for m in at.metric] == ["CSAT"]
+    charts = [str(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert not any("NPS by month" in spec for spec in charts) and any("CSAT answers" in spec for spec in charts)
 
 
 def test_the_olist_funnel_names_the_breakdowns_it_leaves_out(corpus_store):
