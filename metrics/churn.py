@@ -238,8 +238,8 @@ def churn_probability(model, x: np.ndarray) -> np.ndarray:
 
     Why in blocks: scikit-learn walks each tree over every row before the next tree, so at half a
     million customers the matrix (60 MB) is read from memory once per tree; a block of rows stays
-    in the cache for all the trees. Scoring 477,000 customers: 0.64 → 0.46 s here; the
-    probabilities are the same, bit for bit (each row is scored on its own)."""
+    in the cache for all the trees. A model of this size scoring 477,000 rows of random features:
+    0.64 → 0.46 s here; the probabilities are the same, bit for bit (each row is scored on its own)."""
     if len(x) <= SCORING_BLOCK:
         return model.predict_proba(x)[:, 1]
     return np.concatenate([model.predict_proba(x[i : i + SCORING_BLOCK])[:, 1] for i in range(0, len(x), SCORING_BLOCK)])
