@@ -46,6 +46,7 @@ def questions_asked(surveys: Frame, questions: tuple[str, ...] = ("nps", "csat",
     found = frame.select(pl.col(q).is_not_null().any() for q in asked).collect().row(0, named=True) if asked else {}
     return {q: bool(found.get(q)) for q in questions}
 
+
 def nps(values: Any, *, column: str = "nps") -> Rate:
     """NPS = % promoters (9–10) − % detractors (0–6), on −100…100, with the 95% interval
     ±1.96 · sqrt((p₊ + p₋ − (p₊ − p₋)²) / n) (METRICS.md). `values`: a Series, a sequence or a
