@@ -175,6 +175,7 @@ class OverviewView:
     months: pl.DataFrame  # twelve months of each monthly KPI (sparklines, trends)
     tiers: pl.DataFrame | None  # revenue, customers and orders per tier in the period
     changes: list[str]  # the three biggest changes in words, else why there are none
+    not_drawn: dict[str, str] = field(default_factory=dict)  # monthly chart ("revenue", "active") → why it has nothing to draw
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ class RetentionView:
     backtest: dict[str, Any] | None  # the churn rate of a year ago against what happened
     repeat: Any  # stats.Rate
     window: int
+    not_drawn: dict[str, str] = field(default_factory=dict)  # chart ("curves", "survival", "churn") → why it has nothing to draw
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,17 @@ def overview(ctx: Context) -> OverviewView:
         tiers = tiers.with_columns(orders_text=pl.Series([f"{n:,} order{'' if n == 1 else 's'}" for n in tiers.get_column("orders")],
                                                          dtype=pl.String))  # fmt: skip
     changes = kpis.top_changes(result, currency=ctx.settings.currency) or [kpis.why_no_changes(result)]
-    return OverviewView(overview=result, months=months, tiers=tiers, changes=changes)
+    # a line needs two points: an export of a few days has one month of revenue and no month that
+    # began with customers active
+    not_drawn = {}
+    if "revenue" in months.columns:
+        first = ctx.first_order()
+        since = f": the orders begin on {first:%d %b %Y}" if first else ""
+        if months.get_column("revenue").drop_nulls().len() < 2:
+            not_drawn["revenue"] = f"Revenue per month needs orders in two months or more{since}."
+        if months.get_column("active_customers").drop_nulls().len() < 2:
+            not_drawn["active"] = f"Active customers at the start of each month need two months that begin after the first order{since}."
+    return OverviewView(overview=result, months=months, tiers=tiers, changes=changes, not_drawn=not_drawn)
 
 
 # ---------------------------------------------------------------- Funnel
@@ -517,6 +529,19 @@ def retention_page(ctx: Context) -> RetentionView:
         days=pl.lit(0.0), survival=pl.lit(1.0), ci_low=pl.lit(1.0), ci_high=pl.lit(1.0)
     )
     drawn = pl.concat([start, curves.select(start.columns).with_columns(pl.col("days").cast(pl.Float64))]) if curves.height else curves
+    churn = _churn_months(retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers, spells=spells))
+    # a short export (a day, a month) gives these charts a single point or none: say why instead
+    # of drawing an empty axis
+    not_drawn = {}
+    if not by_tier or pl.concat(by_tier).get_column("period").max() == 0:
+        not_drawn["curves"] = ("The retention curve needs a cohort older than its first month: in this data every customer "
+                               "bought for the first time in the as-of month.")
+    if not curves.height or (curves.get_column("days").max() == 0 and not curves.get_column("events").sum()):
+        not_drawn["survival"] = ("How long customers stay needs time after their first order: in this data every customer "
+                                 "bought for the first time on the as-of date.")
+    if not churn["churn_months"].height:
+        not_drawn["churn"] = ("Monthly churn needs customers active at the start of a month: in this data nobody had bought "
+                              "before the as-of month began.")
     return RetentionView(**{
         "customers": both.drop("revenue_retention"),
         "revenue": both.drop("retention").rename({"revenue_retention": "retention"}),
@@ -527,12 +552,12 @@ def retention_page(ctx: Context) -> RetentionView:
         "median_lifetime": medians,
         "lost_day_0": lost_day_0,
         "logrank": test,
-        **_churn_months(retention.monthly_churn(orders, as_of=as_of, churn_window_days=window, customers=customers,
-                                                spells=spells)),
+        **churn,
         "backtest": retention.churn_backtest(ctx.purchase_days(), as_of=as_of, churn_window_days=window, customers=customers,
                                              spells=spells),
         "repeat": retention.repeat_purchase_rate(orders, as_of=as_of),
         "window": window,
+        "not_drawn": not_drawn,
     })
 
 

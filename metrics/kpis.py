@@ -334,7 +334,8 @@ def overview(
                  two_proportion_p(now["churned"], now["at_start"], then["churned"], then["at_start"]),
                  definition="customers active on the day before the period who lapsed during it (no purchase for "
                  f"{window} days, or their churn date) / customers active on that day",
-                 numerator=now["churned"], denominator=now["at_start"])
+                 numerator=now["churned"], denominator=now["at_start"],
+                 note="" if now["at_start"] else f"nobody was active on {period.start - dt.timedelta(days=1):%d %b %Y}, the day before the period")
         )  # fmt: skip
         retained_now, retained_then = nrr(orders, period), nrr(orders, other)
         nrr_now, nrr_then = retained_now.value, retained_then.value
@@ -347,11 +348,19 @@ def overview(
                  numerator=retained_now.revenue_now, denominator=retained_now.revenue_base,
                  note="" if retained_now.customers else f"no customer bought in {retained_now.base.label()}, a year before")
         )  # fmt: skip
-        ltv_now = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=spells)["ltv"]
+        simple = ltv.simple_ltv(orders, start=period.start, end=period.end, margin_rate=settings.margin_rate, spells=spells)
+        ltv_now = simple["ltv"]
         ltv_then = ltv.simple_ltv(orders, start=other.start, end=other.end, margin_rate=settings.margin_rate, spells=spells)["ltv"]
-        result.kpis.append(_kpi("avg_ltv", ltv_now, ltv_then))
+        # simple LTV divides by the churn rate: without one it has no value, and the card says why
+        no_ltv = "" if ltv_now is not None else (
+            "no churn rate to divide by, as nobody was active on the day before the period" if not simple["active_at_start"]
+            else "no churn rate to divide by, as no customer lapsed in the period" if not simple["churned"]
+            else "nobody bought in the period")  # fmt: skip
+        result.kpis.append(_kpi("avg_ltv", ltv_now, ltv_then, note=no_ltv))
         cac_now = cac_then = None
-        if customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names():
+        costs_known = (customers is not None and "acquisition_cost" in lazy(customers).collect_schema().names()
+                       and lazy(customers).select(pl.col("acquisition_cost").is_not_null().any()).collect().item())  # fmt: skip
+        if costs_known:
             cac = lazy(customers).select("customer_id", "acquisition_cost").collect()
 
             def mean_cac(spells: pl.DataFrame, p: Period) -> float | None:
@@ -361,10 +370,11 @@ def overview(
 
             cac_now, cac_then = mean_cac(spells, period), mean_cac(spells, other)
         ratio = lambda ltv, cac: ltv / cac if ltv is not None and cac else None  # noqa: E731
-        result.kpis.append(
-            _kpi("ltv_cac", ratio(ltv_now, cac_now), ratio(ltv_then, cac_then),
-                 note="" if cac_now is not None else "needs acquisition_cost in customers")
-        )  # fmt: skip
+        ltv_cac_now = ratio(ltv_now, cac_now)
+        why_no_ratio = ("" if ltv_cac_now is not None else "needs acquisition_cost in customers" if not costs_known
+                        else f"no average LTV: {no_ltv}" if ltv_now is None
+                        else "no customer acquired in the period has an acquisition cost above 0")  # fmt: skip
+        result.kpis.append(_kpi("ltv_cac", ltv_cac_now, ratio(ltv_then, cac_then), note=why_no_ratio))
         if first_order is None:
             first_order = first_order_day(orders)
         if first_order is None or other.start < first_order:

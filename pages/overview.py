@@ -23,10 +23,16 @@ if any(k.change is not None for k in view.overview.kpis):  # a card shows a chan
 months = view.months
 left, right = st.columns(2)
 if "revenue" in months.columns:
-    left.plotly_chart(charts.trend(months, x="month", y="revenue", title=f"Revenue per month ({currency})", name="revenue",
-                                   partial="partial"))  # fmt: skip
-    right.plotly_chart(charts.trend(months, x="month", y="active_customers", title="Active customers at the start of each month",
-                                    name="active customers"))  # fmt: skip
+    if "revenue" in view.not_drawn:
+        left.caption(view.not_drawn["revenue"])
+    else:
+        left.plotly_chart(charts.trend(months, x="month", y="revenue", title=f"Revenue per month ({currency})", name="revenue",
+                                       partial="partial"))  # fmt: skip
+    if "active" in view.not_drawn:
+        right.caption(view.not_drawn["active"])
+    else:
+        right.plotly_chart(charts.trend(months, x="month", y="active_customers", title="Active customers at the start of each month",
+                                        name="active customers"))  # fmt: skip
     download.show(months, "overview-monthly")
 if view.tiers is not None and view.tiers.height == 1:
     st.subheader("By tier, in the period")

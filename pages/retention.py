@@ -34,14 +34,18 @@ download.show(matrix, f"cohorts-{basis or 'customers'}")
 
 left, right = st.columns(2)
 by_tier = " by tier" if tiers > 1 else ""
-if view.curves_by_tier is not None:
+if "curves" in view.not_drawn:
+    left.caption(view.not_drawn["curves"])
+elif view.curves_by_tier is not None:
     left.plotly_chart(charts.lines_by(view.curves_drawn, x="period", y="retention", group="tier",
                                       percent=True, order=shell.tier_order(),
                                       title=f"Retention curve{by_tier} (all cohorts pooled)"))  # fmt: skip
     with left:
         download.show(view.curves_by_tier, "retention-by-tier")
 survival = view.survival
-if survival.height:
+if "survival" in view.not_drawn:
+    right.caption(view.not_drawn["survival"])
+elif survival.height:
     right.plotly_chart(charts.lines_by(view.survival_drawn, x="days", y="survival", group="tier", percent=True,
                                        order=shell.tier_order(), band=("ci_low", "ci_high"), step=True,
                                        title=f"Still active, by days since first order{by_tier}"))  # fmt: skip
@@ -61,9 +65,12 @@ if survival.height:
             )  # fmt: skip
         download.show(survival, "survival")
 
-st.plotly_chart(charts.trend(months, x="month", y="churn_rate", band=("ci_low", "ci_high"), percent=True, name="monthly churn",
-                             partial="partial", title="Monthly churn rate (customers active at the month's start who lapsed in it)"))  # fmt: skip
-download.show(view.monthly_churn, "monthly-churn")
+if "churn" in view.not_drawn:
+    st.caption(view.not_drawn["churn"])
+else:
+    st.plotly_chart(charts.trend(months, x="month", y="churn_rate", band=("ci_low", "ci_high"), percent=True, name="monthly churn",
+                                 partial="partial", title="Monthly churn rate (customers active at the month's start who lapsed in it)"))  # fmt: skip
+    download.show(view.monthly_churn, "monthly-churn")
 
 test = view.backtest
 shell.how_did_this_do(

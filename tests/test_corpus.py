@@ -74,6 +74,29 @@ def test_an_export_of_one_day_has_nothing_to_compare_with(corpus_store):
     revenue = next(m for m in at.metric if m.label.startswith("Revenue"))
     assert revenue.value == "2,370" and not revenue.delta
     assert "before the first order" in revenue.help
+    # no card reads "—" without a reason: the churn rate and average LTV (nobody was active the
+    # day before) are named with theirs; the monthly lines, one point and none, are sentences
+    assert all(m.value != "—" for m in at.metric)
+    said = " ".join(c.value for c in at.caption)
+    assert "Churn rate (nobody was active on 16 May 2024, the day before the period)" in said
+    assert "Average LTV (no churn rate to divide by, as nobody was active on the day before the period)" in said
+    assert "Revenue per month needs orders in two months or more: the orders begin on 17 May 2024." in said
+    assert "Active customers at the start of each month need two months" in said
+    assert not at.get("plotly_chart")
+
+
+def test_retention_of_one_day_says_why_three_charts_are_not_drawn(corpus_store):
+    """One day of orders: the retention curve would be one point at 100 %, how long customers
+    stay a curve of no length, monthly churn a chart of no month (each was an empty axis, the
+    churn one from 0 to 400 %). Each says why in a sentence; the cohort matrix is still drawn."""
+    at = open_page("One day", "retention")
+    assert not at.exception
+    said = " ".join(c.value for c in at.caption)
+    assert "The retention curve needs a cohort older than its first month" in said
+    assert "How long customers stay needs time after their first order" in said
+    assert "Monthly churn needs customers active at the start of a month" in said
+    titles = [str(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(titles) == 1 and "still buying" in titles[0]
 
 
 def test_surveys_without_nps_say_so_instead_of_an_empty_chart(corpus_store):

@@ -77,7 +77,8 @@ def test_a_comparison_period_before_the_first_order_has_nothing_to_compare(as_in
     revenue, new = result.get("revenue"), result.get("new_customers")
     assert (revenue.value, revenue.previous, revenue.p_value, new.value, new.previous) == (50.0, None, None, 2, None)
     assert "before the first order (17 May 2024)" in revenue.note
-    assert result.get("churn_rate").value is None and not result.get("churn_rate").note  # no value: not that reason
+    churn = result.get("churn_rate")  # no value: its own reason, not the comparison's
+    assert churn.value is None and churn.note == "nobody was active on 16 May 2024, the day before the period"
     assert all(k.previous is None for k in result.kpis) and kpis.top_changes(result) == []
     later = kpis.overview(tables, period=Period(dt.date(2024, 5, 18), dt.date(2024, 5, 18)))
     assert (later.get("revenue").value, later.get("revenue").previous) == (10.0, 50.0)
@@ -300,3 +301,23 @@ def test_a_question_the_surveys_never_ask_gives_no_card_but_a_reason(as_input):
     asked_in_january = surveys.with_columns(nps=pl.when(pl.col("response_id") == "4").then(9))
     result = kpis.overview({"surveys": as_input(asked_in_january)}, period=q2)
     assert (result.get("nps").value, result.get("nps").note) == (None, "no NPS answers in the period")
+
+
+def test_a_figure_without_a_value_says_why(as_input):
+    """Two customers, each buying once on 17 May 2024, the period that day: nobody was active on
+    16 May, so no churn rate (0 lapsed of 0), and simple LTV = margin / churn has nothing to divide
+    by; with an acquisition cost, LTV:CAC says it has no LTV. With a customer active before it
+    (c, 1 May) and nobody lapsing, the LTV says that instead."""
+    orders = pl.DataFrame({"order_id": ["1", "2"], "customer_id": ["a", "b"],
+                           "order_date": [D(2024, 5, 17), D(2024, 5, 17)], "amount": [30.0, 20.0]})  # fmt: skip
+    customers = pl.DataFrame({"customer_id": ["a", "b", "c"], "acquisition_cost": [5.0, 5.0, 5.0]})
+    day = Period(dt.date(2024, 5, 17), dt.date(2024, 5, 17))
+    result = kpis.overview({"orders": as_input(orders), "customers": as_input(customers)}, period=day)
+    assert result.get("churn_rate").note == "nobody was active on 16 May 2024, the day before the period"
+    assert result.get("avg_ltv").note == "no churn rate to divide by, as nobody was active on the day before the period"
+    assert result.get("ltv_cac").note.startswith("no average LTV: no churn rate to divide by")
+    earlier = pl.concat([orders, pl.DataFrame({"order_id": ["3"], "customer_id": ["c"], "order_date": [D(2024, 5, 1)],
+                                               "amount": [10.0]})])  # fmt: skip
+    result = kpis.overview({"orders": as_input(earlier), "customers": as_input(customers)}, period=day)
+    assert result.get("churn_rate").value == 0.0
+    assert result.get("avg_ltv").note == "no churn rate to divide by, as no customer lapsed in the period"
