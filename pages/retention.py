@@ -13,13 +13,16 @@ cols = st.columns(3)  # two cards, at the width of three
 tiers = view.survival.get_column("tier").n_unique() if view.survival.height else 0
 cols[0].metric("Repeat purchase rate", "—" if repeat.value is None else f"{100 * repeat.value:.1f}%", border=True,
                help=f"customers with ≥ 2 orders / customers with ≥ 1 order: {repeat.numerator:,.0f} of {repeat.denominator:,.0f}")  # fmt: skip
-cols[1].metric("Churn rate, last complete month", "—" if latest is None else f"{100 * latest['churn_rate']:.1f}%", border=True,
-               help=("" if latest is None else f"{latest['month']:%B %Y}: {latest['churned']:,} of the {latest['active_at_start']:,} "
-               "customers active on the day before it lapsed during it (no purchase for "
-               f"{view.window} days, or their churn date). A month still running at the as-of date is not shown as one."))  # fmt: skip
-if latest is not None:
+if latest is not None:  # else no complete month had customers active at its start: said below or here
+    cols[1].metric("Churn rate, last complete month", f"{100 * latest['churn_rate']:.1f}%", border=True,
+                   help=f"{latest['month']:%B %Y}: {latest['churned']:,} of the {latest['active_at_start']:,} customers active "
+                   f"on the day before it lapsed during it (no purchase for {view.window} days, or their churn date). A month "
+                   "still running at the as-of date is not shown as one.")  # fmt: skip
     cols[2].metric("Came back, last complete month", f"{latest['reactivated']:,}", border=True,
                    help="customers who bought again after a lapse (a reactivation) in that month")
+elif "churn" not in view.not_drawn:
+    st.caption("The churn rate of a complete month needs customers active at its start: the only month with them is still "
+               "running, so no month's rate is shown as a card.")
 test = view.logrank
 medians = {t: d for t, d in view.median_lifetime.items() if d is not None}
 

@@ -83,6 +83,7 @@ def test_an_export_of_one_day_has_nothing_to_compare_with(corpus_store):
     assert "Revenue per month needs orders in two months or more: the orders begin on 17 May 2024." in said
     assert "Active customers at the start of each month need two months" in said
     assert not at.get("plotly_chart")
+    assert not any(m.proto.chart_data for m in at.metric)  # one month is no trend: no flat sparkline
 
 
 def test_retention_of_one_day_says_why_three_charts_are_not_drawn(corpus_store):
@@ -97,6 +98,7 @@ def test_retention_of_one_day_says_why_three_charts_are_not_drawn(corpus_store):
     assert "Monthly churn needs customers active at the start of a month" in said
     titles = [str(chart.proto.spec) for chart in at.get("plotly_chart")]
     assert len(titles) == 1 and "still buying" in titles[0]
+    assert [m.label for m in at.metric] == ["Repeat purchase rate"]  # no churn card reading "—"
 
 
 def test_surveys_without_nps_say_so_instead_of_an_empty_chart(corpus_store):

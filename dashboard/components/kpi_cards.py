@@ -79,8 +79,10 @@ def show(overview: Overview, months: pl.DataFrame, *, currency: str, per_row: in
         for column, kpi in zip(columns, shown[start : start + per_row], strict=False):
             spark = None
             if kpi.key in months.columns:
-                # a month without data is left out, not drawn as 0 (an NPS of 0 is a real score)
-                spark = months.get_column(kpi.key).drop_nulls().to_list() or None
+                # a month without data is left out, not drawn as 0 (an NPS of 0 is a real score);
+                # a single month is no trend (it drew a flat line)
+                spark = months.get_column(kpi.key).drop_nulls().to_list()
+                spark = spark if len(spark) >= 2 else None
             with column:
                 label = card_label(kpi.label, currency) if kpi.unit == "currency" else kpi.label
                 unchanged = _unchanged(kpi)
