@@ -279,8 +279,8 @@ def histogram(bins: pl.DataFrame, *, title: str = "", x_title: str = "", log_x: 
         values = log_ticks(min(left), max(right))
         fig.update_xaxes(tickvals=[math.log10(v) for v in values], ticktext=[_short(v) for v in values])
     fig.update_xaxes(title=x_title)
-    # customers are counted in whole numbers: with a few of them Plotly would tick 0.2, 0.4, …
-    fig.update_yaxes(title="customers", dtick=1 if count and max(count) <= 10 else None)
+    fig.update_yaxes(title="customers")
+    _whole_counts(fig, bins.get_column("count"), from_zero=True)
     return _layout(fig, title=title, bargap=0)
 
 
