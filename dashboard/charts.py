@@ -117,9 +117,10 @@ def grouped_bars(frame: pl.DataFrame, *, x: str, y: str, colour: str, title: str
 
 def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool = False, horizontal: bool = False,
          colour_by_tier: bool = False, error: tuple[str, str] | None = None, text: str | None = None,
-         text_template: str | None = None) -> go.Figure:  # fmt: skip
+         text_template: str | None = None, counted: tuple[str, str] | None = None) -> go.Figure:  # fmt: skip
     """Bars, tier-coloured on request; `text` labels each bar with a column, formatted by Plotly's
-    `text_template` (e.g. "%{text:.1%}", "%{text:,} deals") when given."""
+    `text_template` (e.g. "%{text:.1%}") when given, or as a count of `counted` (singular, plural:
+    "1 order", "1,234 orders")."""
     xs, ys = frame.get_column(x).to_list(), frame.get_column(y).to_list()
     colours = [colour_for(str(v), i) for i, v in enumerate(xs)] if colour_by_tier else ACCENT
     kw = {}
@@ -132,6 +133,8 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str = "", percent: bool 
         }  # fmt: skip
     if text:
         kw["text"] = frame.get_column(text).to_list()
+        if counted:
+            kw["text"] = [f"{n:,} {counted[0] if n == 1 else counted[1]}" for n in kw["text"]]
         kw["textposition"] = "auto"
         if text_template:
             kw["texttemplate"] = text_template

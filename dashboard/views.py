@@ -371,9 +371,6 @@ def overview(ctx: Context) -> OverviewView:
         )
         order = {t: i for i, t in enumerate(ctx.tier_order())}
         tiers = tiers.sort(pl.col("tier").replace_strict(order, default=len(order)))
-        # the bars' labels: "1 order", "1,234 orders" (a tier a row)
-        tiers = tiers.with_columns(orders_text=pl.Series([f"{n:,} order{'' if n == 1 else 's'}" for n in tiers.get_column("orders")],
-                                                         dtype=pl.String))  # fmt: skip
     changes = kpis.top_changes(result, currency=ctx.settings.currency) or [kpis.why_no_changes(result)]
     # a line needs two points: an export of a few days has one month of revenue and no month that
     # began with customers active
@@ -592,8 +589,8 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
         to_date = pool.submit(_historical_value, ctx, dims)
         backtest = pool.submit(btyd.clv_backtest, orders, as_of=ctx.as_of, days=ctx.purchase_days())
         by_group = _predicted_value(ctx, out, dims)
-        value, figures = to_date.result()
-        out.update(figures, backtest=backtest.result())
+        out.update(to_date.result(), backtest=backtest.result())
+    value = out["value"]
     out["clv_by_group"] = {d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()}
     out["pooled_groups"] = {
         d: sorted(frame.filter(pl.col("model") == "pooled").get_column(d).to_list()) for d, frame in out["clv_by_group"].items()
@@ -666,9 +663,9 @@ def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict
                              pooled_spend=model["gamma_gamma"])  # fmt: skip
 
 
-def _historical_value(ctx: Context, dims: list[str]) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Each customer's value to date, and the view's figures of it: its distribution and, where
-    costs are known, LTV:CAC (acquisition against retention cost, which reads the period, is
+def _historical_value(ctx: Context, dims: list[str]) -> dict[str, Any]:
+    """The view's figures of each customer's value to date: the values, their distribution and,
+    where costs are known, LTV:CAC (acquisition against retention cost, which reads the period, is
     lifetime_value_costs)."""
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
     # with the channel, cost and name where the customers have a channel (the tables show them)
@@ -681,7 +678,7 @@ def _historical_value(ctx: Context, dims: list[str]) -> tuple[pl.DataFrame, dict
     )  # fmt: skip
     if _acquisition_costs_known(customers):
         figures["ltv_cac"] = {d: ltv.ltv_cac(value, customers, value="margin", by=d) for d in dims}
-    return value, figures
+    return figures
 
 
 def _acquisition_costs_known(customers: pl.DataFrame) -> bool:

@@ -46,5 +46,5 @@ elif view.tiers is not None and view.tiers.height:
     left.plotly_chart(charts.bars(tiers, x="tier", y="revenue", title=f"Revenue by tier ({currency}), share of the total",
                                   colour_by_tier=True, text="share", text_template="%{text:.1%}"))  # fmt: skip
     right.plotly_chart(charts.bars(tiers, x="tier", y="customers", title="Customers who bought, by tier",
-                                   colour_by_tier=True, text="orders_text"))  # fmt: skip
-    download.show(view.tiers.drop("orders_text"), "overview-tiers")  # the bars' labels are not data
+                                   colour_by_tier=True, text="orders", counted=("order", "orders")))  # fmt: skip
+    download.show(view.tiers, "overview-tiers")

@@ -81,3 +81,11 @@ def test_bars_of_a_few_answers_tick_whole_numbers():
     frame = pl.DataFrame({"score": ["2", "3", "4", "5"], "responses": [1, 3, 2, 1]})
     assert charts.bars(frame, x="score", y="responses").layout.yaxis.dtick == 1
     assert charts.bars(frame.with_columns(pl.col("responses") * 9), x="score", y="responses").layout.yaxis.dtick is None
+
+
+def test_bars_label_counts_in_words():
+    """The Overview's tiers: one tier bought once, another 1,234 times: "1 order", "1,234 orders"
+    (Plotly's templates said "1 orders")."""
+    frame = pl.DataFrame({"tier": ["Gold", "Silver"], "customers": [1, 900], "orders": [1, 1234]})
+    fig = charts.bars(frame, x="tier", y="customers", text="orders", counted=("order", "orders"))
+    assert list(fig.data[0].text) == ["1 order", "1,234 orders"]

@@ -100,7 +100,7 @@ def clean_id(s: pl.Series) -> pl.Series:
         text = text.str.replace(r"\.0+$", "")
     email = text.str.contains(EMAIL).fill_null(False)
     if email.any():
-        text = pl.select(pl.when(pl.lit(email)).then(pl.lit(text).str.to_lowercase()).otherwise(pl.lit(text))).to_series().alias(text.name)
+        text = text.str.to_lowercase().zip_with(email, text)
     return text
 
 
