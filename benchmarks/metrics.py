@@ -49,7 +49,7 @@ def _families(tables):
         funnel.deal_summary(deals, start=PERIOD_START, end=AS_OF)  # deal size, cycle, velocity
         funnel.pipeline(reach, stages=STAGES)
         funnel.time_in_stage(history, stages=STAGES)
-        funnel.conversion_by_month(deals, as_of=AS_OF)  # as the page
+        funnel.win_rate_by_month(deals, end=AS_OF)  # as the page
 
     def retention_family():
         days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the cohorts, spells and backtest

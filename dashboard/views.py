@@ -200,8 +200,7 @@ class FunnelView:
     win_by_tier: pl.DataFrame | None
     pipeline: dict[str, Any]
     probability: pl.DataFrame
-    trend: pl.DataFrame  # win rate by creation month
-    trend_drawn: pl.DataFrame  # the months old enough to draw
+    trend: pl.DataFrame  # win rate by month closed, the as-of month flagged partial
     time_in_stage: pl.DataFrame | None
     reach: pl.DataFrame  # each deal with its furthest stage
     unknown_stage: int  # deals counted at the first stage for want of a known one
@@ -445,8 +444,7 @@ def funnel_page(ctx: Context) -> FunnelView:
         win_by_tier=funnel.win_rate_by(deals, by="tier") if "tier" in deals.columns else None,
         pipeline=funnel.pipeline(reach, stages=stages),
         probability=funnel.stage_win_probability(reach, stages=stages),
-        trend=(trend := funnel.conversion_by_month(deals, as_of=ctx.as_of)),
-        trend_drawn=trend.filter("mature"),  # younger months are biased low (see conversion_by_month)
+        trend=funnel.win_rate_by_month(deals, end=ctx.as_of),
         time_in_stage=funnel.time_in_stage(history, stages=stages) if history is not None and history.table.height else None,
         reach=reach,
         unknown_stage=int((~reach.get_column("furthest_known")).sum()),

@@ -13,13 +13,22 @@ deal whose export records only "Closed Lost", a stage outside the stage order) c
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 
 import polars as pl
 
 from metrics.deal_history import DealHistory
-from metrics.stats import Frame, Rate, canonical, day, lazy, month_start, proportion, wilson_exprs
+from metrics.stats import (
+    Frame,
+    Rate,
+    canonical,
+    closes_month,
+    day,
+    lazy,
+    month_start,
+    proportion,
+    wilson_exprs,
+)
 
 _EMPTY_FUNNEL = {
     "stage": pl.String, "reached": pl.Int64, "step_conversion": pl.Float64,
@@ -396,49 +405,32 @@ def pipeline(
     return {**row, "win_rate": rate.value, **summary, "velocity_per_day": velocity}
 
 
-MATURE_CLOSED_SHARE = 0.95
+def win_rate_by_month(deals: Frame, *, end: dt.date, start: dt.date | None = None) -> pl.DataFrame:
+    """→ month, won, closed, win_rate, ci_low, ci_high, partial: the win rate of the deals closed in
+    each calendar month from `start`'s to `end`'s (METRICS.md's win rate, the month as the period),
+    months without a closed deal left out. The month of `end` is flagged partial when `end` is not
+    its last day. Point in time: a month's rate counts only deals closed in it, so it does not
+    change when later deals close (a rate by the month deals were created would: each stale open
+    deal that closes later rewrites its creation month).
 
-
-def conversion_by_month(deals: Frame, *, as_of: dt.date | None = None) -> pl.DataFrame:
-    """→ month (of created_date), created, won, closed, win_rate, ci_low, ci_high, mature: the win
-    rate of each creation-month cohort of deals (open deals excluded from the rate).
-
-    mature: at least 95% of the month's deals are closed, or (given `as_of`) the month ended longer
-    ago than the time in which 95% of the closed deals closed (creation to close). A younger month's
-    rate is biased low, not just noisy: deals are lost faster than they are won, so its early closes
-    are mostly losses (sample data: the month before the as-of month is 80% closed and shows 17%
-    against ~33%). The second rule is for real CRMs, where deals nobody closed stay open for years:
-    a month of them would never count as mature by the first, though its closes are all in."""
-    deals = lazy(deals)
-    out = (
-        deals.filter(pl.col("created_date").is_not_null())
-        .group_by(month=month_start(pl.col("created_date")))
-        .agg(
-            created=pl.len().cast(pl.Int64),
-            won=(pl.col("status") == "won").sum().cast(pl.Int64),
-            closed=pl.col("status").is_in(["won", "lost"]).sum().cast(pl.Int64),
-        )
+    >>> deals = pl.DataFrame({"status": ["won", "lost", "lost", "won", "open"],
+    ...     "closed_date": [dt.date(2025, 1, 3), dt.date(2025, 1, 9), dt.date(2025, 1, 30), dt.date(2025, 2, 2), None]})
+    >>> win_rate_by_month(deals, end=dt.date(2025, 2, 10)).select("month", "won", "closed", "partial").rows()
+    [(datetime.date(2025, 1, 1), 1, 3, False), (datetime.date(2025, 2, 1), 1, 1, True)]
+    """
+    return (
+        _closed(deals, start and dt.date(start.year, start.month, 1), end)
+        .group_by(month=month_start(pl.col("closed_date")))
+        .agg(won=(pl.col("status") == "won").sum().cast(pl.Int64), closed=pl.len().cast(pl.Int64))
         .with_columns(
-            win_rate=pl.when(pl.col("closed") > 0).then(pl.col("won") / pl.col("closed")),
+            win_rate=pl.col("won") / pl.col("closed"),
+            partial=(pl.col("month") == dt.date(end.year, end.month, 1)) & pl.lit(not closes_month(end)),
         )
         .with_columns(wilson_exprs("won", "closed"))
-        .with_columns(mature=pl.col("closed") >= MATURE_CLOSED_SHARE * pl.col("created"))
         .sort("month")
+        .select("month", "won", "closed", "win_rate", "ci_low", "ci_high", "partial")
         .collect()
     )
-    if as_of is None or out.is_empty():
-        return out
-    cycle = (
-        deals.filter(pl.col("status").is_in(["won", "lost"]))
-        .select((day("closed_date") - day("created_date")).dt.total_days().quantile(MATURE_CLOSED_SHARE))
-        .collect()
-        .item()
-    )
-    if cycle is None:
-        return out
-    ended = pl.col("month").dt.offset_by("1mo") - pl.duration(days=1)
-    settled = ended + pl.duration(days=math.ceil(cycle))
-    return out.with_columns(mature=pl.col("mature") | (settled <= pl.lit(as_of)))
 
 
 def deals_at_stage(

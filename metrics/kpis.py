@@ -544,9 +544,8 @@ def _monthly_service_figures(
     out = []
     if "deals" in tables:
         deals = funnel.with_close_dates(tables["deals"], stage_history=tables.get("stage_history"))  # as the card
-        closed = deals.lazy().filter(day("closed_date").is_between(first, end))
-        by_month = funnel.win_rate_by(closed.with_columns(month=month_start(pl.col("closed_date"))), by="month")
-        out.append(by_month.select(pl.col("month").str.to_date(), win_rate=100 * pl.col("win_rate")))
+        by_month = funnel.win_rate_by_month(deals, start=first, end=end)
+        out.append(by_month.select("month", win_rate=100 * pl.col("win_rate")))
     if "surveys" in tables:
         surveys = lazy(tables["surveys"]).filter(day("responded_at").is_between(first, end))
         names = surveys.collect_schema().names()

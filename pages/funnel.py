@@ -78,15 +78,13 @@ if breakdowns:
             download.show(parts["all"], f"funnel-by-{dim}")
 
 left, right = st.columns(2)
-trend = view.trend_drawn
-if trend.height:  # an empty chart would draw a made-up axis
-    left.plotly_chart(charts.trend(trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
-                                   title="Win rate by month the deal was created"))  # fmt: skip
+if view.trend.height:  # an empty chart would draw a made-up axis
+    left.plotly_chart(charts.trend(view.trend, x="month", y="win_rate", band=("ci_low", "ci_high"), percent=True, name="win rate",
+                                   partial="partial", title="Win rate by month closed"))  # fmt: skip
 with left:
-    st.caption((f"Win rate by month the deal was created: {trend.height:,} of {view.trend.height:,} months drawn. " if trend.height
-                else f"Win rate by month the deal was created: none of the {view.trend.height:,} months can be drawn yet. ")
-               + "A month with more than 5% of its deals still open is left out, as lost deals close sooner than won ones, "
-               "so a young month's rate is biased low.")  # fmt: skip
+    st.caption("Win rate by month closed: won / (won + lost) of the deals closed in each month, as the win-rate cards "
+               "count them. A month's rate never changes once it is over, however long other deals stay open."
+               if view.trend.height else "Win rate by month closed: no deal in this slice is won or lost yet.")  # fmt: skip
     download.show(view.trend, "funnel-trend")
 if view.time_in_stage is not None and view.time_in_stage.height:
     right.plotly_chart(charts.bars(view.time_in_stage, x="stage", y="median_days", title="Time in stage (median days, deals that moved on)",

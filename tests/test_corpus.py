@@ -153,8 +153,11 @@ def test_the_overview_draws_no_empty_card_for_a_figure_the_data_cannot_give(corp
 
 
 def test_a_hubspot_funnel_draws_its_win_rate_by_month_despite_stale_open_deals(corpus_store):
-    """HubSpot keeps deals nobody closed open for good: no month had 95% of its deals closed, so
-    the chart was drawn empty on a made-up axis. Months whose closes are all in are drawn now."""
+    """HubSpot keeps deals nobody closed open for good. By the month deals were created, no month
+    had 95% of its deals closed and the chart was drawn empty; months that were drawn changed
+    whenever a stale deal closed. By the month deals closed, every month with a close is drawn,
+    and its rate is final once the month is over."""
     at = open_page("HubSpot deals", "funnel")
     assert not at.exception
-    assert any(c.value.startswith("Win rate by month the deal was created: 17 of 20 months drawn.") for c in at.caption)
+    assert any(c.value.startswith("Win rate by month closed: won / (won + lost) of the deals closed in each month") for c in at.caption)
+    assert any("Win rate by month closed" in str(chart.proto.spec) for chart in at.get("plotly_chart"))

@@ -37,7 +37,7 @@ CASES = {
     "survival": lambda t: retention.survival(t["orders"], as_of=AS_OF, customers=t["customers"], by="tier"),
     "stage_funnel": lambda t: funnel.stage_funnel(t["deals"], stages=STAGES, stage_history=t["stage_history"], by="source"),
     "time_in_stage": lambda t: funnel.time_in_stage(t["stage_history"], stages=STAGES),
-    "conversion_by_month": lambda t: funnel.conversion_by_month(t["deals"]),
+    "win_rate_by_month": lambda t: funnel.win_rate_by_month(t["deals"], end=AS_OF),
     "nps_by": lambda t: satisfaction.nps_by(t["surveys"], period="1q"),
     "response_times": lambda t: satisfaction.response_times(t["tickets"], as_of=AS_OF, by="channel"),
     "sla_compliance": lambda t: satisfaction.sla_compliance(t["tickets"], as_of=AS_OF, by="priority"),

@@ -110,7 +110,7 @@ def test_empty_deals_give_empty_results():
     out = funnel.stage_funnel(empty, stages=STAGES)
     assert out["reached"].to_list() == [0, 0, 0, 0]
     assert out["overall_conversion"].null_count() == 4
-    assert funnel.conversion_by_month(empty).is_empty()
+    assert funnel.win_rate_by_month(empty, end=dt.date(2025, 6, 30)).is_empty()
     assert funnel.pipeline(empty, stages=STAGES)["open_deals"] == 0
 
 
@@ -202,36 +202,39 @@ def test_the_history_sorted_once_gives_the_same_figures(sample_tables, ids):
     assert funnel.stage_funnel(DEALS, stages=STAGES, stage_history=deal_history(HISTORY)).get_column("reached").to_list() == [5, 4, 2, 1]
 
 
-def test_conversion_by_month_marks_months_with_open_deals_as_immature():
-    """January: 20 deals, 19 closed (10 won) → 19/20 = 95% closed, mature; win rate 10/19.
-    February: 10 deals, 9 closed (2 won) → 90% closed, not mature; win rate 2/9 (shown, flagged)."""
-    jan = [dt.datetime(2025, 1, 5)] * 20
-    feb = [dt.datetime(2025, 2, 5)] * 10
-    status = ["won"] * 10 + ["lost"] * 9 + ["open"] + ["won"] * 2 + ["lost"] * 7 + ["open"]
-    deals = pl.DataFrame({"deal_id": [f"D{i}" for i in range(30)], "created_date": jan + feb, "status": status})
-    out = funnel.conversion_by_month(deals)
-    assert out.get_column("created").to_list() == [20, 10]
-    assert out.get_column("closed").to_list() == [19, 9]
+def test_win_rate_by_month_counts_the_deals_closed_in_each_month():
+    """Closed in January 2025: 10 won, 9 lost → 10 / 19; in February: 2 won, 7 lost → 2 / 9; one
+    deal still open (no month). As of 20 February, February is still running: flagged partial;
+    as of its last day, the 28th, it is complete. Months before `start`'s are left out."""
+    closed = [dt.date(2025, 1, 20)] * 19 + [dt.date(2025, 2, 10)] * 9 + [None]
+    status = ["won"] * 10 + ["lost"] * 9 + ["won"] * 2 + ["lost"] * 7 + ["open"]
+    deals = pl.DataFrame({"deal_id": [f"D{i}" for i in range(29)], "closed_date": closed, "status": status})
+    out = funnel.win_rate_by_month(deals, end=dt.date(2025, 2, 20))
+    assert out.get_column("month").to_list() == [dt.date(2025, 1, 1), dt.date(2025, 2, 1)]
+    assert (out.get_column("won").to_list(), out.get_column("closed").to_list()) == ([10, 2], [19, 9])
     assert out.get_column("win_rate").to_list() == pytest.approx([10 / 19, 2 / 9])
-    assert out.get_column("mature").to_list() == [True, False]
+    assert out.get_column("partial").to_list() == [False, True]
+    assert funnel.win_rate_by_month(deals, end=dt.date(2025, 2, 28)).get_column("partial").to_list() == [False, False]
+    assert funnel.win_rate_by_month(deals, start=dt.date(2025, 2, 14), end=dt.date(2025, 2, 28)).get_column("won").to_list() == [2]
 
 
-def test_a_month_whose_open_deals_are_stale_is_mature_once_its_closes_are_all_in():
-    """January 2025: 10 deals created on the 5th: 4 won 20 days later, 4 lost 10 days later, 2
-    never closed (a CRM keeps such deals open for years). 8 / 10 closed is under 95%, so by the
-    share alone January would never be drawn. The closed deals' cycles are 10, 10, 10, 10, 20,
-    20, 20, 20 days: 95% of them closed within 20 days. January ended on the 31st, so from
-    31 Jan + 20 days = 20 February every deal that was going to close has (as far as the data
-    can tell): mature as of 20 February, not as of the 19th."""
+def test_a_month_s_win_rate_does_not_change_when_stale_deals_close_later():
+    """January 2025: 10 deals created on the 5th, 4 won and 4 lost in January, 2 left open. As of
+    31 January the month reads 4 / 8. By June the two stale deals closed (won in May): by the
+    month they were created January would now read 6 / 10 (its past rewritten); by the month
+    they closed January still reads 4 / 8, and May 2 / 2."""
     created = [dt.datetime(2025, 1, 5)] * 10
-    closed = [dt.datetime(2025, 1, 25)] * 4 + [dt.datetime(2025, 1, 15)] * 4 + [None] * 2
-    deals = pl.DataFrame({"deal_id": [f"D{i}" for i in range(10)], "created_date": created, "closed_date": closed,
-                          "status": ["won"] * 4 + ["lost"] * 4 + ["open"] * 2})  # fmt: skip
-    assert funnel.conversion_by_month(deals).get_column("mature").to_list() == [False]
-    assert funnel.conversion_by_month(deals, as_of=dt.date(2025, 2, 19)).get_column("mature").to_list() == [False]
-    out = funnel.conversion_by_month(deals, as_of=dt.date(2025, 2, 20))
-    assert out.get_column("mature").to_list() == [True]
-    assert out.get_column("win_rate").to_list() == [0.5]
+    then = pl.DataFrame({"deal_id": [f"D{i}" for i in range(10)], "created_date": created,
+                         "closed_date": [dt.datetime(2025, 1, 25)] * 8 + [None] * 2,
+                         "status": ["won"] * 4 + ["lost"] * 4 + ["open"] * 2})  # fmt: skip
+    later = then.with_columns(
+        closed_date=pl.col("closed_date").fill_null(dt.datetime(2025, 5, 12)), status=pl.col("status").replace("open", "won")
+    )
+    january = funnel.win_rate_by_month(then, end=dt.date(2025, 1, 31))
+    assert january.select("won", "closed").rows() == [(4, 8)]
+    june = funnel.win_rate_by_month(later, end=dt.date(2025, 6, 30))
+    assert june.select("month", "won", "closed").rows() == [(dt.date(2025, 1, 1), 4, 8), (dt.date(2025, 5, 1), 2, 2)]
+    assert_frame_equal(june.head(1), january)
 
 
 def test_deals_without_a_known_stage_enter_at_the_first_stage():

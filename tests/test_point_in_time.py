@@ -316,3 +316,40 @@ def test_complaints_per_100_never_restate_a_complete_month(rows, a_day, later):
     now = satisfaction.complaints_per_100(tickets, orders, as_of=a + dt.timedelta(days=later))
     complete = _complete_at(then, a)
     assert_frame_equal(complete, now.join(complete.select("month"), on="month", how="semi"))
+
+
+deal_rows = st.lists(
+    st.tuples(st.integers(0, 600), st.one_of(st.none(), st.integers(0, 400)), st.booleans()), min_size=1, max_size=40
+)  # (created day, days to close or None for never, won)
+
+
+def _deals_known_on(rows, on: dt.date) -> pl.DataFrame:
+    """The deals as an export taken on `on` holds them: created by then, and a deal that closes
+    later still open."""
+    known = []
+    for i, (created, takes, won) in enumerate(rows):
+        created_at = START + dt.timedelta(days=created)
+        closed_at = None if takes is None else created_at + dt.timedelta(days=takes)
+        if created_at > on:
+            continue
+        shut = closed_at is not None and closed_at <= on
+        known.append((f"D{i}", created_at, closed_at if shut else None, ("won" if won else "lost") if shut else "open"))
+    return pl.DataFrame(known, schema={"deal_id": pl.String, "created_date": pl.Date, "closed_date": pl.Date, "status": pl.String},
+                        orient="row")  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(deal_rows, st.integers(30, 700), st.integers(1, 400))
+def test_the_win_rate_by_month_never_restates_a_complete_month(rows, a_day, later):
+    """The Funnel's trend and the Overview's win-rate sparkline: the export of a later day B, in
+    which deals open on A have since closed, gives every month complete on A the figures that A's
+    export gave."""
+    from metrics import funnel
+
+    a = START + dt.timedelta(days=a_day)
+    b = a + dt.timedelta(days=later)
+    then = funnel.win_rate_by_month(_deals_known_on(rows, a), end=a)
+    now = funnel.win_rate_by_month(_deals_known_on(rows, b), end=b)
+    complete = _complete_at(then, a)
+    assert_frame_equal(complete, now.join(complete.select("month"), on="month", how="semi"))
+    assert complete.height == _complete_at(now, a).height
