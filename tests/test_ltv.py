@@ -479,3 +479,24 @@ def test_ltv_cac_counts_only_customers_with_both_a_value_and_a_record():
     customers = pl.DataFrame({"customer_id": ["c", "a", "b"], "tier": ["X"] * 3, "acquisition_cost": [50.0, 10.0, 30.0]})
     got = ltv.ltv_cac(values, customers, by="tier")
     assert got.select("tier", "customers", "mean_ltv", "mean_cac", "ltv_cac").rows() == [("X", 2, 20.0, 20.0, 1.0)]
+
+
+def test_a_dimension_of_one_group_takes_the_pooled_model_as_its_own(sample_tables, monkeypatch):
+    """A slice of one tier: the tier dimension has one group, every customer of the summary. The
+    pooled model was fitted on all of them, so it is the group's own (model "own", the pooled
+    values row for row), not a second fit on a sample of the same customers (GROUP_FIT_SAMPLE
+    set to 600 here: a fit of its own would stand on 600 of them). With fewer repeat buyers than
+    the minimum the group is said to be on the pooled model, as any other."""
+    from metrics.btyd import clv as clv_module
+
+    monkeypatch.setattr(clv_module, "GROUP_FIT_SAMPLE", 600)
+    gold = sample_tables["customers"].filter(pl.col("tier") == "Gold").select("customer_id", "tier")
+    orders = sample_tables["orders"].join(gold, on="customer_id", how="semi")
+    summary = btyd.rfm_summary(orders, as_of=dt.date(2026, 6, 30))
+    pooled = btyd.predict_clv(summary, btyd.fit_bgnbd(summary), btyd.fit_gamma_gamma(summary))
+    repeat_buyers = summary.filter(pl.col("frequency") > 0).height
+    got = btyd.clv_by_group(summary, gold, by="tier", pooled=pooled, min_repeat_buyers=repeat_buyers)
+    assert_frame_equal(got.select("customer_id", "clv"), pooled.select("customer_id", "clv"), check_exact=True)
+    assert summary.height > 600 and set(got.get_column("tier")) == {"Gold"} and set(got.get_column("model")) == {"own"}
+    fewer = btyd.clv_by_group(summary, gold, by="tier", pooled=pooled, min_repeat_buyers=repeat_buyers + 1)
+    assert set(fewer.get_column("model")) == {"pooled"}

@@ -235,10 +235,11 @@ def clv_by_groups(
     min_repeat_buyers: int = MIN_REPEAT_BUYERS_PER_GROUP,
 ) -> dict[str, pl.DataFrame]:
     """clv_by_group for each dimension of `by` (tier, channel), the customers' columns looked up
-    once. One dimension after the other, and the groups' fits one after the other: in threads
-    they took longer (the fits are many small NumPy calls that hold the interpreter lock). A
-    group's prediction, mostly the hypergeometric function, which lets the lock go, runs in a
-    second thread while the next group is fitted."""
+    once. A dimension of one group (a slice of one tier) takes the pooled model as that group's
+    own: it is fitted on every one of the group's customers. One dimension after the other, and
+    the groups' fits one after the other: in threads they took longer (the fits are many small
+    NumPy calls that hold the interpreter lock). A group's prediction, mostly the hypergeometric
+    function, which lets the lock go, runs in a second thread while the next group is fitted."""
     labelled = summary.hstack(by_customer(lazy(customers).select("customer_id", *by).collect(), summary))
 
     def one_dimension(by: str, predictions: ThreadPoolExecutor) -> pl.DataFrame:
@@ -250,6 +251,9 @@ def clv_by_groups(
         names = group_of.unique(maintain_order=True)
         code = group_of.replace_strict(names, pl.int_range(len(names), eager=True), return_dtype=pl.UInt32).to_numpy()
         repeat = labelled.get_column("frequency").to_numpy() > 0
+        if len(names) == 1:  # one group of every customer (a slice of one tier): the pooled model is its own
+            model = "own" if np.count_nonzero(repeat) >= min_repeat_buyers else "pooled"
+            return pooled.select("customer_id", pl.lit(names[0]).alias(by), "clv", model=pl.lit(model))
         for number, group in enumerate(names):
             rows = np.flatnonzero(code == number)
             repeat_buyers = int(np.count_nonzero(repeat[rows]))
