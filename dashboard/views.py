@@ -89,6 +89,20 @@ class Context:
                 del self._shared[old]
             return self._shared[key]
 
+    def complete_months(self, wanted: list[dt.date], compute: Callable[[dt.date, dt.date], pl.DataFrame]) -> pl.DataFrame:
+        """The rows of the `wanted` months (first days, in order, each complete at the as-of date)
+        of a monthly series: those not yet known are computed by compute(first month, last day of
+        the last month) in one call and kept. A complete month's figures never change (no
+        restatement, METRICS.md), so a period change reuses every month an earlier period showed."""
+        with self._lock:
+            known = self._shared.setdefault("complete_months", {})
+            missing = [m for m in wanted if m not in known]
+            if missing:
+                computed = compute(missing[0], stats.first_of_month(missing[-1], 1) - dt.timedelta(days=1))
+                for (month,), row in computed.partition_by("month", as_dict=True, maintain_order=True).items():
+                    known.setdefault(month, row)
+            return pl.concat([known[m] for m in wanted])
+
     def for_filters(self, filters: Filters) -> Context:
         """This context for other filters of the same slice and as-of date, sharing its pieces:
         none of them reads the period (the spells are kept per end date), so a period change
@@ -354,10 +368,7 @@ def overview(ctx: Context) -> OverviewView:
     tables = ctx.tables if deals is None else {**ctx.tables, "deals": ctx.dated_deals()}
     result = kpis.overview(tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            spells=spells, first_order=ctx.first_order())  # fmt: skip
-    months = kpis.monthly_series(
-        tables, end=end, months=12, churn_window_days=ctx.settings.churn_window_days, spells=result.spells,
-        first_order=ctx.first_order(),
-    )
+    months = _overview_months(ctx, tables, end, result.spells)
     tiers = None
     if "orders" in ctx.tables:
         p = ctx.filters.period
@@ -382,6 +393,24 @@ def overview(ctx: Context) -> OverviewView:
         if months.get_column("active_customers").drop_nulls().len() < 2:
             not_drawn["active"] = f"Active customers at the start of each month need two months that begin after the first order{since}."
     return OverviewView(overview=result, months=months, tiers=tiers, changes=changes, not_drawn=not_drawn)
+
+
+OVERVIEW_MONTHS = 12  # the months of the Overview's sparklines and trends
+
+
+def _overview_months(ctx: Context, tables: dict[str, pl.DataFrame], end: dt.date, spells: pl.DataFrame | None) -> pl.DataFrame:
+    """The Overview's monthly series to `end` (kpis.monthly_series). A period that closes a month
+    by the as-of date shows complete months only: the context keeps them (complete_months), so a
+    step back of a quarter computes three months, not twelve. `spells`: as of `end` or later."""
+
+    def series(end: dt.date, months: int) -> pl.DataFrame:
+        return kpis.monthly_series(tables, end=end, months=months, churn_window_days=ctx.settings.churn_window_days,
+                                   spells=spells, first_order=ctx.first_order())  # fmt: skip
+
+    if not (stats.closes_month(end) and end <= ctx.as_of):
+        return series(end, OVERVIEW_MONTHS)
+    wanted = [stats.first_of_month(end, -back) for back in range(OVERVIEW_MONTHS - 1, -1, -1)]
+    return ctx.complete_months(wanted, lambda first, last: series(last, (last.year - first.year) * 12 + last.month - first.month + 1))
 
 
 # ---------------------------------------------------------------- Funnel

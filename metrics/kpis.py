@@ -520,7 +520,7 @@ def _monthly_order_figures(
         .join(new, on="month", how="left")
         .join(churn, on="month", how="left")
         .with_columns(pl.col("revenue").fill_null(0.0), pl.col("new_customers").fill_null(0),
-                      pl.col("partial").fill_null(pl.col("month") == pl.col("month").max()))  # fmt: skip
+                      pl.col("partial").fill_null((pl.col("month") == pl.col("month").max()) & (not closes_month(end))))  # fmt: skip
         .rename({"active_at_start": "active_customers"})
     )
     if first_order is None:

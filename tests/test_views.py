@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from dashboard import views
 from metrics.domain import Dataset, Filters
@@ -358,3 +359,27 @@ def test_tickets_rated_after_they_were_answered_give_their_own_csat():
     assert view.ticket_csat.value == pytest.approx(200 / 3) and view.ticket_csat.denominator == 3
     unrated = {"tickets": tickets.with_columns(pl.lit(None, pl.Int8).alias("csat")), "customers": customers}
     assert views.satisfaction_page(_context(unrated, dt.date(2024, 3, 31))).ticket_csat is None
+
+
+def test_the_overview_months_of_a_period_change_are_those_computed_afresh(sample_tables):
+    """A context keeps the complete months an earlier period showed (Context.complete_months): the
+    Overview of each period, stepped back a quarter at a time, then a jump back a year and a
+    period that ends mid-month, has the twelve months a fresh computation gives, row for row
+    (revenue, active and new customers, churn, win rate, NPS, CSAT, first response). Stepping
+    back a quarter computes only the three months not yet known."""
+    from metrics import kpis
+
+    as_of = dt.date(2026, 6, 30)
+    context = _context(sample_tables, as_of)
+    quarters = [(dt.date(2026, 4, 1), dt.date(2026, 6, 30)), (dt.date(2026, 1, 1), dt.date(2026, 3, 31)),
+                (dt.date(2025, 10, 1), dt.date(2025, 12, 31)), (dt.date(2024, 10, 1), dt.date(2024, 12, 31)),
+                (dt.date(2025, 5, 1), dt.date(2025, 5, 20))]  # fmt: skip
+    computed = []
+    for start, end in quarters:
+        filters = Filters(Slice(), Period(start, end), "previous", as_of)
+        before = set(context._shared.get("complete_months", {}))
+        months = views.overview(context.for_filters(filters)).months
+        computed.append(len(set(context._shared.get("complete_months", {})) - before))
+        fresh = kpis.monthly_series({**sample_tables, "deals": context.dated_deals()}, end=end, months=12)
+        assert_frame_equal(months, fresh)
+    assert computed == [12, 3, 3, 12, 0]
