@@ -101,7 +101,7 @@ class Context:
                 computed = compute(missing[0], stats.first_of_month(missing[-1], 1) - dt.timedelta(days=1))
                 for (month,), row in computed.partition_by("month", as_dict=True, maintain_order=True).items():
                     known.setdefault(month, row)
-            return pl.concat([known[m] for m in wanted])
+            return pl.concat([known[m] for m in wanted], how="vertical_relaxed")
 
     def for_filters(self, filters: Filters) -> Context:
         """This context for other filters of the same slice and as-of date, sharing its pieces:
