@@ -227,7 +227,7 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
 
 
 #: The views a page draws beside its own (pages/*.py: shell.part), computed from the same context.
-DRAWN_BESIDE = {"funnel": "funnel_period", "lifetime_value": "lifetime_value_costs"}
+DRAWN_BESIDE = {"funnel": "funnel_period", "lifetime_value": "lifetime_value_costs", "satisfaction": "satisfaction_history"}
 
 
 def filter_change(data: Path | None, repeat: int) -> dict:

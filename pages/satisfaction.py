@@ -21,6 +21,7 @@ def rate_help(rate, definition: str) -> str:
 
 
 filters, view = shell.page("satisfaction", "Satisfaction")
+history = shell.part("satisfaction_history", filters)  # month by month and at the as-of date: cached apart from the period's
 cards = []  # (label, value, help), as the data gives them
 if view.nps is not None:
     ces = view.ces
@@ -48,25 +49,25 @@ if never:
 
 if view.nps is not None:
     left, right = st.columns(2)
-    if view.nps_trend_drawn.height:
-        left.plotly_chart(charts.trend(view.nps_trend_drawn, x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
+    if history.nps_trend_drawn.height:
+        left.plotly_chart(charts.trend(history.nps_trend_drawn, x="period", y="nps", band=("ci_low", "ci_high"), name="NPS",
                                        title=f"NPS by month (95% interval; months with ≥ {MIN_MONTH_ANSWERS} answers)"))  # fmt: skip
-    elif view.nps_trend.height:  # an empty chart would draw a made-up axis (January 2000 on)
-        left.caption(f"No month has {MIN_MONTH_ANSWERS} or more NPS answers ({view.nps_trend.get_column('responses').sum():,} "
+    elif history.nps_trend.height:  # an empty chart would draw a made-up axis (January 2000 on)
+        left.caption(f"No month has {MIN_MONTH_ANSWERS} or more NPS answers ({history.nps_trend.get_column('responses').sum():,} "
                      "in all), so the NPS by month is not drawn.")  # fmt: skip
     # else no survey answers NPS, which the sentence under the cards says
-    if view.nps_trend.height:
+    if history.nps_trend.height:
         with left:
-            download.show(view.nps_trend, "nps-trend")
+            download.show(history.nps_trend, "nps-trend")
     if view.nps_by_tier is not None and view.nps_by_tier.height:
         right.plotly_chart(charts.bars(shell.sort_tiers(view.nps_by_tier), x="tier", y="nps", colour_by_tier=True, error=("ci_low", "ci_high"),
                                        title="NPS by tier in the period (95% interval)"))  # fmt: skip
     answered = [(name, frame) for name, frame in view.distributions.items() if frame.height]  # side by side, from the left
     for column, (name, frame) in zip(st.columns(3), answered, strict=False):
         column.plotly_chart(charts.bars(frame, x="score", y="responses", title=f"{name.upper()} answers"))
-    if view.by_group is not None and view.by_group.height:
+    if history.by_group is not None and history.by_group.height:
         st.subheader("Do promoters stay?")
-        groups = view.by_group
+        groups = history.by_group
         st.plotly_chart(charts.bars(groups, x="group", y="retention", percent=True, error=("ci_low", "ci_high"),
                                     title="Still customers at the as-of date, by latest NPS answer"))  # fmt: skip
         download.show(groups, "retention-by-nps-group")
@@ -89,7 +90,7 @@ if view.times_channel is not None:
     if sla:
         st.caption(f"Answered within the first-response target of their priority: {sla['within_sla']:,} of {sla['decided']:,} decided "
                    f"tickets; {sla['pending']:,} still inside their target, {sla['no_target']:,} with a priority that has no target.")  # fmt: skip
-    if view.complaints is not None:
-        st.plotly_chart(charts.trend(view.complaints_drawn, x="month", y="per_100", name="complaints per 100",
+    if history.complaints is not None:
+        st.plotly_chart(charts.trend(history.complaints_drawn, x="month", y="per_100", name="complaints per 100",
                                      title="Complaints per 100 active customers per month"))  # fmt: skip
-        download.show(view.complaints, "complaints")
+        download.show(history.complaints, "complaints")

@@ -341,7 +341,8 @@ def test_the_preparing_thread_leaves_no_spinner_warnings_in_the_log():
 def test_a_period_change_computes_only_the_pages_that_read_the_period(env, monkeypatch):
     """Retention reads no period (views.PERIOD_FREE): after a period change it comes from the
     cache. Of the Funnel, only the part of the period's deals is computed for the new period;
-    what it shows of every deal comes from the cache."""
+    what it shows of every deal comes from the cache. Of Satisfaction, the period's figures; its
+    months and its promoters' retention at the as-of date come from the cache."""
     import threading
 
     from dashboard import views
@@ -350,15 +351,18 @@ def test_a_period_change_computes_only_the_pages_that_read_the_period(env, monke
     for worker in [t for t in threading.enumerate() if t.name == env.PREPARING]:
         worker.join(timeout=300)  # a preparation of the sample, started by this or an earlier test
     at.switch_page(PAGES["Funnel"]).run()
+    at.switch_page(PAGES["Satisfaction"]).run()
     at.switch_page(PAGES["Retention"]).run()
     computed = []
-    for name in ("retention", "funnel", "funnel_period"):
+    for name in ("retention", "funnel", "funnel_period", "satisfaction", "satisfaction_history"):
         monkeypatch.setitem(views.VIEWS, name, lambda ctx, name=name, view=views.VIEWS[name]: computed.append(name) or view(ctx))
     at.sidebar.date_input(key="period").set_value((dt.date(2026, 1, 1), dt.date(2026, 3, 31))).run()
     assert not at.exception and at.title[0].value == "Retention"
     at.switch_page(PAGES["Funnel"]).run()
     assert not at.exception and at.title[0].value == "Funnel"
-    assert computed == ["funnel_period"]
+    at.switch_page(PAGES["Satisfaction"]).run()
+    assert not at.exception and at.title[0].value == "Satisfaction"
+    assert computed == ["funnel_period", "satisfaction"]
 
 
 def test_the_cost_cards_of_lifetime_value_follow_the_period(env, sample_tables):
