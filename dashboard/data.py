@@ -152,7 +152,8 @@ def _view(page: str, dataset_key: str, view_key: str, _dataset: Dataset, _filter
     slice and as-of date, shared with the other pages and periods."""
     from dashboard import views
 
-    shared = _context(dataset_key, repr(_filters.slice_key), _dataset, _filters)
+    cached = _whole_context if _filters.slice.is_everything else _context
+    shared = cached(dataset_key, repr(_filters.slice_key), _dataset, _filters)
     return views.view_of(page, shared.for_filters(_filters))
 
 
@@ -162,9 +163,23 @@ def _view(page: str, dataset_key: str, view_key: str, _dataset: Dataset, _filter
 def _context(dataset_key: str, slice_key: str, _dataset: Dataset, _filters):
     """The slice and the pieces several pages read (views.Context), once per dataset, slice and
     as-of date (`slice_key`): none of the pieces reads the period."""
+    return _new_context(dataset_key, _dataset, _filters)
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _whole_context(dataset_key: str, slice_key: str, _dataset: Dataset, _filters):
+    """_context of the whole customer base, kept apart from the slices': a visit without a filter,
+    the most common (a link, the start-up work), then finds its pieces however many slices were
+    opened meanwhile. At a million customers, after visitors on a few tiers, a period change of
+    the Funnel otherwise took 7.1 s in Chromium instead of about 4: the whole base's deals were
+    read again for their furthest stages."""
+    return _new_context(dataset_key, _dataset, _filters)
+
+
+def _new_context(dataset_key: str, dataset: Dataset, filters):
     from dashboard import views
 
-    return views.context(_dataset, _filters, churn_model=lambda: _churn_model(dataset_key, _dataset))
+    return views.context(dataset, filters, churn_model=lambda: _churn_model(dataset_key, dataset))
 
 
 PREPARING = "prepare-pages"  # the name of the thread that prepares a loaded dataset's pages

@@ -397,3 +397,25 @@ def test_the_lifetime_value_backtest_says_which_way_the_prediction_was_off(env, 
     sentence = next(t.value for t in at.text if t.value.startswith("Fitted on the orders known on"))
     assert test["error"] < 0 and sentence.endswith(f"they spent {money(test['actual'])}: the prediction was "
                                                    f"{abs(100 * test['error']):.0f}% under.")  # fmt: skip
+
+
+def test_the_whole_base_keeps_its_context_whatever_slices_are_opened(env, monkeypatch):
+    """The slices' contexts are two at most; the whole customer base's is kept apart. After
+    visits to three tiers, a visitor back on every customer who changes the period finds the
+    whole base's context (its purchase days, spells and deals) and computes no new one."""
+    import threading
+
+    from dashboard import views
+
+    at = _app()
+    for worker in [t for t in threading.enumerate() if t.name == env.PREPARING]:
+        worker.join(timeout=300)
+    for tier in ("Gold", "Silver", "Platinum"):
+        at.sidebar.multiselect(key="tier").set_value([tier]).run()
+        assert not at.exception
+    original, made = views.context, []
+    monkeypatch.setattr(views, "context", lambda dataset, filters, **kw: made.append(filters.slice) or original(dataset, filters, **kw))
+    at.sidebar.multiselect(key="tier").set_value([]).run()
+    at.sidebar.date_input(key="period").set_value((dt.date(2026, 1, 1), dt.date(2026, 3, 31))).run()
+    assert not at.exception and at.title[0].value == "Overview"
+    assert made == []
