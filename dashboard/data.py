@@ -166,13 +166,14 @@ def _context(dataset_key: str, slice_key: str, _dataset: Dataset, _filters):
     return _new_context(dataset_key, _dataset, _filters)
 
 
-@st.cache_resource(max_entries=1, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _whole_context(dataset_key: str, slice_key: str, _dataset: Dataset, _filters):
-    """_context of the whole customer base, kept apart from the slices': a visit without a filter,
-    the most common (a link, the start-up work), then finds its pieces however many slices were
-    opened meanwhile. At a million customers, after visitors on a few tiers, a period change of
-    the Funnel otherwise took 7.1 s in Chromium instead of about 4: the whole base's deals were
-    read again for their furthest stages."""
+    """_context of a dataset's whole customer base (of the two datasets, or locked links' slices,
+    used last), kept apart from the slices': a visit without a filter, the most common (a link,
+    the start-up work), then finds its pieces however many slices were opened meanwhile. At a
+    million customers, after visitors on a few tiers, a period change of the Funnel otherwise took
+    7.1 s in Chromium instead of about 4: the whole base's deals were read again for their
+    furthest stages."""
     return _new_context(dataset_key, _dataset, _filters)
 
 
