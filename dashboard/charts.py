@@ -12,6 +12,8 @@ from contextvars import ContextVar
 import plotly.graph_objects as go
 import polars as pl
 
+from metrics.stats import months_spanned
+
 TIER_COLOURS = {
     "Bronze": "#b0743c", "Silver": "#8d99a6", "Gold": "#d4a017", "Platinum": "#4b6584",
     "Unassigned": "#b8b8b8",
@@ -166,12 +168,6 @@ def _whole_counts(fig: go.Figure, values: pl.Series, *, axis: str = "y", from_ze
 MONTH_TICKS = 6  # month labels on a trend's axis at most
 
 
-def months_spanned(months: pl.Series) -> int:
-    """How many months from the first to the last of `months` (first days of months), both in."""
-    first, last = months.min(), months.max()
-    return (last.year - first.year) * 12 + last.month - first.month + 1
-
-
 def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[str, str] | None = None,
           percent: bool = False, name: str | None = None, colour: str = ACCENT, partial: str | None = None) -> go.Figure:  # fmt: skip
     """A line over time, with its 95% band when given. `partial`: a boolean column marking periods
@@ -205,7 +201,7 @@ def trend(frame: pl.DataFrame, *, x: str, y: str, title: str = "", band: tuple[s
         # their side and cut off
         monthly = frame.height and frame.get_column(x).dt.day().max() == 1
         fig.update_xaxes(type="date", tickformat="%b %Y" if monthly else "%d %b %Y",
-                         dtick=f"M{-(-months_spanned(frame.get_column(x)) // MONTH_TICKS)}" if monthly else None)  # fmt: skip
+                         dtick=f"M{-(-months_spanned(frame.get_column(x).min(), frame.get_column(x).max()) // MONTH_TICKS)}" if monthly else None)  # fmt: skip
     return _layout(fig, title=title)
 
 

@@ -417,7 +417,7 @@ def _overview_months(ctx: Context, tables: dict[str, pl.DataFrame], end: dt.date
     if not (stats.closes_month(end) and end <= ctx.as_of):
         return series(end, OVERVIEW_MONTHS)
     wanted = [stats.first_of_month(end, -back) for back in range(OVERVIEW_MONTHS - 1, -1, -1)]
-    return ctx.complete_months(wanted, lambda first, last: series(last, (last.year - first.year) * 12 + last.month - first.month + 1))
+    return ctx.complete_months(wanted, lambda first, last: series(last, stats.months_spanned(first, last)))
 
 
 # ---------------------------------------------------------------- Funnel
@@ -754,9 +754,13 @@ def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
 # ---------------------------------------------------------------- Satisfaction
 
 
-def satisfaction_page(ctx: Context) -> SatisfactionView:
+def _need_surveys_or_tickets(ctx: Context) -> None:
     if "surveys" not in ctx.tables and "tickets" not in ctx.tables:
         raise Missing("surveys")
+
+
+def satisfaction_page(ctx: Context) -> SatisfactionView:
+    _need_surveys_or_tickets(ctx)
     p = ctx.filters.period
     out: dict[str, Any] = {}
     if "surveys" in ctx.tables and ctx.tables["surveys"].height:
@@ -796,8 +800,7 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
 
 
 def satisfaction_history(ctx: Context) -> SatisfactionHistoryView:
-    if "surveys" not in ctx.tables and "tickets" not in ctx.tables:
-        raise Missing("surveys")
+    _need_surveys_or_tickets(ctx)
     as_of, window, t = ctx.as_of, ctx.settings.churn_window_days, ctx.tables
     out: dict[str, Any] = {}
     if "surveys" in t and t["surveys"].height:

@@ -240,6 +240,15 @@ def closes_month(d: dt.date) -> bool:
     return (d + dt.timedelta(days=1)).day == 1
 
 
+def months_spanned(first: dt.date, last: dt.date) -> int:
+    """Calendar months from `first`'s to `last`'s, both counted.
+
+    >>> months_spanned(dt.date(2025, 11, 1), dt.date(2026, 2, 28))
+    4
+    """
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
 def first_of_month(d: dt.date, months: int = 0) -> dt.date:
     """The first day of the month `months` calendar months after d's (before it when negative)."""
     index = d.year * 12 + d.month - 1 + months
