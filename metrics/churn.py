@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from metrics.slicing import rows_among
-from metrics.stats import PURCHASE, as_date, day, lazy, sorted_by_id
+from metrics.stats import PURCHASE, as_date, day, days_within, lazy, sorted_by_id
 
 MIN_LABELLED = 200
 MIN_CHURNERS = 20
@@ -121,9 +121,8 @@ def churn_features(
             base = base.with_columns(pl.lit(None, pl.String).alias(column))
 
     if "tickets" in tables:
-        tickets = lazy(tables["tickets"]).filter(
-            (day("created_at") <= cutoff) & (day("created_at") > cutoff - dt.timedelta(days=180))
-        )
+        tickets = lazy(tables["tickets"])
+        tickets = tickets.filter(days_within(tickets, "created_at", cutoff - dt.timedelta(days=179), cutoff))
         answered = pl.col("first_response_at").is_not_null() & (day("first_response_at") <= cutoff)
         ticket_features = tickets.group_by("customer_id").agg(
             tickets_180d=pl.len().cast(pl.Float64),
@@ -144,7 +143,7 @@ def churn_features(
     if "surveys" in tables:
         latest = (
             lazy(tables["surveys"])
-            .filter(day("responded_at") <= cutoff)
+            .filter(days_within(tables["surveys"], "responded_at", end=cutoff))
             .sort("responded_at")
             .group_by("customer_id")
             .agg(

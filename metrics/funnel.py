@@ -23,7 +23,7 @@ from metrics.stats import (
     Rate,
     canonical,
     closes_month,
-    day,
+    days_within,
     lazy,
     month_start,
     proportion,
@@ -227,11 +227,7 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None 
 
 def _closed(deals: Frame, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
     frame = lazy(deals).filter(pl.col("status").is_in(["won", "lost"]))
-    if start is not None:
-        frame = frame.filter(day("closed_date") >= start)
-    if end is not None:
-        frame = frame.filter(day("closed_date") <= end)
-    return frame
+    return frame.filter(days_within(frame, "closed_date", start, end))
 
 
 def win_rate(deals: Frame, *, start: dt.date | None = None, end: dt.date | None = None) -> Rate:

@@ -29,6 +29,7 @@ from metrics.stats import (
     Frame,
     closes_month,
     day,
+    days_within,
     difference_p,
     first_of_month,
     kaplan_meier,
@@ -163,11 +164,11 @@ class Overview:
 
 def first_order_day(orders: Frame) -> dt.date | None:
     """The day of the first order (refunds included): where the order data begin."""
-    return lazy(orders).select(day("order_date").min()).collect().item()
+    return lazy(orders).select(pl.col("order_date").min().cast(pl.Date)).collect().item()  # the first one's day: one cast
 
 
 def _orders_in(orders: pl.LazyFrame, p: Period) -> pl.LazyFrame:
-    return orders.filter((day("order_date") >= p.start) & (day("order_date") <= p.end))
+    return orders.filter(days_within(orders, "order_date", p.start, p.end))
 
 
 def _revenue(orders: pl.LazyFrame, p: Period) -> tuple[float, float]:
@@ -223,11 +224,11 @@ def nrr(orders: Frame, p: Period) -> Retained:
     (40.0, 2, 60.0, 150.0)
     """
     base = comparison_period(p, "year")
-    d = day("order_date")
-    in_base, in_now = d.is_between(base.start, base.end), d.is_between(p.start, p.end)
+    frame = lazy(orders)
+    in_base, in_now = days_within(frame, "order_date", base.start, base.end), days_within(frame, "order_date", p.start, p.end)
     # one pass over the two periods' orders; the customers kept are those with a purchase in B
     per = (
-        lazy(orders)
+        frame
         .filter((in_base | in_now) & pl.col("customer_id").is_not_null())
         .group_by("customer_id")
         .agg(now=pl.col("amount").filter(in_now).sum(), base=pl.col("amount").filter(in_base).sum(),
@@ -256,7 +257,7 @@ def _response(
     tickets: pl.LazyFrame, p: Period, end: dt.datetime
 ) -> tuple[float | None, np.ndarray]:
     frame = (
-        tickets.filter((day("created_at") >= p.start) & (day("created_at") <= p.end))
+        tickets.filter(days_within(tickets, "created_at", p.start, p.end))
         .select(
             responded=pl.col("first_response_at").is_not_null()
             & (pl.col("first_response_at") <= end),
@@ -404,9 +405,7 @@ def overview(
         surveys = lazy(tables["surveys"])
 
         def in_period(p: Period) -> pl.DataFrame:
-            return surveys.filter(
-                (day("responded_at") >= p.start) & (day("responded_at") <= p.end)
-            ).collect()
+            return surveys.filter(days_within(surveys, "responded_at", p.start, p.end)).collect()
 
         s_now, s_then = in_period(period), in_period(other)
         n_now, n_then = satisfaction.nps(s_now), satisfaction.nps(s_then)
@@ -500,9 +499,10 @@ def _monthly_order_figures(
     """Revenue, new and active customers, churn and `partial` per month of `calendar` (see
     monthly_series), null before the data begin."""
     first = calendar.item(0, "month")
-    orders = lazy(tables["orders"]).filter(day("order_date") <= end)
+    orders = lazy(tables["orders"])
+    orders = orders.filter(days_within(orders, "order_date", end=end))
     revenue = (  # the months' orders only: a month of each of ten million dates takes a fifth of a second
-        orders.filter(day("order_date") >= first)
+        orders.filter(days_within(orders, "order_date", start=first))
         .group_by(month=day("order_date").dt.truncate("1mo"))
         .agg(revenue=pl.col("amount").sum())
         .collect()
@@ -547,7 +547,8 @@ def _monthly_service_figures(
         by_month = funnel.win_rate_by_month(deals, start=first, end=end)
         out.append(by_month.select("month", win_rate=100 * pl.col("win_rate")))
     if "surveys" in tables:
-        surveys = lazy(tables["surveys"]).filter(day("responded_at").is_between(first, end))
+        surveys = lazy(tables["surveys"])
+        surveys = surveys.filter(days_within(surveys, "responded_at", first, end))
         names = surveys.collect_schema().names()
         if "nps" in names:
             out.append(satisfaction.nps_by(surveys, period="1mo").select(month="period", nps="nps"))
@@ -557,7 +558,8 @@ def _monthly_service_figures(
     if "tickets" in tables:
         # the KPI's own computation per month (Kaplan–Meier median, open tickets censored at the
         # month's end) on the year's tickets, collected once
-        tickets = lazy(tables["tickets"]).filter(day("created_at").is_between(first, end)).collect().lazy()
+        tickets = lazy(tables["tickets"])
+        tickets = tickets.filter(days_within(tickets, "created_at", first, end)).collect().lazy()
         rows = []
         for start, month_end in calendar.select("month", month_end=pl.col("month").dt.month_end()).iter_rows():
             stop = min(month_end, end)

@@ -14,7 +14,7 @@ from metrics.stats import (
     Frame,
     as_date,
     by_customer,
-    day,
+    days_within,
     lazy,
     sorted_by_id,
 )
@@ -34,7 +34,7 @@ def historical_value(
     frame = lazy(orders)
     end = as_date(as_of)
     return sorted_by_id(
-        frame.filter(day("order_date") <= end)
+        frame.filter(days_within(frame, "order_date", end=end))
         .group_by("customer_id")
         .agg(
             revenue=pl.col("amount").sum(),
@@ -97,7 +97,7 @@ def simple_ltv(
     frame = lazy(orders)
     if spells is None:
         spells = activity.spells(frame, as_of=end, churn_window_days=churn_window_days, customers=customers)
-    in_period = frame.filter((day("order_date") >= start) & (day("order_date") <= end))
+    in_period = frame.filter(days_within(frame, "order_date", start, end))
     margin, buyers = in_period.select(_margin(frame, margin_rate).sum(), pl.col("customer_id").n_unique()).collect().row(0)
     churned, active_at_start = activity.period_churn(spells, start, end)
     months = ((end - start).days + 1) / DAYS_PER_MONTH
@@ -154,7 +154,7 @@ def acquisition_vs_retention_cost(
     for table, column, cost in ((tickets, "created_at", cost_per_ticket), (interactions, "occurred_at", cost_per_interaction)):
         if table is not None and cost:
             count = (
-                lazy(table).filter(day(column).is_between(start, end))
+                lazy(table).filter(days_within(table, column, start, end))
                 .join(retained.lazy(), on="customer_id", how="semi").select(pl.len()).collect().item()
             )  # fmt: skip
             spend += count * cost

@@ -26,7 +26,7 @@ from metrics.stats import (
     code_rows,
     coded,
     customer_code,
-    day,
+    days_within,
     kaplan_meier,
     lazy,
     logrank,
@@ -37,7 +37,8 @@ from metrics.stats import (
 
 
 def _orders(orders: Frame, end: dt.date, names: dict[str, str]) -> pl.LazyFrame:
-    return canonical(orders, names).filter(day("order_date") <= end)
+    frame = canonical(orders, names)
+    return frame.filter(days_within(frame, "order_date", end=end))
 
 
 def _ym(date: pl.Expr) -> pl.Expr:
@@ -145,7 +146,7 @@ def cohort_retention(
     days = (days if days is not None else purchase_days(frame, as_of=end)).upto(end)
     purchases, people = _purchase_months(days)
     refunds = (
-        coded(frame.filter((pl.col("amount") < 0) & (day("order_date") <= end)))
+        coded(frame.filter((pl.col("amount") < 0) & days_within(frame, "order_date", end=end)))
         .select(code=customer_code(), ym=_ym(pl.col("order_date")).cast(pl.Int32), revenue=pl.col("amount").cast(pl.Float64))
         .drop_nulls("code")
         .group_by("code", "ym")
@@ -443,7 +444,7 @@ def repeat_purchase_rate(
     """Customers with ≥ 2 purchases / customers with ≥ 1 purchase (orders up to the as-of date)."""
     frame = lazy(orders).filter(PURCHASE)
     if as_of is not None:
-        frame = frame.filter(day("order_date") <= as_date(as_of))
+        frame = frame.filter(days_within(frame, "order_date", end=as_date(as_of)))
     counts = (
         frame.group_by("customer_id")
         .agg(n=pl.len())

@@ -12,7 +12,16 @@ import numpy as np
 import polars as pl
 
 from metrics.purchase_days import PurchaseDays, day_number
-from metrics.stats import PURCHASE, Frame, as_date, canonical, cents, day, lazy, sorted_by_id
+from metrics.stats import (
+    PURCHASE,
+    Frame,
+    as_date,
+    canonical,
+    cents,
+    days_within,
+    lazy,
+    sorted_by_id,
+)
 
 # The R × FM grid (FM = F and M scores averaged, rounded half up). Rows R = 5 … 1, columns
 # FM = 1 … 5. It follows the common RFM segment map (Champions bought recently, often and much;
@@ -77,11 +86,11 @@ def rfm_table(
     if days is not None:
         return _rfm_from_days(frame, days.upto(end), end)
     return (
-        frame.filter((day("order_date") <= end) & pl.col("customer_id").is_not_null())  # no customer, no one's purchase
+        frame.filter(days_within(frame, "order_date", end=end) & pl.col("customer_id").is_not_null())  # no customer, no one's purchase
         .group_by("customer_id")
         .agg(
             # recency and frequency count purchases; a refund is none (METRICS.md, "Segments")
-            recency_days=(pl.lit(end) - day("order_date").filter(PURCHASE).max()).dt.total_days().cast(pl.Int64),
+            recency_days=(pl.lit(end) - pl.col("order_date").filter(PURCHASE).max().cast(pl.Date)).dt.total_days().cast(pl.Int64),
             frequency=PURCHASE.sum().cast(pl.Int64),
             monetary=cents(pl.col("amount").sum()),
         )
@@ -94,7 +103,7 @@ def _rfm_from_days(orders: pl.LazyFrame, days: PurchaseDays, end: dt.date) -> pl
     total off their run of days (PurchaseDays.per_customer), plus their refunds to `end`."""
     per_customer = days.per_customer("orders", "amount").lazy()
     refunds = (
-        orders.filter(~PURCHASE & (day("order_date") <= end) & pl.col("customer_id").is_not_null())
+        orders.filter(~PURCHASE & days_within(orders, "order_date", end=end) & pl.col("customer_id").is_not_null())
         .group_by(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
         .agg(refunded=pl.col("amount").sum())
     )
@@ -321,7 +330,7 @@ def portfolio(
     if tickets is not None:
         counts = (
             lazy(tickets)
-            .filter(day("created_at") <= end)
+            .filter(days_within(tickets, "created_at", end=end))
             .group_by("customer_id")
             .agg(tickets=pl.len().cast(pl.Int64))
             .collect()

@@ -231,6 +231,36 @@ def day(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Date)
 
 
+def days_within(frame: Frame, column: str, start: dt.date | None = None, end: dt.date | None = None) -> pl.Expr:
+    """A filter of `frame`: day(column) from `start` through `end` (both counted; None leaves
+    that side open).
+
+    Why not day(column) itself: casting ten million timestamps to their dates takes 0.03-0.05 s
+    a pass, comparing the timestamps with midnights a tenth of that. A timestamp's day is on or
+    before `end` when it comes before the midnight that follows `end`, and on or after `start`
+    when it comes at or after `start`'s midnight. A zoned Datetime (whose days are its zone's)
+    or a column of any other type is cast as before.
+
+    >>> frame = pl.DataFrame({"at": [dt.datetime(2024, 1, 31, 23, 59), dt.datetime(2024, 2, 1)]})
+    >>> frame.filter(days_within(frame, "at", end=dt.date(2024, 1, 31))).height
+    1
+    >>> frame.filter(days_within(frame, "at", start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 1))).height
+    1
+    """
+    dtype = lazy(frame).collect_schema()[column]
+    exact = dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
+    value = pl.col(column) if exact else day(column)
+    conditions = []
+    if start is not None:
+        conditions.append(value >= pl.lit(start))
+    if end is not None:
+        if not exact:
+            conditions.append(value <= pl.lit(end))
+        elif end < dt.date.max:
+            conditions.append(value < pl.lit(end + dt.timedelta(days=1)))
+    return pl.all_horizontal(conditions) if conditions else pl.lit(True)
+
+
 def closes_month(d: dt.date) -> bool:
     """Whether d is the last day of its month (a period ending on it ends with a whole month).
 

@@ -161,3 +161,35 @@ def test_nps_within_bounds_and_order_invariant(values, rng):
     shuffled = list(values)
     rng.shuffle(shuffled)
     assert satisfaction.nps(shuffled) == rate
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.datetimes(min_value=dt.datetime(1960, 1, 1), max_value=dt.datetime(2040, 12, 31)), max_size=30),
+    st.sampled_from(["date", "ns", "us", "ms", "Europe/Berlin"]),
+    st.none() | st.dates(min_value=dt.date(1959, 12, 1), max_value=dt.date(2041, 1, 31)),
+    st.none() | st.dates(min_value=dt.date(1959, 12, 1), max_value=dt.date(2041, 1, 31)),
+)
+def test_a_filter_by_days_keeps_the_rows_whose_day_is_within(stamps, kind, start, end):
+    """stats.days_within compares timestamps with midnights instead of casting each to its day:
+    the rows kept are exactly those whose day (day(), the cast) lies from start through end, for
+    dates, naive timestamps of every unit (midnight and the last microsecond of a day included)
+    and zoned ones (whose days are their zone's)."""
+    from metrics.stats import day, days_within
+
+    edges = [dt.datetime.combine(d, t) for d in (start, end) if d for t in (dt.time(0), dt.time(23, 59, 59, 999999))]
+    column = pl.Series("at", stamps + edges, dtype=pl.Datetime("us"))
+    if kind == "date":
+        column = column.cast(pl.Date)
+    elif kind == "Europe/Berlin":
+        column = column.dt.replace_time_zone("UTC").dt.convert_time_zone(kind)
+    else:
+        column = column.cast(pl.Datetime(kind))
+    frame = column.to_frame()
+    cast = pl.lit(True)
+    if start:
+        cast &= day("at") >= start
+    if end:
+        cast &= day("at") <= end
+    assert frame.filter(days_within(frame, "at", start, end)).equals(frame.filter(cast))
+    assert frame.lazy().filter(days_within(frame.lazy(), "at", start, end)).collect().equals(frame.filter(cast))

@@ -16,7 +16,7 @@ from metrics.btyd.fitting import one_blas_thread
 from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
 from metrics.btyd.summary import days_per_unit, rfm_summaries
 from metrics.purchase_days import PurchaseDays
-from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, by_customer, day, lazy
+from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, by_customer, days_within, lazy
 
 
 def predict_clv(
@@ -185,12 +185,12 @@ def clv_backtest(
     except ValueError:
         return None
     predicted = predict_clv(summary, model, spend, months=months, monthly_discount=0.0, unit=unit)
-    # their actual spend: only its mean is compared, so one sum over their orders in the year
-    # (a semi-join), not a table per customer
-    d = day("order_date")
+    # their actual spend: only its mean is compared, so one sum over their orders in the year,
+    # not a table per customer (is_in: half a semi-join's time at a million customers)
+    frame = lazy(orders)
     spent = (
-        lazy(orders).filter((d > then) & (d <= end))
-        .join(predicted.lazy().select("customer_id"), on="customer_id", how="semi")
+        frame.filter(days_within(frame, "order_date", then + dt.timedelta(days=1), end)
+                     & pl.col("customer_id").is_in(predicted.get_column("customer_id").implode()))
         .select(pl.col("amount").sum()).collect().item()
     )  # fmt: skip
     mean_predicted, mean_actual = predicted.get_column("clv").mean(), (spent or 0.0) / predicted.height
