@@ -76,11 +76,13 @@ def _families(tables):
 
     def ltv_family():
         calibration_end = AS_OF - dt.timedelta(days=182)
-        days = purchase_days(orders, as_of=AS_OF)  # as the page: once for the summaries and spells
         # as the page (dashboard.views.lifetime_value): the value to date and the backtest in a
-        # second thread beside the model fits, on one BLAS thread
+        # second thread beside the model fits, on one BLAS thread; the purchase days (the page's
+        # context computes them once for the summaries, the backtest and the spells) are found
+        # while the value to date is summed
         with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
             to_date = pool.submit(value_to_date)
+            days = purchase_days(orders, as_of=AS_OF)
             backtest = pool.submit(btyd.clv_backtest, orders, as_of=AS_OF, days=days)
             calibration, rfm = btyd.rfm_summaries(days, as_of=[calibration_end, AS_OF])
             model = btyd.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check

@@ -180,7 +180,11 @@ def _whole_context(dataset_key: str, slice_key: str, _dataset: Dataset, _filters
 def _new_context(dataset_key: str, dataset: Dataset, filters):
     from dashboard import views
 
-    return views.context(dataset, filters, churn_model=lambda: _churn_model(dataset_key, dataset))
+    whole = None
+    if not filters.slice.is_everything:  # a slice cuts what the whole base's context has computed
+        everyone = dataclasses.replace(filters, slice=Slice())
+        whole = lambda: _whole_context(dataset_key, repr(everyone.slice_key), dataset, everyone)  # noqa: E731
+    return views.context(dataset, filters, churn_model=lambda: _churn_model(dataset_key, dataset), whole=whole)
 
 
 PREPARING = "prepare-pages"  # the name of the thread that prepares a loaded dataset's pages

@@ -59,12 +59,15 @@ SPELLS_KEPT = 4  # end dates whose activity spells a context keeps (see Context.
 class Context:
     """What every page view is computed from: the dataset, its slice for the filters, the filters,
     and the churn model (trained once per dataset on every customer, whatever the slice: the caller
-    hands a callable that trains or fetches it, so a page that does not need it never waits)."""
+    hands a callable that trains or fetches it, so a page that does not need it never waits).
+    `whole`, for a slice: a callable giving the whole customer base's context of the same dataset
+    and as-of date, whose purchase days, where it has them already, are cut down to the slice."""
 
     dataset: Dataset
     tables: dict[str, pl.DataFrame]  # the slice
     filters: Filters
     churn_model: Callable[[], churn.ChurnModel] | None = None
+    whole: Callable[[], Context] | None = None
     _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # a piece may ask for another
 
@@ -115,7 +118,20 @@ class Context:
         """The slice's purchase days to the as-of date: the one sort of the orders that the RFM
         summaries and the activity spells read."""
         t = self.tables
-        return self._once("purchase_days", lambda: purchase_days(t["orders"], as_of=self.as_of))
+        return self._once("purchase_days", lambda: self._cut_from_whole() or purchase_days(t["orders"], as_of=self.as_of))
+
+    def _cut_from_whole(self) -> PurchaseDays | None:
+        """A slice's purchase days as the whole base's rows of its customers, where the whole
+        base's context has computed them (it has, once any visitor saw every customer, and the
+        server prepares that view as it starts): a filter of sorted rows instead of a sort of the
+        slice's orders. A tier change at a million customers spent 0.7 s of its 2.5 s on that sort
+        in a server beside a browser. None where there is nothing to cut from."""
+        if self.whole is None or self.filters.slice.is_everything or "customers" not in self.tables:
+            return None
+        whole = self.whole()
+        with whole._lock:  # a look at what it has: asking for them would sort every order
+            days = whole._shared.get("purchase_days")
+        return None if days is None else days.of_customers(self.tables["customers"].get_column("customer_id"))
 
     def spells(self, end: dt.date | None = None) -> pl.DataFrame:
         """Each customer's activity spells as of `end` (the as-of date by default; metrics.activity)."""
@@ -175,8 +191,11 @@ class Context:
         return order + sorted(present - set(order))
 
 
-def context(dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None) -> Context:
-    return Context(dataset, slice_tables(dataset.tables, filters.slice), filters, churn_model)
+def context(
+    dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None,
+    whole: Callable[[], Context] | None = None,
+) -> Context:  # fmt: skip
+    return Context(dataset, slice_tables(dataset.tables, filters.slice), filters, churn_model, whole)
 
 
 # ---------------------------------------------------------------- the views: what each page draws

@@ -383,3 +383,24 @@ def test_the_overview_months_of_a_period_change_are_those_computed_afresh(sample
         fresh = kpis.monthly_series({**sample_tables, "deals": context.dated_deals()}, end=end, months=12)
         assert_frame_equal(months, fresh)
     assert computed == [12, 3, 3, 12, 0]
+
+
+def test_a_slice_cuts_its_purchase_days_out_of_the_whole_bases(sample_tables, monkeypatch):
+    """A slice's purchase days are the whole base's rows of its customers where the whole base's
+    context has computed them: equal to what purchase_days gives for the slice's own orders, and
+    found without sorting them. Where the whole base's context has none, the slice sorts its own
+    orders rather than making that context sort every order."""
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    period = Period(dt.date(2026, 4, 1), as_of)
+    everyone = views.context(dataset, Filters(Slice(), period, "previous", as_of))
+    gold = Filters(Slice(tiers=("Gold",)), period, "previous", as_of)
+    alone = views.context(dataset, gold).purchase_days()
+    views.context(dataset, gold, whole=lambda: everyone).purchase_days()
+    assert "purchase_days" not in everyone._shared
+    everyone.purchase_days()
+    monkeypatch.setattr(views, "purchase_days", lambda *args, **kwargs: pytest.fail("the slice's orders were sorted"))
+    cut = views.context(dataset, gold, whole=lambda: everyone).purchase_days()
+    assert 0 < cut.table.height < everyone.purchase_days().table.height
+    assert_frame_equal(cut.table, alone.table)
+    assert (cut.as_of, cut.id_type) == (alone.as_of, alone.id_type)
