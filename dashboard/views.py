@@ -128,9 +128,10 @@ class Context:
         in a server beside a browser. None where there is nothing to cut from."""
         if self.whole is None or self.filters.slice.is_everything or "customers" not in self.tables:
             return None
-        whole = self.whole()
-        with whole._lock:  # a look at what it has: asking for them would sort every order
-            days = whole._shared.get("purchase_days")
+        # A look at what it has, without its lock: the lock is held while it computes any piece
+        # (its deals, its months) for another visitor, and a piece is stored whole once computed.
+        # Asking for them would sort every order.
+        days = self.whole()._shared.get("purchase_days")
         return None if days is None else days.of_customers(self.tables["customers"].get_column("customer_id"))
 
     def spells(self, end: dt.date | None = None) -> pl.DataFrame:

@@ -404,3 +404,36 @@ def test_a_slice_cuts_its_purchase_days_out_of_the_whole_bases(sample_tables, mo
     assert 0 < cut.table.height < everyone.purchase_days().table.height
     assert_frame_equal(cut.table, alone.table)
     assert (cut.as_of, cut.id_type) == (alone.as_of, alone.id_type)
+
+
+def test_a_slice_does_not_wait_while_the_whole_bases_context_computes_another_piece(sample_tables):
+    """The whole base's context holds its lock while it computes a piece for another visitor (its
+    deals' furthest stages take a second at a million customers): a slice only looks at the
+    purchase days it has, so a tier change does not wait for that piece."""
+    import threading
+
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", sample_tables, DatasetSettings())
+    period = Period(dt.date(2026, 4, 1), as_of)
+    everyone = views.context(dataset, Filters(Slice(), period, "previous", as_of))
+    everyone.purchase_days()
+    busy, release = threading.Event(), threading.Event()
+
+    def another_piece():
+        with everyone._lock:
+            busy.set()
+            release.wait(timeout=60)
+
+    holder = threading.Thread(target=another_piece)
+    holder.start()
+    busy.wait(timeout=10)
+    try:
+        done = []
+        silver = views.context(dataset, Filters(Slice(tiers=("Silver",)), period, "previous", as_of), whole=lambda: everyone)
+        worker = threading.Thread(target=lambda: done.append(silver.purchase_days()))
+        worker.start()
+        worker.join(timeout=30)
+        assert done, "the slice waited for the whole base's context"
+    finally:
+        release.set()
+        holder.join()
