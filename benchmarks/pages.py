@@ -10,7 +10,8 @@ cached), and a real `streamlit run` server with Chromium, from opening the link 
 cards are drawn (adds the browser loading and drawing Streamlit's and Plotly's JavaScript).
 Filter change: the page's metric computation (dashboard.views: its view and any it draws beside
 it, from one context as the app computes them) for a new tier selection, i.e. what is not cached
-when a filter changes; the dataset itself stays cached. Medians over the tiers and
+when a filter changes; the dataset itself stays cached, and so do the whole base's purchase
+days, which the slice cuts its own from, as in the app. Medians over the tiers and
 repeats, and the peak memory of each child process. Also a period change on every customer:
 the views that read the period, for earlier quarters, from the slice's cached context.
 """
@@ -246,6 +247,10 @@ def filter_change(data: Path | None, repeat: int) -> dict:
     as_of = dt.date(2026, 6, 30)
     start, end = default_period(as_of)
     model = train_churn_model(tables, as_of=as_of)  # cached per dataset in the app: not timed
+    # the whole base's context with its purchase days, as a prepared server has it: a slice cuts
+    # its own out of them (views.Context.whole)
+    everyone = views.context(dataset, Filters(Slice(), Period(start, end), "previous", as_of), churn_model=lambda: model)
+    everyone.purchase_days()
     results = {}
     for page in views.VIEWS:
         if page in DRAWN_BESIDE.values():
@@ -255,7 +260,7 @@ def filter_change(data: Path | None, repeat: int) -> dict:
             for tier in ("Bronze", "Silver", "Gold", "Platinum"):
                 filters = Filters(Slice(tiers=(tier,)), Period(start, end), "previous", as_of)
                 started = time.perf_counter()
-                context = views.context(dataset, filters, churn_model=lambda: model)  # as the app: one per slice
+                context = views.context(dataset, filters, churn_model=lambda: model, whole=lambda: everyone)  # as the app: one per slice
                 for part in (page, DRAWN_BESIDE.get(page)):
                     if part:
                         views.view_of(part, context)
