@@ -106,6 +106,11 @@ class Context:
                     known.setdefault(month, row)
             return pl.concat([known[m] for m in wanted], how="vertical_relaxed")
 
+    def computed(self, key: Any) -> Any:
+        """A piece if it has been computed, else None, without computing it or waiting: the lock
+        is held while a piece is computed for another visitor, and a piece is stored whole."""
+        return self._shared.get(key)
+
     def for_filters(self, filters: Filters) -> Context:
         """This context for other filters of the same slice and as-of date, sharing its pieces:
         none of them reads the period (the spells are kept per end date), so a period change
@@ -129,10 +134,7 @@ class Context:
         to cut from."""
         if self.whole is None or self.filters.slice.is_everything or "customers" not in self.tables:
             return None
-        # A look at what it has, without its lock: the lock is held while it computes any piece
-        # (its deals, its months) for another visitor, and a piece is stored whole once computed.
-        # Asking for them would sort every order.
-        days = self.whole()._shared.get("purchase_days")
+        days = self.whole().computed("purchase_days")  # asking for them would sort every order
         return None if days is None else days.of_customers(self.tables["customers"].get_column("customer_id"))
 
     def spells(self, end: dt.date | None = None) -> pl.DataFrame:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from metrics.slicing import rows_among
 from metrics.stats import PURCHASE, Frame, as_date, coded, day, days_within, lazy
 
 EPOCH = dt.date(1970, 1, 1)  # day numbers count from here, as a Polars Date does
@@ -52,8 +53,7 @@ class PurchaseDays:
         """The purchase days of these customers alone: their rows, in the same order, which are
         what purchase_days gives for their orders alone (a slice's, cut out of the whole base's
         instead of sorting the slice's orders again)."""
-        keep = ids.cast(self.table.schema["customer_id"]).implode()
-        return PurchaseDays(self.as_of, self.table.filter(pl.col("customer_id").is_in(keep)), self.id_type)
+        return PurchaseDays(self.as_of, rows_among(self.table, "customer_id", ids.cast(self.table.schema["customer_id"])), self.id_type)
 
     def per_customer(self, *sums: str) -> pl.DataFrame:
         """One row per customer, read off their run of days, in code order: customer_id
