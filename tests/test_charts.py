@@ -89,3 +89,17 @@ def test_bars_label_counts_in_words():
     frame = pl.DataFrame({"tier": ["Gold", "Silver"], "customers": [1, 900], "orders": [1, 1234]})
     fig = charts.bars(frame, x="tier", y="customers", text="orders", counted=("order", "orders"))
     assert list(fig.data[0].text) == ["1 order", "1,234 orders"]
+
+
+def test_a_scatters_hover_ids_are_text_and_its_points_the_values():
+    """Customer ids come from the data: an id written as a link is drawn as the characters typed
+    (escaped in the hover), whether the points arrive as lists or as arrays; the points are the
+    frame's values, tier by tier in the order given."""
+    frame = pl.DataFrame({"customer_id": ["<a href=http://evil.example>x</a>", "C2", "C3"], "cost": [1.0, 2.0, 3.0],
+                          "margin": [-5.0, 10.0, None], "tier": ["Gold", "Bronze", "Gold"]})  # fmt: skip
+    fig = charts.scatter(frame, x="cost", y="margin", colour="tier", order=["Bronze", "Gold"])
+    bronze, gold = fig.data
+    assert (bronze.name, gold.name) == ("Bronze", "Gold")
+    assert list(gold.text) == ["&lt;a href=http://evil.example&gt;x&lt;/a&gt;", "C3"] and list(bronze.text) == ["C2"]
+    assert list(gold.x) == [1.0, 3.0] and gold.y[0] == -5.0 and gold.y[1] != gold.y[1]  # a missing margin: no point (NaN)
+    assert "<a href" not in fig.to_json()
