@@ -237,8 +237,8 @@ def lines_by(frame: pl.DataFrame, *, x: str, y: str, group: str, title: str = ""
 
 def _points(values: pl.Series) -> np.ndarray | list:
     """A curve's coordinates for Plotly: numbers as a NumPy array, which Plotly takes whole (and
-    sends packed), where it checks a list one value at a time (survival curves of a few thousand
-    steps per tier took half the Retention page's drawing); anything else as a list."""
+    sends packed), where it checks a list one value at a time (a survival curve has a step for
+    each day on which a customer lapsed); anything else as a list."""
     return values.to_numpy() if values.dtype.is_numeric() else values.to_list()
 
 
@@ -331,9 +331,9 @@ def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, t
         # card spends over half a second starting WebGL for any number of points, more than SVG
         # takes for the two thousand a view hands over (views.SCATTER_POINTS)
         fig.add_scatter(x=part.get_column(x).to_numpy(), y=part.get_column(y).to_numpy(), mode="markers", name=str(g or ""),
-                          marker={"size": 5, "opacity": 0.6, "color": colour_for(str(g), i) if g else ACCENT},
-                          text=part.get_column(hover).cast(pl.String).to_numpy(),
-                          hovertemplate="%{text}<br>%{x:,.0f} / %{y:,.0f}<extra></extra>")  # fmt: skip
+                        marker={"size": 5, "opacity": 0.6, "color": colour_for(str(g), i) if g else ACCENT},
+                        text=part.get_column(hover).cast(pl.String).to_numpy(),
+                        hovertemplate="%{text}<br>%{x:,.0f} / %{y:,.0f}<extra></extra>")  # fmt: skip
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title)
     return _layout(fig, title=title, height=440)

@@ -93,8 +93,8 @@ def test_bars_label_counts_in_words():
 
 def test_a_scatters_hover_ids_are_text_and_its_points_the_values():
     """Customer ids come from the data: an id written as a link is drawn as the characters typed
-    (escaped in the hover), whether the points arrive as lists or as arrays; the points are the
-    frame's values, tier by tier in the order given."""
+    (escaped in the hover, though the ids reach Plotly as an array, not a list); the points are
+    the frame's values, tier by tier in the order given."""
     frame = pl.DataFrame({"customer_id": ["<a href=http://evil.example>x</a>", "C2", "C3"], "cost": [1.0, 2.0, 3.0],
                           "margin": [-5.0, 10.0, None], "tier": ["Gold", "Bronze", "Gold"]})  # fmt: skip
     fig = charts.scatter(frame, x="cost", y="margin", colour="tier", order=["Bronze", "Gold"])
