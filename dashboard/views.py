@@ -402,7 +402,7 @@ def overview(ctx: Context) -> OverviewView:
     tiers = None
     if "orders" in ctx.tables:
         p = ctx.filters.period
-        in_period = ctx.tables["orders"].filter(pl.col("order_date").dt.date().is_between(p.start, p.end))
+        in_period = ctx.tables["orders"].filter(stats.days_within(ctx.tables["orders"], "order_date", p.start, p.end))
         tiers = (
             with_tier(in_period, ctx.tables["customers"])
             .group_by("tier")
@@ -516,7 +516,7 @@ def funnel_period(ctx: Context) -> FunnelPeriodView:
     ctx.need("deals")
     stages, reached, p = ctx.settings.stage_order, ctx.deals_reached(), ctx.filters.period
     deals = reached.deals
-    created = reached.reach.filter(pl.col("created_date").is_null() | pl.col("created_date").dt.date().is_between(p.start, p.end))
+    created = reached.reach.filter(pl.col("created_date").is_null() | stats.days_within(reached.reach, "created_date", p.start, p.end))
     return FunnelPeriodView(
         funnel=funnel.stage_funnel(created, stages=stages),
         breakdowns=_breakdowns(created, reached, stages, ctx),
@@ -788,7 +788,7 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
     out: dict[str, Any] = {}
     if "surveys" in ctx.tables and ctx.tables["surveys"].height:
         surveys = ctx.tables["surveys"]
-        now = surveys.filter(pl.col("responded_at").dt.date().is_between(p.start, p.end))
+        now = surveys.filter(stats.days_within(surveys, "responded_at", p.start, p.end))
         out.update(
             asked=satisfaction.questions_asked(surveys),
             nps=satisfaction.nps(now), csat=satisfaction.csat(now), ces=satisfaction.ces(now),
@@ -801,7 +801,7 @@ def satisfaction_page(ctx: Context) -> SatisfactionView:
         )  # fmt: skip
     if "tickets" in ctx.tables and ctx.tables["tickets"].height:
         tickets = ctx.tables["tickets"]
-        in_period = tickets.filter(pl.col("created_at").dt.date().is_between(p.start, p.end))
+        in_period = tickets.filter(stats.days_within(tickets, "created_at", p.start, p.end))
         end = dt.datetime.combine(p.end, dt.time.max)
         out.update(
             times_channel=satisfaction.response_times(in_period, as_of=end, by="channel"),
