@@ -178,7 +178,9 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
     data and charts; Streamlit's own JavaScript comes over HTTP, is not counted, and is loaded
     afresh by each visitor: each visit is a new browser context with an empty cache). Then that
     visitor picks a tier in the sidebar (TIER_CHANGES): seconds from the click until the page's
-    last message for the new slice, as a visitor waits for a filter change, redraw included.
+    last message for the new slice, as a visitor waits for a filter change, redraw included; then
+    a second tier beside it ("second_tier"): a slice of two tiers, whose views no server prepares
+    (dashboard.data._prepare), so they are computed while the visitor waits.
 
     The first pass finds every page's view ready. A second pass opens every page again with a
     link to the period before the default one, as a visitor who changes the period: the view of
@@ -206,14 +208,17 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
                 page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
             if tier:  # the visitor picks a tier in the sidebar: from the click until the page is redrawn
                 multiselect = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
-                _open_list(page, multiselect, tier)
-                option = page.get_by_role("option", name=tier, exact=True)
-                sent_before = sum(n for _, n in frames)
-                clicked = time.perf_counter()
-                option.click()
-                result["tier_change"] = {"tier": tier, "redrawn_s": _drawn(page, frames, clicked, f"{url}{path}, {tier}"),
-                                         "websocket_mb": round((sum(n for _, n in frames) - sent_before) / 1e6, 2),
-                                         "exceptions": page.locator("[data-testid='stException']").count()}  # fmt: skip
+                # then a second tier beside it: a slice of two tiers, which no server prepares
+                for step, chosen in (("tier_change", tier), ("second_tier", TIER_CHANGES[(TIER_CHANGES.index(tier) + 1) % 4])):
+                    _open_list(page, multiselect, chosen)
+                    option = page.get_by_role("option", name=chosen, exact=True)
+                    sent_before = sum(n for _, n in frames)
+                    clicked = time.perf_counter()
+                    option.click()
+                    result[step] = {"tier": chosen, "redrawn_s": _drawn(page, frames, clicked, f"{url}{path}, {chosen}"),
+                                    "websocket_mb": round((sum(n for _, n in frames) - sent_before) / 1e6, 2),
+                                    "exceptions": page.locator("[data-testid='stException']").count()}  # fmt: skip
+                    page.keyboard.press("Escape")
             context.close()
             return result
 

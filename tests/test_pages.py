@@ -256,6 +256,7 @@ def test_a_loaded_dataset_prepares_its_pages_after_the_first_page(env, monkeypat
     env._load.clear()
     env._churn_model.clear()
     env._view.clear()  # so that the Overview's view is computed in this run
+    env._prepared_view.clear()  # (an earlier test's warm start prepared it there)
     earlier = set(threading.enumerate())  # an earlier test's preparation may still be running
     threads_while_drawing = []
     overview = views.VIEWS["overview"]
@@ -283,6 +284,22 @@ def test_a_loaded_dataset_prepares_its_pages_after_the_first_page(env, monkeypat
     assert not computed, f"computed again when opened: {computed}"
 
 
+def _warm_start_then_watch(env, monkeypatch, note) -> list:
+    """A warm start on empty caches, then the list to which every view computed after it adds
+    note(page, context)."""
+    from dashboard import views
+
+    env._load.clear()
+    env._churn_model.clear()
+    env._view.clear()
+    env._prepared_view.clear()
+    env.warm_start()
+    computed = []
+    for name, view in list(views.VIEWS.items()):
+        monkeypatch.setitem(views.VIEWS, name, lambda ctx, name=name, view=view: computed.append(note(name, ctx)) or view(ctx))
+    return computed
+
+
 def test_a_warm_start_prepares_what_the_first_visit_opens(env, monkeypatch):
     """dashboard/server.py runs data.warm_start as the server starts. Afterwards the first visit
     (a link without filters, so filters.defaults) opens every page from the cache: no view is
@@ -291,16 +308,9 @@ def test_a_warm_start_prepares_what_the_first_visit_opens(env, monkeypatch):
     sidebar draws on a fresh visit would make the Overview compute again here."""
     import threading
 
-    from dashboard import views
     from metrics import churn
 
-    env._load.clear()
-    env._churn_model.clear()
-    env._view.clear()
-    env.warm_start()
-    computed = []
-    for name, view in list(views.VIEWS.items()):
-        monkeypatch.setitem(views.VIEWS, name, lambda ctx, name=name, view=view: computed.append(name) or view(ctx))
+    computed = _warm_start_then_watch(env, monkeypatch, lambda name, ctx: name)
     real = churn.train_churn_model
     monkeypatch.setattr(churn, "train_churn_model", lambda *a, **k: computed.append("model") or real(*a, **k))
     monkeypatch.setattr(env, "open_dataset", lambda *a, **k: computed.append("load"))
@@ -312,6 +322,31 @@ def test_a_warm_start_prepares_what_the_first_visit_opens(env, monkeypatch):
         at.switch_page(PAGES[title]).run()
         assert not at.exception and at.title[0].value == title
     assert not computed, f"computed again when opened: {computed}"
+
+
+def test_a_large_datasets_warm_start_prepares_every_tier_and_keeps_it_apart(env, monkeypatch):
+    """Above PREPARE_TIERS_FROM_CUSTOMERS customers (lowered here to the sample's 5,000) a warm
+    start also computes every page's view for each tier on its own: a visitor who then picks a
+    tier, on any page, computes no view. Those views stay when visitors fill the cache of other
+    filters' views (_view), and a slice of two tiers, never prepared, is computed when asked."""
+    from dashboard import views
+
+    assert len(views.VIEWS) <= env.VIEWS_AT_MOST  # the prepared views' cache holds them all
+    monkeypatch.setattr(env, "PREPARE_TIERS_FROM_CUSTOMERS", 5_000)
+    computed = _warm_start_then_watch(env, monkeypatch, lambda name, ctx: (name, ctx.filters.slice.tiers))
+    at = _app()
+    for title, tier in zip(("Funnel", "Retention", "Lifetime value", "Satisfaction", "Segments", "Churn risk", "Overview"),
+                           ("Gold", "Silver", "Bronze", "Platinum", "Gold", "Silver", "Bronze"), strict=True):  # fmt: skip
+        at.switch_page(PAGES[title]).run()
+        at.sidebar.multiselect(key="tier").set_value([tier]).run()
+        assert not at.exception and at.title[0].value == title
+    assert not computed, f"computed again when a tier was picked: {computed}"
+    env._view.clear()  # as when visitors' other filters push every view of their own out
+    at.sidebar.multiselect(key="tier").set_value(["Gold", "Platinum"]).run()
+    at.switch_page(PAGES["Funnel"]).run()
+    at.sidebar.multiselect(key="tier").set_value(["Gold"]).run()
+    assert not at.exception and at.metric
+    assert computed == [("overview", ("Gold", "Platinum")), ("funnel", ("Gold", "Platinum")), ("funnel_period", ("Gold", "Platinum"))]
 
 
 def test_the_preparing_thread_leaves_no_spinner_warnings_in_the_log():
