@@ -209,7 +209,7 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
             if tier:  # the visitor picks a tier in the sidebar: from the click until the page is redrawn
                 multiselect = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
                 # then a second tier beside it: a slice of two tiers, which no server prepares
-                for step, chosen in (("tier_change", tier), ("second_tier", TIER_CHANGES[(TIER_CHANGES.index(tier) + 1) % 4])):
+                for step, chosen in (("tier_change", tier), ("second_tier", TIER_CHANGES[(TIER_CHANGES.index(tier) + 1) % len(TIER_CHANGES)])):
                     _open_list(page, multiselect, chosen)
                     option = page.get_by_role("option", name=chosen, exact=True)
                     sent_before = sum(n for _, n in frames)

@@ -325,7 +325,7 @@ def test_a_warm_start_prepares_what_the_first_visit_opens(env, monkeypatch):
 
 
 def test_a_large_datasets_warm_start_prepares_every_tier_and_keeps_it_apart(env, monkeypatch):
-    """Above PREPARE_TIERS_FROM_CUSTOMERS customers (lowered here to the sample's 5,000) a warm
+    """From PREPARE_TIERS_FROM_CUSTOMERS customers on (lowered here to the sample's 5,000) a warm
     start also computes every page's view for each tier on its own: a visitor who then picks a
     tier, on any page, computes no view. Those views stay when visitors fill the cache of other
     filters' views (_view), and a slice of two tiers, never prepared, is computed when asked."""
