@@ -330,7 +330,7 @@ def scatter(frame: pl.DataFrame, *, x: str, y: str, colour: str | None = None, t
         # list of thousands of values one at a time. SVG, not WebGL: a browser without a graphics
         # card spends over half a second starting WebGL for any number of points, more than SVG
         # takes for the two thousand a view hands over (views.SCATTER_POINTS)
-        fig.add_scatter(x=part.get_column(x).to_numpy(), y=part.get_column(y).to_numpy(), mode="markers", name=str(g or ""),
+        fig.add_scatter(x=_points(part.get_column(x)), y=_points(part.get_column(y)), mode="markers", name=str(g or ""),
                         marker={"size": 5, "opacity": 0.6, "color": colour_for(str(g), i) if g else ACCENT},
                         text=part.get_column(hover).cast(pl.String).to_numpy(),
                         hovertemplate="%{text}<br>%{x:,.0f} / %{y:,.0f}<extra></extra>")  # fmt: skip
