@@ -156,9 +156,9 @@ def _view(page: str, dataset_key: str, view_key: str, _dataset: Dataset, _filter
 
 #: From this many customers a server also prepares every page's view for each tier on its own:
 #: at a million customers a tier change computed its views for 1.3-3.3 s before the page could
-#: redraw. At 240,000, unprepared, a tier change took 0.37-1.53 s in Chromium (a second tier
-#: beside it 0.32-1.81 s), so smaller datasets prepare no tier.
-PREPARE_TIERS_FROM_CUSTOMERS = 250_000
+#: redraw. Unprepared, at 240,000 a tier change took 0.37-1.68 s in Chromium and a second tier
+#: beside it up to 2.0 s; at 190,000 0.36-1.44 s and 0.28-1.57 s: smaller datasets prepare none.
+PREPARE_TIERS_FROM_CUSTOMERS = 200_000
 #: Tiers prepared at most: a dataset whose tier column takes more values prepares none.
 PREPARED_TIERS_AT_MOST = 6
 VIEWS_AT_MOST = 10  # the views of a dataset's pages (views.VIEWS, which imports every metric)
