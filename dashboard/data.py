@@ -261,7 +261,7 @@ def warm_start() -> None:
     heavy modules, load the dataset a link without ?dataset= opens (the store's active one, else
     the sample), compute every page's view for the filters such a visit opens with, train its
     churn model and, for a large dataset, compute every page's view for each tier (_prepare). At a
-    million customers that is 32-36 s of work here (without the tiers 16.5 s, loading ~4 s of it),
+    million customers that is 31-39 s of work here (without the tiers 17-20 s, loading ~4 s of it),
     which the first visitor after a start would otherwise wait for in part. A visitor who comes in
     the middle waits only for what is still being computed: the cache computes a key once and the
     others wait for it. Called in a thread named PREPARING; a failure is the same as in `_prepare`:
