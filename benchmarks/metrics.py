@@ -32,9 +32,9 @@ def _families(tables):
     import polars as pl
 
     from metrics import activity, btyd, churn, funnel, kpis, ltv, retention, satisfaction, segments
-    from metrics.btyd.fitting import one_blas_thread
     from metrics.deal_history import deal_history
     from metrics.purchase_days import purchase_days
+    from metrics.threads import one_blas_thread
 
     orders, customers = tables["orders"], tables["customers"]
     summary = {}

@@ -32,12 +32,12 @@ from metrics import (
     segments,
     stats,
 )
-from metrics.btyd.fitting import one_blas_thread
 from metrics.deal_history import DealHistory, deal_history
 from metrics.domain import Dataset, Filters
 from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
 from metrics.slicing import slice_tables
+from metrics.threads import one_blas_thread
 
 
 class Missing(Exception):

@@ -12,11 +12,11 @@ import polars as pl
 
 from metrics.btyd.bgnbd import BGNBD, fit_bgnbd
 from metrics.btyd.compress import distinct_codes
-from metrics.btyd.fitting import one_blas_thread
 from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
 from metrics.btyd.summary import days_per_unit, rfm_summaries
 from metrics.purchase_days import PurchaseDays
 from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, by_customer, days_within, lazy
+from metrics.threads import one_blas_thread
 
 
 def predict_clv(

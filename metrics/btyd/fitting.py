@@ -3,10 +3,11 @@ subsample, Newton steps in whitened coordinates on the whole data, L-BFGS-B wher
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
+
+from metrics.threads import one_blas_thread
 
 
 @dataclass(frozen=True)
@@ -86,21 +87,6 @@ def _search(negll, prepare, columns: tuple, weights: np.ndarray, *, start: np.nd
         if other.log_likelihood > best.log_likelihood or not np.isfinite(best.log_likelihood):
             best = other
     return _Fit(best.x, best.log_likelihood * total, best.success)
-
-
-def one_blas_thread():
-    """A context in which BLAS runs on one thread. The libraries are found once per process
-    (threadpoolctl reads the process's loaded libraries: 1 ms, paid by each of the twenty-odd
-    fits of a page otherwise), after SciPy's own BLAS is loaded, so that the limit covers it."""
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
-@functools.cache
-def _blas_controller():
-    from scipy import optimize  # noqa: F401 - loads SciPy's BLAS before the libraries are read
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _newton_polish(objective, theta: np.ndarray, basis: np.ndarray, ftol: float, max_steps: int = 20) -> _Fit | None:
