@@ -454,3 +454,30 @@ def test_the_whole_base_keeps_its_context_whatever_slices_are_opened(env, monkey
     at.sidebar.date_input(key="period").set_value((dt.date(2026, 1, 1), dt.date(2026, 3, 31))).run()
     assert not at.exception and at.title[0].value == "Overview"
     assert made == []
+
+
+def test_the_server_keeps_freed_memory_and_runs_blas_on_one_thread():
+    """dashboard/server.py asks Polars' allocator to keep freed memory (it reads the setting as
+    Polars is imported, so the server must set it first: imported after Polars, the setting would
+    be Polars' own), and preload.heavy_modules leaves BLAS at one thread and the imported modules
+    frozen out of the collector's full passes. In a fresh process, as `streamlit run` starts."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, gc, sys\n"
+        "os.environ.pop('_RJEM_MALLOC_CONF', None)\n"
+        "import dashboard.server\n"
+        "import polars\n"
+        "print(os.environ['_RJEM_MALLOC_CONF'])\n"
+        "from dashboard.preload import heavy_modules\n"
+        "heavy_modules()\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))\n"
+        "print(gc.get_freeze_count() > 100_000)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True).stdout.split("\n")
+    # Polars puts its own defaults first and the server's after them: the later setting counts
+    assert out[0].endswith("dirty_decay_ms:-1,muzzy_decay_ms:-1"), out[0]
+    assert out[1] == "[1]" and out[2] == "True", out
