@@ -2,6 +2,8 @@
 family, each family in its own child process so peaks do not mix. Loading the Parquet files is
 not timed (the dashboard loads a dataset once and caches it); casting its keys to Categorical,
 which the dashboard does once per loaded dataset too, is timed on its own ("prepare_keys").
+The children's allocator keeps the memory it frees, as the dashboard's server's does
+(dashboard.preload.keep_freed_memory).
 
     python -m benchmarks.metrics [--customers 1000000] [--data DIR] [--repeat 3]
 
@@ -159,6 +161,9 @@ def child(family: str, data: Path, repeat: int) -> None:
 
 
 def main() -> None:
+    from dashboard.preload import keep_freed_memory
+
+    keep_freed_memory()  # the families' child processes allocate as the dashboard's server does
     p = argparse.ArgumentParser()
     p.add_argument("--customers", type=int, default=1_000_000)
     p.add_argument("--data", type=Path)

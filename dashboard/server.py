@@ -16,24 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
 
-# Polars' allocator (jemalloc) hands freed memory back to the system within a second, Polars'
-# own setting. A server then gets fresh pages for each slice a visitor opens, and the kernel
-# clears every fresh page first: for a slice of two tiers at a million customers that was half of
-# the server's time (perf: clear_page), sys 4.8-5.5 s beside user 2.0-2.9 s. Kept for reuse, the
-# page faults fell by a half to two thirds and the Chromium wait by 0.5-1.8 s; the memory the
-# server holds is then what it needed at its busiest (6.6 instead of 5.5 GB once ready). Polars
-# reads this as it is imported, so before anything imports it; a setting already in the
-# environment is left as it is.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:-1,muzzy_decay_ms:-1")
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/server.py` from a plain checkout
     sys.path.insert(0, str(ROOT))
+
+from dashboard import preload  # noqa: E402  (imports no Polars)
+
+preload.keep_freed_memory()  # before anything imports Polars, which reads it then
 
 import streamlit as st  # noqa: E402
 from starlette.requests import Request  # noqa: E402
