@@ -22,7 +22,7 @@ from metrics.stats import (
     lazy,
     sorted_by_id,
 )
-from metrics.threads import one_blas_thread
+from metrics.threads import one_thread
 
 # The R × FM grid (FM = F and M scores averaged, rounded half up). Rows R = 5 … 1, columns
 # FM = 1 … 5. It follows the common RFM segment map (Champions bought recently, often and much;
@@ -205,10 +205,10 @@ def clusters(
     Choosing k and fitting use a seeded random sample of at most `sample` customers (silhouette is
     quadratic in n); every customer is then assigned to the nearest centroid.
     """
-    # BLAS on one thread (metrics.threads): on two, k-means over a million customers took 0.5-2.1 s
-    # against 0.4-0.5 s, and in a server beside a browser a Segments view of 180,000 customers
-    # spent 1.4 s in it against 0.4 s
-    with one_blas_thread():
+    # BLAS and OpenMP on one thread (metrics.threads): on two, k-means over a million customers took
+    # 0.5-2.1 s against 0.4-0.5 s, and in a server beside a browser a Segments view of 180,000
+    # customers spent 1.4 s in it against 0.4 s (a sampling profiler's count)
+    with one_thread():
         return _clusters(rfm, k=k, k_range=k_range, seed=seed, sample=sample)
 
 

@@ -6,8 +6,9 @@ k-means on a 20,000-customer sample, silhouettes on 1,500), so waking a second t
 than it saves, and where the other core is busy (Polars, a browser, a second visitor) the threads
 wait for each other: k-means over a million customers' RFM took 0.5-2.1 s on two BLAS threads and
 0.4-0.5 s on one (beside a busy core 0.8-1.2 s against 0.7-0.9 s). Polars has its own threads and
-is not touched; nor is OpenMP, which the churn model's gradient boosting uses well (2.4-2.9 s to
-train at a million customers against 3.2-3.3 s on one thread).
+is not touched. OpenMP is left to the churn model's gradient boosting, which uses it well (2.4-2.9 s
+to train at a million customers against 3.2-3.3 s on one thread), but not to k-means: on the
+5,000-customer sample starting its threads cost more than they saved (0.3 s against 0.18 s).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def one_blas_thread():
     (threadpoolctl reads the process's loaded libraries: 1 ms, paid by each of the twenty-odd
     fits of a page otherwise), after SciPy's own BLAS is loaded, so that the limit covers it."""
     return _controller().limit(limits=1, user_api="blas")
+
+
+def one_thread():
+    """A context in which BLAS and OpenMP both run on one thread (k-means: see the module)."""
+    return _controller().limit(limits=1)
 
 
 def keep_one_blas_thread() -> None:
