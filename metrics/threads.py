@@ -32,7 +32,7 @@ def keep_one_blas_thread() -> None:
     """BLAS on one thread for the rest of the process (the server's). The contexts of
     one_blas_thread, entered and left by several visitors' threads interleaved, each put back
     what they found; with the process at one thread already, what they put back is one thread."""
-    _controller().limit(limits=1, user_api="blas")  # not used as a context: it stays
+    one_blas_thread()  # the limit applies as it is made; not entered as a context, it stays
 
 
 @functools.cache
