@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,7 +37,7 @@ from metrics.deal_history import DealHistory, deal_history
 from metrics.domain import Dataset, Filters
 from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
-from metrics.slicing import slice_tables
+from metrics.slicing import SlicedTables
 from metrics.threads import one_blas_thread
 
 
@@ -64,7 +65,7 @@ class Context:
     and as-of date, whose purchase days, where it has them already, are cut down to the slice."""
 
     dataset: Dataset
-    tables: dict[str, pl.DataFrame]  # the slice
+    tables: Mapping[str, pl.DataFrame]  # the slice, each table cut when first read (SlicedTables)
     filters: Filters
     churn_model: Callable[[], churn.ChurnModel] | None = None
     whole: Callable[[], Context] | None = None
@@ -199,7 +200,7 @@ def context(
     dataset: Dataset, filters: Filters, *, churn_model: Callable[[], churn.ChurnModel] | None = None,
     whole: Callable[[], Context] | None = None,
 ) -> Context:  # fmt: skip
-    return Context(dataset, slice_tables(dataset.tables, filters.slice), filters, churn_model, whole)
+    return Context(dataset, SlicedTables(dataset.tables, filters.slice), filters, churn_model, whole)
 
 
 # ---------------------------------------------------------------- the views: what each page draws
@@ -395,7 +396,7 @@ def overview(ctx: Context) -> OverviewView:
         # (partial) must not see past `end`.
         spells = ctx.spells(ctx.as_of if stats.closes_month(end) else end)
     # dated once for the slice: the KPIs and the series then find every closed deal dated
-    tables = ctx.tables if deals is None else {**ctx.tables, "deals": ctx.dated_deals()}
+    tables = ctx.tables if deals is None else ChainMap({"deals": ctx.dated_deals()}, ctx.tables)
     result = kpis.overview(tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            spells=spells, first_order=ctx.first_order())  # fmt: skip
     months = _overview_months(ctx, tables, end, result.spells)
@@ -428,7 +429,7 @@ def overview(ctx: Context) -> OverviewView:
 OVERVIEW_MONTHS = 12  # the months of the Overview's sparklines and trends
 
 
-def _overview_months(ctx: Context, tables: dict[str, pl.DataFrame], end: dt.date, spells: pl.DataFrame | None) -> pl.DataFrame:
+def _overview_months(ctx: Context, tables: Mapping[str, pl.DataFrame], end: dt.date, spells: pl.DataFrame | None) -> pl.DataFrame:
     """The Overview's monthly series to `end` (kpis.monthly_series). A period that closes a month
     by the as-of date shows complete months only: the context keeps them (complete_months), so a
     step back of a quarter computes three months, not twelve. `spells`: as of `end` or later."""
@@ -446,7 +447,7 @@ def _overview_months(ctx: Context, tables: dict[str, pl.DataFrame], end: dt.date
 # ---------------------------------------------------------------- Funnel
 
 
-def _deals_reached(tables: dict[str, pl.DataFrame], stages: list[str]) -> DealsReached:
+def _deals_reached(tables: Mapping[str, pl.DataFrame], stages: list[str]) -> DealsReached:
     deals = tables["deals"]
     # the history sorted by deal once: the close dates, the furthest stages and the time in stage read its runs
     history = deal_history(tables["stage_history"]) if "stage_history" in tables else None

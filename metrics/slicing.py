@@ -8,7 +8,8 @@ period or as-of date itself, because retention and lifetime value need the histo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 
 import polars as pl
 
@@ -37,31 +38,69 @@ def _condition(frame_columns: Sequence[str], chosen: Slice) -> pl.Expr:
 
 def slice_tables(tables: Mapping[str, pl.DataFrame], chosen: Slice) -> dict[str, pl.DataFrame]:
     """tables → the same tables restricted to the chosen customers (and matching prospects)."""
-    if chosen.is_everything or "customers" not in tables:
-        return dict(tables)
-    customers = tables["customers"].filter(_condition(tables["customers"].columns, chosen))
-    keep = customers.get_column("customer_id")
-    out: dict[str, pl.DataFrame] = {"customers": customers}
-    for name, frame in tables.items():
+    sliced = SlicedTables(tables, chosen)
+    return {name: sliced[name] for name in sliced}
+
+
+class SlicedTables(Mapping[str, pl.DataFrame]):
+    """The tables of one slice (as slice_tables), each cut when it is first read, once.
+
+    A page reads a few of the tables: the Funnel its deals and their stage history, Retention the
+    customers and orders. Cut all at once, a slice of most customers copied the rest as well —
+    at a million customers over a gigabyte of new memory, for which the server waits on the system
+    to hand it fresh pages. The keys are the dataset's tables: `name in sliced` cuts nothing.
+    Safe to read from several threads (the sessions sharing a cached context)."""
+
+    def __init__(self, tables: Mapping[str, pl.DataFrame], chosen: Slice):
+        self._tables, self._chosen = dict(tables), chosen
+        self._cut: dict[str, pl.DataFrame] = {}
+        self._lock = threading.RLock()  # a table may need another cut first (its customers, its deals)
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name in self._cut:
+            return self._cut[name]
+        with self._lock:
+            if name not in self._cut:
+                self._cut[name] = self._slice_of(name)
+            return self._cut[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tables
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    @property
+    def cut(self) -> tuple[str, ...]:
+        """The tables cut so far, in the order they were."""
+        return tuple(self._cut)
+
+    def _slice_of(self, name: str) -> pl.DataFrame:
+        tables, chosen = self._tables, self._chosen
+        frame = tables[name]  # a KeyError for a table the dataset lacks, as from a dict
+        if chosen.is_everything or "customers" not in tables:
+            return frame
+        if name == "customers":
+            return frame.filter(_condition(frame.columns, chosen))
         if name in CUSTOMER_TABLES:
-            out[name] = rows_among(frame, "customer_id", keep)
-    if "deals" in tables:
-        deals = tables["deals"]
-        deal_dims = [c for c in ("tier", "segment", "region") if c in deals.columns]
-        with_customer = rows_among(deals, "customer_id", keep)
-        # a prospect (no customer) carries its own tier/segment/region; channel is a customer fact
-        prospect_slice = Slice(chosen.tiers, chosen.segments, chosen.regions, ())
-        prospects = deals.filter(pl.col("customer_id").is_null())
-        if deal_dims and not chosen.channels:
-            prospects = prospects.filter(_condition(deals.columns, prospect_slice))
-        else:
-            prospects = prospects.clear()
-        out["deals"] = pl.concat([with_customer, prospects])
-        if "stage_history" in tables:
-            out["stage_history"] = rows_among(tables["stage_history"], "deal_id", out["deals"].get_column("deal_id"))
-    for name, frame in tables.items():
-        out.setdefault(name, frame)
-    return out
+            return rows_among(frame, "customer_id", self["customers"].get_column("customer_id"))
+        if name == "deals":
+            deal_dims = [c for c in ("tier", "segment", "region") if c in frame.columns]
+            with_customer = rows_among(frame, "customer_id", self["customers"].get_column("customer_id"))
+            # a prospect (no customer) carries its own tier/segment/region; channel is a customer fact
+            prospect_slice = Slice(chosen.tiers, chosen.segments, chosen.regions, ())
+            prospects = frame.filter(pl.col("customer_id").is_null())
+            if deal_dims and not chosen.channels:
+                prospects = prospects.filter(_condition(frame.columns, prospect_slice))
+            else:
+                prospects = prospects.clear()
+            return pl.concat([with_customer, prospects])
+        if name == "stage_history" and "deals" in tables:
+            return rows_among(frame, "deal_id", self["deals"].get_column("deal_id"))
+        return frame
 
 
 def rows_among(frame: Frame, column: str, values: pl.Series) -> pl.DataFrame:

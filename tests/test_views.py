@@ -437,3 +437,45 @@ def test_a_slice_does_not_wait_while_the_whole_bases_context_computes_another_pi
     finally:
         release.set()
         holder.join()
+
+
+def test_a_slices_tables_are_cut_when_first_read_and_once(sample_tables):
+    """A slice's tables (SlicedTables) are cut as they are first read, each once: asking whether
+    one is there cuts nothing; a deal's stage history needs the slice's deals, which need its
+    customers; the other tables stay whole-base until asked for. Read from several threads at
+    once, a table is cut once and every reader gets that one frame."""
+    import threading
+
+    from metrics.slicing import SlicedTables, slice_tables
+
+    chosen = Slice(tiers=("Gold", "Platinum"))
+    sliced = SlicedTables(sample_tables, chosen)
+    assert list(sliced) == list(sample_tables) and len(sliced) == len(sample_tables)
+    assert "orders" in sliced and "nonexistent" not in sliced and sliced.cut == ()
+    history = sliced["stage_history"]
+    assert sliced.cut == ("customers", "deals", "stage_history")
+    assert history.height < sample_tables["stage_history"].height
+    with pytest.raises(KeyError):
+        sliced["nonexistent"]
+    read: list[pl.DataFrame] = []
+    threads = [threading.Thread(target=lambda: read.append(sliced["orders"])) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(read) == 4 and all(frame is read[0] for frame in read) and sliced.cut.count("orders") == 1
+    eager = slice_tables(sample_tables, chosen)
+    for name in sample_tables:
+        assert_frame_equal(sliced[name], eager[name])
+
+
+@pytest.mark.parametrize("page, never_cut", [("funnel", {"orders", "interactions", "tickets", "surveys"}),
+                                             ("retention", {"deals", "stage_history", "interactions", "tickets", "surveys"})])  # fmt: skip
+def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, never_cut):
+    """At a million customers a slice of most customers cut whole took over a gigabyte of new
+    memory; a page cuts what it reads: the Funnel no orders, Retention no deals."""
+    as_of = dt.date(2026, 6, 30)
+    filters = Filters(Slice(tiers=("Gold", "Platinum")), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    ctx = views.context(Dataset("t", sample_tables, DatasetSettings()), filters)
+    views.view_of(page, ctx)
+    assert ctx.tables.cut and not never_cut & set(ctx.tables.cut), ctx.tables.cut
