@@ -768,8 +768,12 @@ def lifetime_value_costs(ctx: Context) -> CostsView:
 
 def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
     p, t = ctx.filters.period, ctx.tables
+    # The dataset's tickets and interactions, not the slice's: only those of the customers retained
+    # through the period count, and those are the slice's own (their spells are). Cutting the two
+    # tables for a slice of most customers took 200-300 MB of new memory at a million customers.
+    every = ctx.dataset.tables
     return ltv.acquisition_vs_retention_cost(
-        t["orders"], t["customers"], start=p.start, end=p.end, tickets=t.get("tickets"), interactions=t.get("interactions"),
+        t["orders"], t["customers"], start=p.start, end=p.end, tickets=every.get("tickets"), interactions=every.get("interactions"),
         cost_per_ticket=ctx.settings.cost_per_ticket, cost_per_interaction=ctx.settings.cost_per_interaction,
         churn_window_days=ctx.settings.churn_window_days, spells=ctx.spells(p.end),
     )  # fmt: skip

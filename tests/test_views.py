@@ -470,7 +470,8 @@ def test_a_slices_tables_are_cut_when_first_read_and_once(sample_tables):
 
 
 @pytest.mark.parametrize("page, never_cut", [("funnel", {"orders", "interactions", "tickets", "surveys"}),
-                                             ("retention", {"deals", "stage_history", "interactions", "tickets", "surveys"})])  # fmt: skip
+                                             ("retention", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
+                                             ("lifetime_value_costs", {"deals", "stage_history", "interactions", "tickets", "surveys"})])  # fmt: skip
 def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, never_cut):
     """At a million customers a slice of most customers cut whole took over a gigabyte of new
     memory; a page cuts what it reads: the Funnel no orders, Retention no deals."""
@@ -479,3 +480,23 @@ def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, ne
     ctx = views.context(Dataset("t", sample_tables, DatasetSettings()), filters)
     views.view_of(page, ctx)
     assert ctx.tables.cut and not never_cut & set(ctx.tables.cut), ctx.tables.cut
+
+
+def test_a_slices_retention_cost_counts_its_own_customers_contacts(sample_tables):
+    """The Lifetime value page's retention cost reads the dataset's tickets and interactions
+    without cutting them to the slice: only the retained customers' count, who are the slice's.
+    The same figures as from the slice's own tables, on a slice whose customers have far fewer
+    tickets than everyone's."""
+    import dataclasses
+
+    from metrics.slicing import slice_tables
+
+    as_of = dt.date(2026, 6, 30)
+    settings = dataclasses.replace(DatasetSettings(), cost_per_ticket=25.0, cost_per_interaction=5.0)
+    filters = Filters(Slice(tiers=("Platinum",)), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    dataset = Dataset("t", sample_tables, settings)
+    costs = views.acquisition_vs_retention(views.context(dataset, filters))
+    cut = slice_tables(sample_tables, filters.slice)
+    assert cut["tickets"].height < sample_tables["tickets"].height / 3
+    alone = views.acquisition_vs_retention(views.context(Dataset("t", cut, settings), dataclasses.replace(filters, slice=Slice())))
+    assert costs == alone and costs["retention_cost"] and costs["retained"] < 2_000, costs
