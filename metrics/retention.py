@@ -243,7 +243,7 @@ def _retention_rates(cells: pl.LazyFrame, basis: str, groups: list[str]) -> pl.D
 
 
 def churn_status(
-    orders: Frame,
+    orders: Frame | None,
     *,
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
@@ -258,9 +258,11 @@ def churn_status(
     or before the as-of date in `customers` decides, whatever the orders say. Customers without any
     purchase (but with a churn_date) are included when `customers` is given. Orders without a
     customer id are nobody's. `days`: the orders' purchase days (metrics.purchase_days) to the
-    as-of date or later, when the caller has them.
+    as-of date or later, when the caller has them (the orders are then not read: None will do).
     """
     end = as_date(as_of)
+    if orders is None and days is None:
+        raise ValueError("churn status needs the orders or their purchase days")
     window = dt.timedelta(days=churn_window_days)
     days = (days if days is not None else purchase_days(orders, as_of=end)).upto(end)
     activity = days.with_ids(

@@ -299,7 +299,7 @@ def sla_compliance(
 
 def complaints_per_100(
     tickets: Frame,
-    orders: Frame,
+    orders: Frame | None,
     *,
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
@@ -309,11 +309,14 @@ def complaints_per_100(
 ) -> pl.DataFrame:
     """→ month, complaints, active_customers, per_100: complaint tickets created in the month per
     100 customers active in it (on at least one day of it, point in time: metrics.activity).
-    `spells`: activity.spells for the same as-of date and window, when the caller has them."""
+    `spells`: activity.spells for the same as-of date and window, when the caller has them (the
+    orders are then not read: None will do)."""
     from metrics import activity
 
     end = as_date(as_of)
     if spells is None:
+        if orders is None:
+            raise ValueError("complaints per 100 customers need the orders or their activity spells")
         spells = activity.spells(orders, as_of=end, churn_window_days=churn_window_days, customers=customers)
     complaints = (
         lazy(tickets)
@@ -354,7 +357,7 @@ def complaints_per_100(
 
 def retention_by_nps_group(
     surveys: Frame,
-    orders: Frame,
+    orders: Frame | None,
     *,
     as_of: dt.date | dt.datetime | str,
     churn_window_days: int = 90,
@@ -364,7 +367,7 @@ def retention_by_nps_group(
     """→ group (Promoter/Passive/Detractor by each customer's latest NPS answer), customers,
     retained, churned, retention, ci_low, ci_high: how many are still customers at the as-of date.
     `days`: the orders' purchase days (metrics.purchase_days) to the as-of date or later, when the
-    caller has them."""
+    caller has them (the orders are then not read: None will do)."""
     from metrics.retention import churn_status
 
     end = as_datetime(as_of)

@@ -7,6 +7,7 @@ import math
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from metrics import satisfaction
 
@@ -127,3 +128,28 @@ def test_nps_by_period_and_distribution():
     assert satisfaction.nps_by(surveys, by="tier")["responses"].to_list() == [2, 1]
     dist = satisfaction.score_distribution(surveys, column="nps")
     assert dist["responses"].sum() == 3 and dist["share"].sum() == pytest.approx(1.0)
+
+
+def test_figures_read_from_activity_need_the_orders_or_what_stands_for_them(sample_tables):
+    """Complaints per 100 active customers and retention by NPS group read the orders only
+    through their spells or purchase days: given those, no orders are needed (the dashboard's
+    slices then cut none); given neither, they say what is missing instead of failing inside."""
+    from metrics.activity import spells
+    from metrics.purchase_days import purchase_days
+    from metrics.retention import churn_status
+    from metrics.satisfaction import complaints_per_100, retention_by_nps_group
+
+    as_of = dt.date(2026, 6, 30)
+    t = sample_tables
+    days = purchase_days(t["orders"], as_of=as_of)
+    assert_frame_equal(
+        complaints_per_100(t["tickets"], None, as_of=as_of, customers=t["customers"], spells=spells(days, as_of=as_of, customers=t["customers"])),
+        complaints_per_100(t["tickets"], t["orders"], as_of=as_of, customers=t["customers"]),
+    )  # fmt: skip
+    assert_frame_equal(
+        retention_by_nps_group(t["surveys"], None, as_of=as_of, customers=t["customers"], days=days),
+        retention_by_nps_group(t["surveys"], t["orders"], as_of=as_of, customers=t["customers"]),
+    )
+    for call in (lambda: complaints_per_100(t["tickets"], None, as_of=as_of), lambda: churn_status(None, as_of=as_of)):
+        with pytest.raises(ValueError, match="orders"):
+            call()

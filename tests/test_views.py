@@ -471,13 +471,18 @@ def test_a_slices_tables_are_cut_when_first_read_and_once(sample_tables):
 
 @pytest.mark.parametrize("page, never_cut", [("funnel", {"orders", "interactions", "tickets", "surveys"}),
                                              ("retention", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
-                                             ("lifetime_value_costs", {"deals", "stage_history", "interactions", "tickets", "surveys"})])  # fmt: skip
+                                             ("lifetime_value_costs", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
+                                             ("satisfaction_history", {"orders", "deals", "stage_history", "interactions"})])  # fmt: skip
 def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, never_cut):
     """At a million customers a slice of most customers cut whole took over a gigabyte of new
-    memory; a page cuts what it reads: the Funnel no orders, Retention no deals."""
+    memory; a page cuts what it reads: the Funnel no orders, Retention no deals, Satisfaction's
+    history no orders (their purchase days come from the whole base's, as in a server)."""
     as_of = dt.date(2026, 6, 30)
-    filters = Filters(Slice(tiers=("Gold", "Platinum")), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
-    ctx = views.context(Dataset("t", sample_tables, DatasetSettings()), filters)
+    dataset, period = Dataset("t", sample_tables, DatasetSettings()), Period(dt.date(2026, 4, 1), as_of)
+    everyone = views.context(dataset, Filters(Slice(), period, "previous", as_of))
+    everyone.purchase_days()
+    filters = Filters(Slice(tiers=("Gold", "Platinum")), period, "previous", as_of)
+    ctx = views.context(dataset, filters, whole=lambda: everyone)
     views.view_of(page, ctx)
     assert ctx.tables.cut and not never_cut & set(ctx.tables.cut), ctx.tables.cut
 
