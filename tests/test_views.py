@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -472,7 +473,8 @@ def test_a_slices_tables_are_cut_when_first_read_and_once(sample_tables):
 @pytest.mark.parametrize("page, never_cut", [("funnel", {"orders", "interactions", "tickets", "surveys"}),
                                              ("retention", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
                                              ("lifetime_value_costs", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
-                                             ("satisfaction_history", {"orders", "deals", "stage_history", "interactions"})])  # fmt: skip
+                                             ("satisfaction_history", {"orders", "deals", "stage_history", "interactions"}),
+                                             ("segments", {"stage_history", "interactions", "surveys"})])  # fmt: skip
 def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, never_cut):
     """At a million customers a slice of most customers cut whole took over a gigabyte of new
     memory; a page cuts what it reads: the Funnel no orders, Retention no deals, Satisfaction's
@@ -505,3 +507,19 @@ def test_a_slices_retention_cost_counts_its_own_customers_contacts(sample_tables
     assert cut["tickets"].height < sample_tables["tickets"].height / 3
     alone = views.acquisition_vs_retention(views.context(Dataset("t", cut, settings), dataclasses.replace(filters, slice=Slice())))
     assert costs == alone and costs["retention_cost"] and costs["retained"] < 2_000, costs
+
+
+def test_a_slices_contacts_per_sale_count_its_own_customers_interactions(sample_tables):
+    """Segments' contacts per sale read the dataset's interactions without cutting them to the
+    slice: only those of the slice's customers (its RFM segments) count. The same figures as from
+    the slice's own tables."""
+    from metrics.slicing import slice_tables
+
+    as_of = dt.date(2026, 6, 30)
+    filters = Filters(Slice(tiers=("Platinum",)), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    contacts = views.segments_page(views.context(Dataset("t", sample_tables, DatasetSettings()), filters)).contacts
+    cut = slice_tables(sample_tables, filters.slice)
+    assert cut["interactions"].height < sample_tables["interactions"].height / 3
+    alone = views.segments_page(views.context(Dataset("t", cut, DatasetSettings()), replace(filters, slice=Slice()))).contacts
+    assert contacts.height and contacts.get_column("interactions").sum() < cut["interactions"].height + 1
+    assert_frame_equal(contacts, alone)
