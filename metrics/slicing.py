@@ -85,11 +85,12 @@ class SlicedTables(Mapping[str, pl.DataFrame]):
             return frame
         if name == "customers":
             return frame.filter(_condition(frame.columns, chosen))
+        customer_ids = self["customers"].get_column("customer_id")
         if name in CUSTOMER_TABLES:
-            return rows_among(frame, "customer_id", self["customers"].get_column("customer_id"))
+            return rows_among(frame, "customer_id", customer_ids)
         if name == "deals":
             deal_dims = [c for c in ("tier", "segment", "region") if c in frame.columns]
-            with_customer = rows_among(frame, "customer_id", self["customers"].get_column("customer_id"))
+            with_customer = rows_among(frame, "customer_id", customer_ids)
             # a prospect (no customer) carries its own tier/segment/region; channel is a customer fact
             prospect_slice = Slice(chosen.tiers, chosen.segments, chosen.regions, ())
             prospects = frame.filter(pl.col("customer_id").is_null())

@@ -494,18 +494,16 @@ def test_a_slices_retention_cost_counts_its_own_customers_contacts(sample_tables
     without cutting them to the slice: only the retained customers' count, who are the slice's.
     The same figures as from the slice's own tables, on a slice whose customers have far fewer
     tickets than everyone's."""
-    import dataclasses
-
     from metrics.slicing import slice_tables
 
     as_of = dt.date(2026, 6, 30)
-    settings = dataclasses.replace(DatasetSettings(), cost_per_ticket=25.0, cost_per_interaction=5.0)
+    settings = replace(DatasetSettings(), cost_per_ticket=25.0, cost_per_interaction=5.0)
     filters = Filters(Slice(tiers=("Platinum",)), Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
     dataset = Dataset("t", sample_tables, settings)
     costs = views.acquisition_vs_retention(views.context(dataset, filters))
     cut = slice_tables(sample_tables, filters.slice)
     assert cut["tickets"].height < sample_tables["tickets"].height / 3
-    alone = views.acquisition_vs_retention(views.context(Dataset("t", cut, settings), dataclasses.replace(filters, slice=Slice())))
+    alone = views.acquisition_vs_retention(views.context(Dataset("t", cut, settings), replace(filters, slice=Slice())))
     assert costs == alone and costs["retention_cost"] and costs["retained"] < 2_000, costs
 
 
