@@ -264,6 +264,10 @@ def test_clv_matches_the_direct_formula(sample_tables):
     spend = summary["monetary_value"].fill_null(0).to_numpy()
     expected = (e[0] / 1.01 + (e[1] - e[0]) / 1.01**2 + (e[2] - e[1]) / 1.01**3) * spend
     np.testing.assert_allclose(out["clv"].to_numpy(), expected, rtol=1e-12)
+    # undiscounted (the backtest), the increments add up to the purchases over the horizon
+    flat = btyd.predict_clv(summary, bg, None, months=3, monthly_discount=0.0)
+    np.testing.assert_allclose(flat["clv"].to_numpy(), e[2] * spend, rtol=1e-12)
+    np.testing.assert_allclose(flat["expected_purchases"].to_numpy(), e[2], rtol=1e-12)
 
 
 FEB = pl.DataFrame(

@@ -2,11 +2,14 @@
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metrics import activity, btyd
-from metrics.purchase_days import purchase_days
+from metrics.purchase_days import purchase_days, range_totals
 
 ORDERS = pl.DataFrame({
     "customer_id": ["A", "A", "A", "A", "B", None],
@@ -64,7 +67,7 @@ def test_summaries_and_spells_read_the_same_from_days_as_from_orders(as_input):
         for a, b in zip(btyd.rfm_summaries(days, as_of=as_of), btyd.rfm_summaries(orders, as_of=as_of), strict=True):
             assert a.equals(b)
     assert activity.spells(days, as_of=dt.date(2024, 1, 2)).equals(activity.spells(orders, as_of=dt.date(2024, 1, 2)))
-    # the summaries work on copies of the amounts: the days the pages share are untouched
+    # the days the pages share are untouched
     assert days.table.equals(purchase_days(orders, as_of=dt.date(2024, 1, 3)).table)
 
 
@@ -77,3 +80,33 @@ def test_orders_in_any_order_give_the_same_days(as_input):
         return sorted(table.select(pl.col("customer_id").cast(pl.String), "day", "amount", "orders").rows())
 
     assert days(ORDERS) == days(ORDERS.reverse()) == [("A", 19723, 15.0, 2), ("A", 19725, 7.5, 1), ("B", 19724, 4.0, 1)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=1, max_size=60), st.data())
+def test_range_totals_are_each_range_summed_alone(values, data):
+    """Each range's sum is the one its values give on their own, whatever lies around them (the
+    edges between ranges, the range that runs to the end, empty ranges)."""
+    values = np.array(values)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(values)), min_size=2, max_size=12)))
+    begin, end = np.array(cuts[0::2][: len(cuts) // 2]), np.array(cuts[1::2][: len(cuts) // 2])
+    expected = [np.add.reduceat(values[b:e].copy(), [0])[0] if e > b else 0.0 for b, e in zip(begin, end, strict=True)]
+    assert range_totals(values, begin, end).tolist() == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(0, 60), st.floats(0.01, 1e5)), min_size=1, max_size=80),
+       st.integers(0, 60))  # fmt: skip
+def test_a_summary_at_an_earlier_date_is_the_one_computed_then(rows, cut):
+    """The RFM summary at an earlier date, read off purchase days to a later one, equals the
+    summary computed from the orders known then, to the last bit (customers with many purchase
+    days included: their repeat spend is summed over the same values either way)."""
+    orders = pl.DataFrame(
+        {"customer_id": [r[0] for r in rows], "order_date": [dt.date(2024, 1, 1) + dt.timedelta(days=r[1]) for r in rows],
+         "amount": [r[2] for r in rows]}  # fmt: skip
+    )
+    earlier, later = dt.date(2024, 1, 1) + dt.timedelta(days=cut), dt.date(2024, 3, 1)
+    then, now = btyd.rfm_summaries(purchase_days(orders, as_of=later), as_of=[earlier, later])
+    alone = btyd.rfm_summary(orders.filter(pl.col("order_date") <= earlier), as_of=earlier)
+    assert then.equals(alone)
+    assert now.equals(btyd.rfm_summary(orders, as_of=later))

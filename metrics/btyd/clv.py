@@ -45,15 +45,21 @@ def predict_clv(
     (ux, uT), index = distinct_codes(x, big_t)
     dropout = 1 + bgnbd.dropout_odds(x, t_x, big_t)  # 1 / P(alive)
     # Σ_m discount_m · (potential_m − potential_{m−1}) per distinct pair, then one gather: the
-    # customer's own 1 / dropout factor is common to every month.
-    potential = np.vstack(
-        [np.zeros(len(ux))]
-        + [bgnbd.purchase_potential(m * DAYS_PER_MONTH / unit_days, ux, uT) for m in range(1, months + 1)]
-    )  # (months + 1) × distinct pairs
-    discount = np.array([(1 + monthly_discount) ** -m for m in range(1, months + 1)])
-    discounted_potential = discount @ np.diff(potential, axis=0)
+    # customer's own 1 / dropout factor is common to every month. Undiscounted (the backtest) the
+    # sum telescopes to the horizon's potential: one evaluation instead of one a month.
+    horizon = bgnbd.purchase_potential(months * DAYS_PER_MONTH / unit_days, ux, uT)
+    if monthly_discount == 0:
+        discounted_potential = horizon
+    else:
+        potential = np.vstack(
+            [np.zeros(len(ux))]
+            + [bgnbd.purchase_potential(m * DAYS_PER_MONTH / unit_days, ux, uT) for m in range(1, months)]
+            + [horizon]
+        )  # (months + 1) × distinct pairs
+        discount = np.array([(1 + monthly_discount) ** -m for m in range(1, months + 1)])
+        discounted_potential = discount @ np.diff(potential, axis=0)
     discounted = discounted_potential[index] / dropout
-    expected_purchases = potential[-1][index] / dropout
+    expected_purchases = horizon[index] / dropout
     spend = (
         gamma_gamma.conditional_expected_value(x, monetary) if gamma_gamma is not None else monetary
     )

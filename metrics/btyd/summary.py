@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from metrics.purchase_days import PurchaseDays, day_number, purchase_days, run_totals
+from metrics.purchase_days import PurchaseDays, day_number, purchase_days, range_totals
 from metrics.stats import DAYS_PER_MONTH, Frame, as_date, canonical, lazy, sorted_by_id
 
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": DAYS_PER_MONTH}
@@ -58,41 +58,37 @@ def rfm_summaries(
     From the purchase days, sorted by customer and day, each customer's figures are read off their
     run of rows up to each as-of date: the first day, the last day, how many days, and the amount
     of those after the first (the repeat purchases). The runs are found once: a customer's days up
-    to an earlier date are the start of their run (the days ascend), so each date only counts them.
+    to an earlier date are the start of their run (the days ascend), so each date only counts them
+    and sums that part of the run (nothing of the ten million rows is copied per date).
     """
     unit_days = days_per_unit(unit)
     ends = [as_date(value) for value in as_of]
     if not ends:
         return []
     days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=max(ends))
-    days = days.upto(max(ends))
+    days.known_by(max(ends))
     runs = days.per_customer()
     every_count = runs.get_column("days").to_numpy().astype(np.int64)
     starts = np.cumsum(every_count) - every_count  # each customer's first row
     day = days.table.get_column("day").to_numpy()
-    amount = days.table.get_column("amount").to_numpy(writable=True)
-    amount[starts] = 0.0  # the first day is not a repeat purchase
+    amount = days.table.get_column("amount").to_numpy()
     first = runs.get_column("first").to_numpy()
     # the runs come in code order; where that is the ids' text order (stats.sorted_by_id), so is
     # every summary, a subset of them in the same order: checked once, not once per date
     in_text_order = runs.get_column("customer_id").cast(pl.String).is_sorted()
-    summaries: dict[int, pl.DataFrame] = {}
-    # latest date first: each earlier date's amounts are the later one's with more days zeroed,
-    # in place (no new ten-million-row arrays per date)
-    for index in sorted(range(len(ends)), key=lambda i: ends[i], reverse=True):
-        end = ends[index]
+    summaries = []
+    for end in ends:
         cut = day_number(end)
         if cut >= day_number(days.as_of):
             count, last, keep = every_count, runs.get_column("last").to_numpy(), None
         else:
-            later = day > cut
-            count = every_count - (np.add.reduceat(later, starts, dtype=np.int64) if len(starts) else 0)
-            amount[later] = 0.0
+            count = np.add.reduceat(day <= cut, starts, dtype=np.int64) if len(starts) else every_count
             last = day[starts + np.maximum(count, 1) - 1]
             keep = count > 0  # a customer whose first purchase comes later is not in it
-        # the repeat days' amounts summed in NumPy, in the rows' order: Polars' parallel sums
-        # add a customer's days in an order that varies from run to run (the last digit moved)
-        repeat = run_totals(amount, starts)
+        # the repeat days' amounts (the run's rows after the first, up to the date) summed in
+        # NumPy, in the rows' order: Polars' parallel sums add a customer's days in an order that
+        # varies from run to run (the last digit moved)
+        repeat = range_totals(amount, starts + 1, starts + count)
         frequency = count - 1
         table = runs.select("customer_id").with_columns(
             frequency=pl.Series(frequency, dtype=pl.Int64),
@@ -105,8 +101,8 @@ def rfm_summaries(
         if keep is not None:
             table = table.filter(pl.Series(keep))
         table = table if in_text_order else sorted_by_id(table)
-        summaries[index] = days.with_ids(table)
-    return [summaries[i] for i in range(len(ends))]
+        summaries.append(days.with_ids(table))
+    return summaries
 
 
 def float_columns(summary: Frame, *names: str) -> list[np.ndarray]:
