@@ -65,7 +65,7 @@ class Context:
     and as-of date, whose purchase days, where it has them already, are cut down to the slice."""
 
     dataset: Dataset
-    tables: Mapping[str, pl.DataFrame]  # the slice, each table cut when first read (SlicedTables)
+    tables: SlicedTables  # the slice, each table cut when first read, or read as a query (lazy)
     filters: Filters
     churn_model: Callable[[], churn.ChurnModel] | None = None
     whole: Callable[[], Context] | None = None
@@ -124,7 +124,7 @@ class Context:
         """The slice's purchase days to the as-of date: the one sort of the orders that the RFM
         summaries and the activity spells read."""
         t = self.tables
-        return self._once("purchase_days", lambda: self._cut_from_whole() or purchase_days(t["orders"], as_of=self.as_of))
+        return self._once("purchase_days", lambda: self._cut_from_whole() or purchase_days(t.lazy("orders"), as_of=self.as_of))
 
     def _cut_from_whole(self) -> PurchaseDays | None:
         """A slice's purchase days as the whole base's rows of its customers, where the whole
@@ -142,7 +142,7 @@ class Context:
         """Each customer's activity spells as of `end` (the as-of date by default; metrics.activity)."""
         end = end or self.as_of
         window = self.settings.churn_window_days
-        orders = self.purchase_days() if end <= self.as_of else self.tables["orders"]
+        orders = self.purchase_days() if end <= self.as_of else self.tables.lazy("orders")
         return self._spells_once(end, lambda: activity.spells(orders, as_of=end, churn_window_days=window,
                                                                customers=self.tables.get("customers")))  # fmt: skip
 
@@ -187,7 +187,8 @@ class Context:
             if self.dataset.tables[name].is_empty():
                 raise Missing(name, f"This dataset has no {name} rows, and this page needs them: load them on the "
                                     f"Data page to enable {TABLES[name].enables}.")  # fmt: skip
-            if self.tables[name].is_empty():
+            # asked of the slice's query, which cuts nothing: a page may read the table lazily (lazy)
+            if self.tables.lazy(name).head(1).collect().is_empty():
                 raise Missing(name, f"No {name} rows in this slice: widen the filters in the sidebar.")
 
     def tier_order(self) -> list[str]:
@@ -550,7 +551,9 @@ def _largest_groups(frame: pl.DataFrame, dim: str, ctx: Context) -> dict[str, An
 
 def retention_page(ctx: Context) -> RetentionView:
     ctx.need("customers", "orders")
-    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    # the orders as a query: the page reads them only for refunds and repeat buyers (the rest
+    # comes from the purchase days and spells), two passes that need not cut them (SlicedTables.lazy)
+    orders, customers = ctx.tables.lazy("orders"), ctx.tables["customers"]
     as_of, window = ctx.as_of, ctx.settings.churn_window_days
     status = retention.churn_status(orders, as_of=as_of, churn_window_days=window, customers=customers, days=ctx.purchase_days())
     spells = ctx.spells()
@@ -635,7 +638,9 @@ def _churn_months(months: pl.DataFrame) -> dict[str, Any]:
 
 def lifetime_value(ctx: Context) -> LifetimeValueView:
     ctx.need("customers", "orders")
-    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    # the orders as a query: read for the value to date and the backtest's actual spend, a pass
+    # each that need not cut them (SlicedTables.lazy); the models read the purchase days
+    orders, customers = ctx.tables.lazy("orders"), ctx.tables["customers"]
     dims = [d for d in ("tier", "acquisition_channel") if d in customers.columns]
     out: dict[str, Any] = {"model": None, "model_reason": None, "clv_by_group": {}}
     # The model fits are NumPy on one core, holding the interpreter's lock about half the time:
@@ -725,7 +730,7 @@ def _historical_value(ctx: Context, dims: list[str]) -> dict[str, Any]:
     """The view's figures of each customer's value to date: the values, their distribution and,
     where costs are known, LTV:CAC (acquisition against retention cost, which reads the period, is
     lifetime_value_costs)."""
-    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    orders, customers = ctx.tables.lazy("orders"), ctx.tables["customers"]  # as lifetime_value
     # with the channel, cost and name where the customers have a channel (the tables show them)
     also = ("acquisition_channel", "acquisition_cost", "name") if "acquisition_channel" in customers.columns else ()
     value = with_tier(ltv.historical_value(orders, as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate), customers, also=also)
@@ -773,7 +778,7 @@ def acquisition_vs_retention(ctx: Context) -> dict[str, Any]:
     # tables for a slice of most customers took 200-300 MB of new memory at a million customers.
     every = ctx.dataset.tables
     return ltv.acquisition_vs_retention_cost(
-        t["orders"], t["customers"], start=p.start, end=p.end, tickets=every.get("tickets"), interactions=every.get("interactions"),
+        t.lazy("orders"), t["customers"], start=p.start, end=p.end, tickets=every.get("tickets"), interactions=every.get("interactions"),
         cost_per_ticket=ctx.settings.cost_per_ticket, cost_per_interaction=ctx.settings.cost_per_interaction,
         churn_window_days=ctx.settings.churn_window_days, spells=ctx.spells(p.end),
     )  # fmt: skip

@@ -471,14 +471,17 @@ def test_a_slices_tables_are_cut_when_first_read_and_once(sample_tables):
 
 
 @pytest.mark.parametrize("page, never_cut", [("funnel", {"orders", "interactions", "tickets", "surveys"}),
-                                             ("retention", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
-                                             ("lifetime_value_costs", {"deals", "stage_history", "interactions", "tickets", "surveys"}),
+                                             ("retention", {"orders", "deals", "stage_history", "interactions", "tickets", "surveys"}),
+                                             ("lifetime_value", {"orders", "deals", "stage_history", "interactions", "tickets", "surveys"}),
+                                             ("lifetime_value_costs", {"orders", "deals", "stage_history", "interactions", "tickets",
+                                                                       "surveys"}),
                                              ("satisfaction_history", {"orders", "deals", "stage_history", "interactions"}),
                                              ("segments", {"stage_history", "interactions", "surveys"})])  # fmt: skip
 def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, never_cut):
     """At a million customers a slice of most customers cut whole took over a gigabyte of new
     memory; a page cuts what it reads: the Funnel no orders, Retention no deals, Satisfaction's
-    history no orders (their purchase days come from the whole base's, as in a server)."""
+    history no orders (their purchase days come from the whole base's, as in a server). Retention
+    and Lifetime value read the orders as a query (SlicedTables.lazy) and cut none."""
     as_of = dt.date(2026, 6, 30)
     dataset, period = Dataset("t", sample_tables, DatasetSettings()), Period(dt.date(2026, 4, 1), as_of)
     everyone = views.context(dataset, Filters(Slice(), period, "previous", as_of))
@@ -487,6 +490,33 @@ def test_a_page_of_a_slice_cuts_only_the_tables_it_reads(sample_tables, page, ne
     ctx = views.context(dataset, filters, whole=lambda: everyone)
     views.view_of(page, ctx)
     assert ctx.tables.cut and not never_cut & set(ctx.tables.cut), ctx.tables.cut
+
+
+def test_a_slices_tables_as_queries_are_its_cut_tables(sample_tables):
+    """SlicedTables.lazy gives the rows the cut has, in its order, without cutting; once a table is
+    cut, the cut itself. Retention and Lifetime value, which read the orders so, show the same as
+    from the slice's own tables."""
+    from metrics.slicing import SlicedTables, slice_tables
+
+    chosen = Slice(tiers=("Gold", "Platinum"))
+    eager = slice_tables(sample_tables, chosen)
+    sliced = SlicedTables(sample_tables, chosen)
+    for name in sample_tables:
+        assert_frame_equal(sliced.lazy(name).collect(), eager[name])
+    assert "orders" not in sliced.cut and "tickets" not in sliced.cut
+    assert_frame_equal(sliced.lazy("orders").collect(), sliced["orders"])
+    as_of = dt.date(2026, 6, 30)
+    filters = Filters(chosen, Period(dt.date(2026, 4, 1), as_of), "previous", as_of)
+    ctx = views.context(Dataset("t", sample_tables, DatasetSettings()), filters)
+    alone = views.context(Dataset("t", eager, DatasetSettings()), replace(filters, slice=Slice()))
+    kept, cut = views.retention_page(ctx), views.retention_page(alone)
+    assert kept.repeat == cut.repeat
+    assert_frame_equal(kept.revenue, cut.revenue)
+    assert_frame_equal(kept.customers, cut.customers)
+    value, value_cut = views.lifetime_value(ctx), views.lifetime_value(alone)
+    assert_frame_equal(value.value, value_cut.value)
+    assert value.backtest == value_cut.backtest and value.backtest is not None
+    assert "orders" not in ctx.tables.cut
 
 
 def test_a_slices_retention_cost_counts_its_own_customers_contacts(sample_tables):
