@@ -123,6 +123,15 @@ def one_tier_note(by_tier) -> str:
             "column in the customers file (or a tier filter with several tiers) splits this by tier.")
 
 
+def checked_customers(check: dict, whose: str = "the") -> str:
+    """Whom a model check (holdout, backtest) compared: "the 23,570 customers", or "a random
+    sample of 100,000 of the 811,957 customers" where it was run on a sample (btyd.CHECK_SAMPLE)."""
+    customers, everyone = check["customers"], check.get("of_customers", check["customers"])
+    if everyone > customers:
+        return f"a random sample of {customers:,} of {whose} {everyone:,} customers"
+    return f"{whose} {customers:,} customers"
+
+
 def how_did_this_do(sentence: str | None, missing: str) -> None:
     """The backtest panel of a page: what a figure said a year ago against what then happened, or
     why the data cannot tell."""

@@ -57,7 +57,7 @@ else:
     error = (check["predicted"] - check["actual"]) / check["actual"] if check["actual"] else None
     cols[2].metric("Holdout: predicted vs actual", "—" if error is None else f"{100 * error:+.1f}%", border=True,
                    help=f"model fitted on orders to {view.calibration_end:%d %b %Y}: it predicted {check['predicted']:,.0f} "
-                   f"purchases (days with an order) for the {check['customers']:,} customers in the following months, and "
+                   f"purchases (days with an order) for {shell.checked_customers(check)} in the following months, and "
                    f"{check['actual']:,.0f} happened")  # fmt: skip
     cols[3].metric("Repeat buyers", f"{view.repeat_buyers:,}", border=True,
                    help=f"customers with a purchase after their first day; the model's parameters: BG/NBD r={bg.r:.3f}, "
@@ -95,8 +95,8 @@ else:
 test = view.backtest
 shell.how_did_this_do(
     None if test is None else
-    f"Fitted on the orders known on {test['as_of_then']:%d %b %Y}, the model predicted that its {test['customers']:,} "
-    f"customers would spend {shell.money(test['predicted'])} each in the following year (undiscounted); they spent "
+    f"Fitted on the orders known on {test['as_of_then']:%d %b %Y}, the model predicted that "
+    f"{shell.checked_customers(test, whose='its')} would spend {shell.money(test['predicted'])} each in the following year (undiscounted); they spent "
     f"{shell.money(test['actual'])}" + ("." if test["error"] is None else  # error: predicted / actual − 1
                                           f": the prediction was {abs(100 * test['error']):.0f}% {'under' if test['error'] < 0 else 'over'}."),
     "A check needs the model fitted on the orders of a year ago: this data is too short or too thin for that.",

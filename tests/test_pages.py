@@ -481,3 +481,13 @@ def test_the_server_keeps_freed_memory_and_runs_blas_on_one_thread():
     # Polars puts its own defaults first and the server's after them: the later setting counts
     assert out[0].endswith("dirty_decay_ms:-1,muzzy_decay_ms:-1"), out[0]
     assert out[1] == "[1]" and out[2] == "True", out
+
+
+def test_a_model_check_on_a_sample_says_of_how_many():
+    """The Lifetime value page's holdout and backtest sentences name a sample where the check ran
+    on one (btyd.CHECK_SAMPLE), and every customer otherwise."""
+    from dashboard import shell
+
+    assert shell.checked_customers({"customers": 400, "of_customers": 5_000}, whose="its") == (
+        "a random sample of 400 of its 5,000 customers")
+    assert shell.checked_customers({"customers": 400, "of_customers": 400}) == "the 400 customers"

@@ -286,6 +286,32 @@ def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
     assert test["customers"] == ids.len()
     assert test["actual"] == pytest.approx(spent / ids.len())
     assert abs(test["error"]) < 0.5  # the model is in the right range on the sample
+    assert test["of_customers"] == test["customers"]  # fewer than btyd.CHECK_SAMPLE: every one
+
+
+def test_the_model_checks_of_many_customers_run_on_a_seeded_sample(sample_tables, monkeypatch):
+    """With more customers than CHECK_SAMPLE (here lowered to 400) the holdout check and the
+    backtest fit and compare that many, the same ones every run, and say of how many: the backtest
+    is the model fitted on exactly those rows of the year-ago summary, its actual spend theirs."""
+    from metrics import btyd
+    from metrics.btyd import clv
+
+    monkeypatch.setattr(clv, "CHECK_SAMPLE", 400)
+    orders, as_of = sample_tables["orders"], dt.date(2026, 6, 30)
+    test = btyd.clv_backtest(orders, as_of=as_of)
+    (then,) = btyd.rfm_summaries(orders, as_of=[dt.date(2025, 6, 30)])
+    assert (test["customers"], test["of_customers"]) == (400, then.height) and then.height > 1_000
+    sample = then[clv.seeded_sample(then.height, 400)]
+    predicted = btyd.predict_clv(sample, btyd.fit_bgnbd(sample), btyd.fit_gamma_gamma(sample), monthly_discount=0.0)
+    after = orders.filter(pl.col("order_date").dt.date().is_between(dt.date(2025, 7, 1), as_of))
+    spent = after.filter(pl.col("customer_id").is_in(sample.get_column("customer_id").implode())).get_column("amount").sum()
+    assert test["predicted"] == pytest.approx(predicted.get_column("clv").mean(), rel=1e-12)
+    assert test["actual"] == pytest.approx(spent / 400, rel=1e-12)
+    assert btyd.clv_backtest(orders, as_of=as_of) == test
+    calibration, summary = btyd.rfm_summaries(orders, as_of=[dt.date(2025, 12, 31), as_of])
+    check = btyd.holdout_from_summaries(calibration, summary, calibration_end="2025-12-31", observation_end=as_of)
+    assert (check["customers"], check["of_customers"]) == (400, calibration.height)
+    assert check["by_frequency"].get_column("customers").sum() == 400
 
 
 def test_active_in_a_month_counts_a_returning_customer_once(as_input):

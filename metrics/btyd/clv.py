@@ -18,6 +18,19 @@ from metrics.purchase_days import PurchaseDays
 from metrics.stats import DAYS_PER_MONTH, Frame, add_months, as_date, by_customer, days_within, lazy
 from metrics.threads import one_blas_thread
 
+#: The holdout check and the backtest judge the model on a seeded sample of this many customers
+#: where there are more. They say how far to trust the model, which the pooled fit on every
+#: customer is: at a million customers five samples gave holdout errors of +16.1 to +17.2 % against
+#: +16.3 % on all of them, and backtest errors of −12.6 to −13.5 % against −12.9 %; two fits on
+#: every customer fewer took the lifetime-value family from 1.87-1.93 s to 1.62-1.69 s (same hour).
+CHECK_SAMPLE = 100_000
+
+
+def seeded_sample(population: int | np.ndarray, size: int) -> np.ndarray:
+    """`size` of `population` (a count of rows, or the row numbers to draw from), drawn without
+    replacement with a fixed seed (the same sample on every run), in ascending order."""
+    return np.sort(np.random.default_rng(0).choice(population, size=size, replace=False))
+
 
 def predict_clv(
     summary: pl.DataFrame,
@@ -81,8 +94,9 @@ def holdout_check(
     """Fit BG/NBD on orders up to `calibration_end`, predict each customer's purchases (distinct
     purchase days) in (calibration_end, observation_end] and compare with what happened.
 
-    → {"model": BGNBD, "customers", "predicted", "actual" (totals), "mae" (per customer),
-       "by_frequency": frame frequency (calibration, capped at 7), customers, predicted, actual}.
+    → {"model": BGNBD, "customers", "of_customers", "predicted", "actual" (totals), "mae" (per
+       customer), "by_frequency": frame frequency (calibration, capped at 7), customers, predicted,
+       actual}, of a sample where there are many customers (holdout_from_summaries).
     """
     calibration, observation = rfm_summaries(orders, as_of=[calibration_end, observation_end], unit=unit)
     return holdout_from_summaries(
@@ -101,10 +115,14 @@ def holdout_from_summaries(
     """holdout_check on RFM summaries at the calibration and observation ends (rfm_summaries
     gives both in one pass; the dashboard's model already needs the second). A customer's actual
     purchases in between are the difference of their frequencies: purchase days up to the
-    observation end minus those up to the calibration end."""
+    observation end minus those up to the calibration end. Of more than CHECK_SAMPLE customers,
+    a seeded sample of that many is checked: "customers" counts them, "of_customers" all."""
     cal_end, obs_end = as_date(calibration_end), as_date(observation_end)
     if obs_end <= cal_end:
         raise ValueError(f"the observation end ({obs_end}) must come after the calibration end ({cal_end})")
+    everyone = calibration.height
+    if everyone > CHECK_SAMPLE:
+        calibration = calibration[seeded_sample(everyone, CHECK_SAMPLE)]
     model = fit_bgnbd(calibration, unit=unit)
     horizon = (obs_end - cal_end).days / days_per_unit(unit)
     x, t_x, big_t = (calibration.get_column(c).to_numpy() for c in ("frequency", "recency", "T"))
@@ -124,6 +142,7 @@ def holdout_from_summaries(
     return {
         "model": model,
         "customers": compared.height,
+        "of_customers": everyone,
         "predicted": float(compared.get_column("predicted").sum()),
         "actual": float(compared.get_column("actual").sum()),
         "mae": float(
@@ -177,14 +196,19 @@ def clv_backtest(
     to compare with what happened) for the customers it knew, and their actual spend (refunds net)
     in those months. None when the model cannot be fitted on the earlier data.
 
-    → as_of_then, customers, predicted (mean per customer), actual (mean per customer), error
-    (predicted / actual − 1). `days`: the orders' purchase days (metrics.purchase_days) to the
-    as-of date or later, when the caller has them."""
+    → as_of_then, customers, of_customers, predicted (mean per customer), actual (mean per
+    customer), error (predicted / actual − 1): of more than CHECK_SAMPLE customers known then, a
+    seeded sample of that many is fitted and compared ("customers"; "of_customers": all of them).
+    `days`: the orders' purchase days (metrics.purchase_days) to the as-of date or later, when the
+    caller has them."""
     end = as_date(as_of)
     then = add_months(end, -months)
     (summary,) = rfm_summaries(days if days is not None else orders, as_of=[then], unit=unit)
     if summary.height < 100 or summary.filter(pl.col("frequency") > 0).height < 20:
         return None
+    everyone = summary.height
+    if everyone > CHECK_SAMPLE:
+        summary = summary[seeded_sample(everyone, CHECK_SAMPLE)]
     try:
         model = fit_bgnbd(summary, unit=unit)
         spend = fit_gamma_gamma(summary)
@@ -201,7 +225,8 @@ def clv_backtest(
     )  # fmt: skip
     mean_predicted, mean_actual = predicted.get_column("clv").mean(), (spent or 0.0) / predicted.height
     return {
-        "as_of_then": then, "customers": predicted.height, "predicted": mean_predicted, "actual": mean_actual,
+        "as_of_then": then, "customers": predicted.height, "of_customers": everyone, "predicted": mean_predicted,
+        "actual": mean_actual,
         "error": mean_predicted / mean_actual - 1 if mean_actual else None,
     }  # fmt: skip
 
@@ -264,7 +289,7 @@ def clv_by_groups(
             rows = np.flatnonzero(code == number)
             repeat_buyers = int(np.count_nonzero(repeat[rows]))
             if len(rows) > GROUP_FIT_SAMPLE:  # seeded: the same sample on every run
-                rows = np.sort(np.random.default_rng(0).choice(rows, size=GROUP_FIT_SAMPLE, replace=False))
+                rows = seeded_sample(rows, GROUP_FIT_SAMPLE)
             part = labelled[rows]
             own = None
             if repeat_buyers >= min_repeat_buyers:
