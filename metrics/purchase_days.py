@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from metrics.slicing import rows_among
 from metrics.stats import PURCHASE, Frame, as_date, coded, day, days_within, lazy
 
 EPOCH = dt.date(1970, 1, 1)  # day numbers count from here, as a Polars Date does
@@ -58,8 +57,10 @@ class PurchaseDays:
     def of_customers(self, ids: pl.Series) -> PurchaseDays:
         """The purchase days of these customers alone: their rows, in the same order, which are
         what purchase_days gives for their orders alone (a slice's, cut out of the whole base's
-        instead of sorting the slice's orders again)."""
-        return PurchaseDays(self.as_of, rows_among(self.table, "customer_id", ids.cast(self.table.schema["customer_id"])), self.id_type)
+        instead of sorting the slice's orders again). Filtered eagerly, so that the rows stay one
+        chunk (see purchase_days)."""
+        among = self.table.get_column("customer_id").is_in(ids.cast(self.table.schema["customer_id"]).implode())
+        return PurchaseDays(self.as_of, self.table.filter(among), self.id_type)
 
     def per_customer(self, *sums: str) -> pl.DataFrame:
         """One row per customer, read off their run of days, in code order: customer_id
@@ -168,5 +169,9 @@ def purchase_days(orders: Frame, *, as_of: dt.date | dt.datetime | str) -> Purch
             orders="orders",
         )
         .collect()
+        # one chunk: the group-by leaves a hundred, and a chunked column is copied each time a
+        # metric reads it as a NumPy array (the RFM summaries, the cohorts: 60-100 MB of new memory
+        # each at a million customers), where one chunk is read in place
+        .rechunk()
     )
     return PurchaseDays(end, table, id_type)
