@@ -85,8 +85,9 @@ def _families(tables):
         with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
             to_date = pool.submit(value_to_date)
             days = purchase_days(orders, as_of=AS_OF)
-            backtest = pool.submit(btyd.clv_backtest, orders, as_of=AS_OF, days=days)
-            calibration, rfm = btyd.rfm_summaries(days, as_of=[calibration_end, AS_OF])
+            # as the page: the three summaries (model, holdout check, backtest) from one pass
+            calibration, rfm, earlier = btyd.rfm_summaries(days, as_of=[calibration_end, AS_OF, btyd.backtest_date(AS_OF)])
+            backtest = pool.submit(btyd.clv_backtest, orders, as_of=AS_OF, summary=earlier)
             model = btyd.validated_model(calibration, rfm, calibration_end=calibration_end, observation_end=AS_OF)  # fits, CLV, check
             # as the page: a model per group with enough repeat buyers
             btyd.clv_by_groups(rfm, customers, by=["tier", "acquisition_channel"], pooled=model["clv"],

@@ -650,8 +650,12 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
     # fit's own limit, set and restored by two threads interleaved, could leave the wrong one.
     with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
         to_date = pool.submit(_historical_value, ctx, dims)
-        backtest = pool.submit(btyd.clv_backtest, orders, as_of=ctx.as_of, days=ctx.purchase_days())
-        by_group = _predicted_value(ctx, out, dims)
+        # the model's summary, the holdout check's and the backtest's from one pass over the runs
+        # of purchase days; the backtest then goes into the second thread too
+        calibration_end, then = ctx.as_of - dt.timedelta(days=182), btyd.backtest_date(ctx.as_of)
+        calibration, summary, earlier = btyd.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, ctx.as_of, then])
+        backtest = pool.submit(btyd.clv_backtest, orders, as_of=ctx.as_of, summary=earlier)
+        by_group = _predicted_value(ctx, out, dims, calibration, summary, calibration_end)
         out.update(to_date.result(), backtest=backtest.result())
     value = out["value"]
     out["clv_by_group"] = {d: frame.group_by(d, "model").agg(mean_clv=pl.col("clv").mean()) for d, frame in by_group.items()}
@@ -686,13 +690,14 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
     return LifetimeValueView(**out)
 
 
-def _predicted_value(ctx: Context, out: dict[str, Any], dims: list[str]) -> dict[str, pl.DataFrame]:
-    """The pooled model with its holdout check into `out` (or the reason there is none), and each
+def _predicted_value(
+    ctx: Context, out: dict[str, Any], dims: list[str], calibration: pl.DataFrame, summary: pl.DataFrame,
+    calibration_end: dt.date,
+) -> dict[str, pl.DataFrame]:  # fmt: skip
+    """The pooled model, fitted on `summary` (RFM as of the as-of date), with its holdout check on
+    `calibration` (as of `calibration_end`) into `out` (or the reason there is none), and each
     customer's CLV from the models per group of each dimension (clv_by_groups)."""
     as_of, customers = ctx.as_of, ctx.tables["customers"]
-    # the model's summary and the holdout check's calibration summary come from one pass
-    calibration_end = as_of - dt.timedelta(days=182)
-    calibration, summary = btyd.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, as_of])
     repeaters = summary.filter(pl.col("frequency") > 0).height
     if summary.height < 100 or repeaters < 20:
         out["model_reason"] = (

@@ -287,6 +287,10 @@ def test_the_clv_backtest_compares_with_actual_spend(sample_tables):
     assert test["actual"] == pytest.approx(spent / ids.len())
     assert abs(test["error"]) < 0.5  # the model is in the right range on the sample
     assert test["of_customers"] == test["customers"]  # fewer than btyd.CHECK_SAMPLE: every one
+    # the summary a year back, from the pass that gives the page's model its own: the same check
+    assert btyd.backtest_date(dt.date(2026, 6, 30)) == dt.date(2025, 6, 30)
+    _, earlier = btyd.rfm_summaries(orders, as_of=[dt.date(2026, 6, 30), dt.date(2025, 6, 30)])
+    assert btyd.clv_backtest(orders, as_of=dt.date(2026, 6, 30), summary=earlier) == test
 
 
 def test_the_model_checks_of_many_customers_run_on_a_seeded_sample(sample_tables, monkeypatch):

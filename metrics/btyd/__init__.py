@@ -14,8 +14,10 @@ fitting (the search shared by both models), bgnbd, gamma_gamma, clv (predictions
 
 from metrics.btyd.bgnbd import BGNBD, fit_bgnbd
 from metrics.btyd.clv import (
+    CHECK_SAMPLE,
     GROUP_FIT_SAMPLE,
     MIN_REPEAT_BUYERS_PER_GROUP,
+    backtest_date,
     clv_backtest,
     clv_by_group,
     clv_by_groups,
@@ -28,7 +30,8 @@ from metrics.btyd.gamma_gamma import GammaGamma, fit_gamma_gamma
 from metrics.btyd.summary import UNIT_DAYS, rfm_summaries, rfm_summary
 
 __all__ = [
-    "BGNBD", "GROUP_FIT_SAMPLE", "MIN_REPEAT_BUYERS_PER_GROUP", "UNIT_DAYS", "GammaGamma", "clv_backtest",
+    "BGNBD", "CHECK_SAMPLE", "GROUP_FIT_SAMPLE", "MIN_REPEAT_BUYERS_PER_GROUP", "UNIT_DAYS", "GammaGamma", "backtest_date",
+    "clv_backtest",
     "clv_by_group", "clv_by_groups", "fit_bgnbd", "fit_gamma_gamma", "holdout_check", "holdout_from_summaries",
     "predict_clv", "rfm_summaries", "rfm_summary", "validated_model",
 ]  # fmt: skip

@@ -188,8 +188,19 @@ def validated_model(
     return {"bgnbd": bgnbd, "gamma_gamma": gamma_gamma, "clv": clv, "holdout": holdout}
 
 
+def backtest_date(as_of: dt.date | dt.datetime | str, months: int = 12) -> dt.date:
+    """The day clv_backtest fits its model on the orders known by: `months` months before the as-of date."""
+    return add_months(as_date(as_of), -months)
+
+
 def clv_backtest(
-    orders: Frame, *, as_of: dt.date | dt.datetime | str, months: int = 12, unit: str = "W", days: PurchaseDays | None = None
+    orders: Frame,
+    *,
+    as_of: dt.date | dt.datetime | str,
+    months: int = 12,
+    unit: str = "W",
+    days: PurchaseDays | None = None,
+    summary: pl.DataFrame | None = None,
 ) -> dict[str, object] | None:
     """How far to trust predicted value: the model fitted on the orders known `months` months
     before the as-of date, its predicted spend over the following `months` months (undiscounted,
@@ -200,10 +211,12 @@ def clv_backtest(
     customer), error (predicted / actual − 1): of more than CHECK_SAMPLE customers known then, a
     seeded sample of that many is fitted and compared ("customers"; "of_customers": all of them).
     `days`: the orders' purchase days (metrics.purchase_days) to the as-of date or later, when the
-    caller has them."""
+    caller has them; `summary`: the RFM summary (in `unit`) as of backtest_date(as_of, months),
+    when the caller has it (rfm_summaries gives it beside the model's own in the same pass)."""
     end = as_date(as_of)
-    then = add_months(end, -months)
-    (summary,) = rfm_summaries(days if days is not None else orders, as_of=[then], unit=unit)
+    then = backtest_date(end, months)
+    if summary is None:
+        (summary,) = rfm_summaries(days if days is not None else orders, as_of=[then], unit=unit)
     if summary.height < 100 or summary.filter(pl.col("frequency") > 0).height < 20:
         return None
     everyone = summary.height
