@@ -86,8 +86,8 @@ def rfm_summaries(
             last = day[starts + np.maximum(count, 1) - 1]
             keep = count > 0  # a customer whose first purchase comes later is not in it
         # the repeat days' amounts (the run's rows after the first, up to the date) summed in
-        # NumPy, in the rows' order: Polars' parallel sums add a customer's days in an order that
-        # varies from run to run (the last digit moved)
+        # NumPy, range by range (range_totals): Polars' parallel sums add a customer's days in an
+        # order that varies from run to run (the last digit moved)
         repeat = range_totals(amount, starts + 1, starts + count)
         frequency = count - 1
         table = runs.select("customer_id").with_columns(
