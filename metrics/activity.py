@@ -51,7 +51,7 @@ def spells(
     end = as_date(as_of)
     days = orders if isinstance(orders, PurchaseDays) else purchase_days(orders, as_of=end)
     days = days.upto(end)
-    code, d = pl.col("code"), pl.col("day")
+    code, d = pl.col("customer_id").to_physical(), pl.col("day")
     # on rows sorted by customer and day, a spell starts at a customer's first day or after a gap
     # longer than the window (a purchase on the would-be lapse day, last + window + 1, keeps the
     # customer active), and ends on the row before the next start

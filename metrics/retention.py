@@ -87,14 +87,14 @@ def _purchase_months(days: PurchaseDays) -> tuple[pl.DataFrame, pl.DataFrame]:
     people: code, first_ym (the month of the first purchase), one row per customer in the same
     order."""
     table = days.table
-    code = table.get_column("code").to_numpy()
+    code = days.codes()
     ym = _months_of_days(table.get_column("day").to_numpy())
     new_customer = np.ones(len(code), dtype=bool)
     np.not_equal(code[1:], code[:-1], out=new_customer[1:])
     new_month = new_customer.copy()
     new_month[1:] |= ym[1:] != ym[:-1]
     starts = np.flatnonzero(new_month)
-    month_code, month_ym = code[starts], ym[starts]
+    month_code, month_ym = code[starts].astype(np.int64), ym[starts]  # Int64: as stats.customer_code()
     purchases = pl.DataFrame(
         {"code": month_code, "ym": month_ym, "revenue": run_totals(table.get_column("amount").to_numpy(), starts),
          "bought": np.ones(len(starts), dtype=bool)}  # fmt: skip

@@ -31,6 +31,9 @@ def test_orders_of_a_day_are_one_purchase_day_and_refunds_none(as_input):
     days = purchase_days(orders, as_of=dt.date(2024, 1, 3))
     assert sorted(rows(days)) == [("A", 19723, 15.0), ("A", 19725, 7.5), ("B", 19724, 4.0)]
     assert days.id_type == orders.collect_schema()["customer_id"]
+    # the customer's code is the Categorical id's own, ascending, not a column of its own
+    assert days.table.columns == ["customer_id", "day", "amount", "orders"]
+    assert (np.diff(days.codes().astype(np.int64)) >= 0).all() and days.table.n_chunks() == 1
 
 
 def test_upto_keeps_the_days_known_then_and_refuses_the_future():
