@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from metrics.slicing import rows_among
 from metrics.stats import PURCHASE, Frame, as_date, coded, day, days_within, lazy
 
 EPOCH = dt.date(1970, 1, 1)  # day numbers count from here, as a Polars Date does
@@ -57,10 +58,8 @@ class PurchaseDays:
     def of_customers(self, ids: pl.Series) -> PurchaseDays:
         """The purchase days of these customers alone: their rows, in the same order, which are
         what purchase_days gives for their orders alone (a slice's, cut out of the whole base's
-        instead of sorting the slice's orders again). Filtered eagerly, so that the rows stay one
-        chunk (see purchase_days)."""
-        among = self.table.get_column("customer_id").is_in(ids.cast(self.table.schema["customer_id"]).implode())
-        return PurchaseDays(self.as_of, self.table.filter(among), self.id_type)
+        instead of sorting the slice's orders again), one chunk as they are (rows_among)."""
+        return PurchaseDays(self.as_of, rows_among(self.table, "customer_id", ids.cast(self.table.schema["customer_id"])), self.id_type)
 
     def codes(self) -> np.ndarray:
         """Each row's customer code (the Categorical id's integer code, ascending), read in place."""

@@ -15,7 +15,7 @@ import polars as pl
 
 from metrics.domain import Slice
 from metrics.schema import UNASSIGNED_TIER
-from metrics.stats import Frame, lazy
+from metrics.stats import Frame
 
 CUSTOMER_TABLES = ("orders", "tickets", "surveys", "interactions")
 DIMENSIONS = {"tiers": "tier", "segments": "segment", "regions": "region", "channels": "acquisition_channel"}
@@ -120,8 +120,12 @@ class SlicedTables(Mapping[str, pl.DataFrame]):
 def rows_among(frame: Frame, column: str, values: pl.Series) -> pl.DataFrame:
     """The rows whose `column` is one of `values`, in their order; a null id is nobody's. A
     membership test rather than a semi-join: 0.04 s instead of 0.22 s for ten million orders
-    against half a million Categorical ids (0.17 s instead of 0.35 s on text ids)."""
-    return lazy(frame).filter(_among(column, values)).collect()
+    against half a million Categorical ids (0.17 s instead of 0.35 s on text ids). A frame in
+    memory is filtered eagerly: rows of one chunk stay one chunk (a lazy filter splits them into
+    a hundred or two, which NumPy then reads by copying; purchase_days)."""
+    if isinstance(frame, pl.DataFrame):
+        return frame.filter(_among(column, values))
+    return frame.filter(_among(column, values)).collect()
 
 
 def _among(column: str, values: pl.Series) -> pl.Expr:
