@@ -157,7 +157,15 @@ class Context:
         for the Overview's win rate: once per slice, whatever the period (the Funnel's own come with
         its furthest stages, deals_reached)."""
         t = self.tables
-        return self._once("dated_deals", lambda: funnel.with_close_dates(t["deals"], stage_history=t.get("stage_history")))
+
+        def dated() -> pl.DataFrame:
+            deals = t["deals"]
+            # the history only where a closed deal lacks its date: a slice's cut of it is a
+            # membership test of every stage entry (five million at a million customers)
+            history = t.get("stage_history") if funnel.lack_close_dates(deals) else None
+            return funnel.with_close_dates(deals, stage_history=history)
+
+        return self._once("dated_deals", dated)
 
     def first_order(self) -> dt.date | None:
         """The dataset's first order day: where its order data begin, for every slice alike (a
@@ -396,15 +404,24 @@ def overview(ctx: Context) -> OverviewView:
         # default one included: a period change computes none. Otherwise the series' last month
         # (partial) must not see past `end`.
         spells = ctx.spells(ctx.as_of if stats.closes_month(end) else end)
-    # dated once for the slice: the KPIs and the series then find every closed deal dated
-    tables = ctx.tables if deals is None else ChainMap({"deals": ctx.dated_deals()}, ctx.tables)
+    # dated once for the slice: the KPIs and the series then find every closed deal dated; the
+    # orders, surveys and tickets as queries (SlicedTables.lazy): the figures read them in a few
+    # passes of a few columns, where the cut of a slice of two tiers' orders is 240-490 MB of new
+    # memory (1.1-1.7 s of a second tier's Overview in a server at a million customers, a sampling
+    # profiler's count)
+    read: dict[str, Any] = {name: ctx.tables.lazy(name) for name in ("orders", "surveys", "tickets") if name in ctx.tables}
+    if deals is not None:
+        read["deals"] = ctx.dated_deals()
+    # dated deals need no stage history (funnel.with_close_dates): the KPIs are not handed it to cut
+    tables = _Reading(ChainMap(read, ctx.tables), hidden={"stage_history"} if deals is not None else set())
     result = kpis.overview(tables, period=ctx.filters.period, comparison=ctx.filters.comparison, settings=ctx.settings,
                            spells=spells, first_order=ctx.first_order())  # fmt: skip
     months = _overview_months(ctx, tables, end, result.spells)
     tiers = None
     if "orders" in ctx.tables:
         p = ctx.filters.period
-        in_period = ctx.tables["orders"].filter(stats.days_within(ctx.tables["orders"], "order_date", p.start, p.end))
+        orders = tables["orders"]
+        in_period = orders.filter(stats.days_within(orders, "order_date", p.start, p.end)).collect()
         tiers = (
             with_tier(in_period, ctx.tables["customers"])
             .group_by("tier")
@@ -425,6 +442,28 @@ def overview(ctx: Context) -> OverviewView:
         if months.get_column("active_customers").drop_nulls().len() < 2:
             not_drawn["active"] = f"Active customers at the start of each month need two months that begin after the first order{since}."
     return OverviewView(overview=result, months=months, tiers=tiers, changes=changes, not_drawn=not_drawn)
+
+
+class _Reading(Mapping[str, Any]):
+    """A slice's tables as a metric is handed them, without the `hidden` ones (which the metric
+    would otherwise cut on asking for them, needing none)."""
+
+    def __init__(self, tables: Mapping[str, Any], hidden: set[str]):
+        self._tables, self._hidden = tables, hidden
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._hidden:
+            raise KeyError(name)
+        return self._tables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name not in self._hidden and name in self._tables
+
+    def __iter__(self):
+        return (name for name in self._tables if name not in self._hidden)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 OVERVIEW_MONTHS = 12  # the months of the Overview's sparklines and trends
@@ -866,7 +905,8 @@ def satisfaction_history(ctx: Context) -> SatisfactionHistoryView:
 
 def segments_page(ctx: Context) -> SegmentsView:
     ctx.need("customers", "orders")
-    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    # the orders as a query, read in a pass or two (as the Overview's)
+    orders, customers = ctx.tables.lazy("orders"), ctx.tables["customers"]
     rfm = with_tier(segments.rfm_segments(orders, as_of=ctx.as_of, days=ctx.purchase_days()), customers)
     summary = segments.segment_summary(rfm)
     matrix = rfm.group_by("segment", "tier").agg(customers=pl.len())
@@ -936,7 +976,7 @@ def churn_page(ctx: Context) -> ChurnView:
         return ChurnView(model)
     ids = ctx.tables["customers"].select("customer_id")
     scores = model.scores.join(ids, on="customer_id", how="semi")
-    value = ltv.historical_value(ctx.tables["orders"], as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate)
+    value = ltv.historical_value(ctx.tables.lazy("orders"), as_of=ctx.as_of, margin_rate=ctx.settings.margin_rate)
     scores = scores.join(value.select("customer_id", "margin"), on="customer_id", how="left").with_columns(
         value_at_risk=pl.col("risk") * pl.col("margin").clip(lower_bound=0)
     )

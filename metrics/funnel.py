@@ -202,7 +202,7 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None 
     would fall out of every period, and a win rate over the period would count wins only."""
     frame = lazy(deals)
     closed = pl.col("status").is_in(["won", "lost"])
-    if not frame.select((closed & pl.col("closed_date").is_null()).any()).collect().item():
+    if not lack_close_dates(frame):
         # every closed deal has its date: no history to read (a clean CRM's deals, the sample's)
         return frame.with_columns(close_date_source=pl.when(closed).then(pl.lit("closed_date"))).collect()
     last = None
@@ -223,6 +223,18 @@ def with_close_dates(deals: Frame, *, stage_history: Frame | DealHistory | None 
     filled = pl.when(closed).then(pl.coalesce("closed_date", last_stage, "created_date")).otherwise("closed_date")
     frame = frame.with_columns(close_date_source=source, closed_date=filled)
     return (frame.drop("__last") if last is not None else frame).collect()
+
+
+def lack_close_dates(deals: Frame) -> bool:
+    """Whether a closed (won or lost) deal lacks its close date: only then does with_close_dates
+    read the stage history.
+
+    >>> deals = pl.DataFrame({"status": ["won", "lost", "open"], "closed_date": [dt.date(2024, 1, 2), None, None]})
+    >>> lack_close_dates(deals), lack_close_dates(deals.filter(pl.col("status") != "lost"))
+    (True, False)
+    """
+    closed = pl.col("status").is_in(["won", "lost"])
+    return bool(lazy(deals).select((closed & pl.col("closed_date").is_null()).any()).collect().item())
 
 
 def _closed(deals: Frame, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
