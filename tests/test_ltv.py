@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from metrics import btyd, ltv
@@ -405,6 +407,14 @@ def test_compress_counts_customers_per_distinct_row():
         values = [tuple(d[i] for d, i in zip(distincts, row, strict=True)) for row in zip(*rows, strict=True)]
         assert values == [(0.0, 0.0, 5.0), (1.0, 2.0, 5.0), (1.0, 3.0, 5.0)]
         assert weights.tolist() == [1.0, 2.0, 1.0]
+
+
+@given(st.lists(st.integers(0, 2**62), max_size=300))
+def test_key_counts_are_numpys_unique_counts(keys):
+    """compress's sorted distinct keys and their counts are np.unique's."""
+    key = np.array(keys, dtype=np.int64)
+    got, expected = compress._key_counts(key), np.unique(key, return_counts=True)
+    assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
 
 
 @pytest.mark.parametrize(("distinct_values", "rows"), [(5, 500), (90, 500), (1_000, 100_001)])
