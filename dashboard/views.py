@@ -150,7 +150,19 @@ class Context:
         """The slice's deals as the Funnel reads them, with each one's furthest stage: computed
         once for the view of every deal and that of a period's deals (1 s of 1.4 at a million
         customers)."""
-        return self._once("deals_reached", lambda: _deals_reached(self.tables, self.settings.stage_order))
+        return self._once("deals_reached", lambda: _deals_reached(self.tables, self.settings.stage_order, self._history_from_whole()))
+
+    def _history_from_whole(self) -> DealHistory | None:
+        """A slice's stage history sorted by deal as the whole base's rows of its deals, where the
+        whole base's context has it (as _cut_from_whole the purchase days): at a million customers
+        a slice of two tiers spent 0.3-0.5 s of its Funnel sorting its five million entries. None
+        where there is nothing to cut from."""
+        if self.whole is None or self.filters.slice.is_everything or "stage_history" not in self.tables:
+            return None
+        reached = self.whole().computed("deals_reached")
+        if reached is None or reached.history is None:
+            return None
+        return reached.history.of_deals(self.tables["deals"].get_column("deal_id"))
 
     def dated_deals(self) -> pl.DataFrame:
         """The slice's deals with close dates where closed deals lack them (funnel.with_close_dates),
@@ -487,10 +499,13 @@ def _overview_months(ctx: Context, tables: Mapping[str, pl.DataFrame], end: dt.d
 # ---------------------------------------------------------------- Funnel
 
 
-def _deals_reached(tables: Mapping[str, pl.DataFrame], stages: list[str]) -> DealsReached:
+def _deals_reached(tables: Mapping[str, pl.DataFrame], stages: list[str], history: DealHistory | None = None) -> DealsReached:
+    """`history`: the deals' stage history sorted by deal, where the caller has it (cut from the
+    whole base's), else sorted here."""
     deals = tables["deals"]
     # the history sorted by deal once: the close dates, the furthest stages and the time in stage read its runs
-    history = deal_history(tables["stage_history"]) if "stage_history" in tables else None
+    if history is None and "stage_history" in tables:
+        history = deal_history(tables["stage_history"])
     if "customers" in tables:
         # deals of customers take the customer's tier/segment; prospects keep their own
         dims = tables["customers"].select("customer_id", c_tier=pl.col("tier"), c_segment=pl.col("segment"), c_region=pl.col("region"))

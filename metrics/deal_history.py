@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from metrics.slicing import rows_among
 from metrics.stats import Frame, code_rows, lazy
 
 
@@ -33,6 +34,14 @@ class DealHistory:
     table: pl.DataFrame
     id_type: pl.DataType
     starts: np.ndarray
+
+    def of_deals(self, ids: pl.Series) -> DealHistory:
+        """The history of these deals alone: their runs, in the same order, which are what
+        deal_history gives for their entries alone (a slice's, cut out of the whole base's instead
+        of sorting its entries again: at a million customers a membership filter of five million
+        entries instead of their sort)."""
+        table = rows_among(self.table, "deal_id", ids.cast(pl.Categorical))
+        return DealHistory(table, self.id_type, _run_starts(table))
 
     def deals(self) -> pl.Series:
         """Each deal's id, one per run, in the history's own id type."""
@@ -97,6 +106,10 @@ def deal_history(stage_history: Frame) -> DealHistory:
     table = entries.sort(pl.col("deal_id").to_physical(), "entered_at").with_columns(
         code=pl.col("deal_id").to_physical().set_sorted()
     )
+    return DealHistory(table, id_type, _run_starts(table))
+
+
+def _run_starts(table: pl.DataFrame) -> np.ndarray:
+    """The row where each deal's run of entries starts (table sorted by code)."""
     code = table.get_column("code").cast(pl.Int64).to_numpy()
-    starts = np.flatnonzero(np.diff(code, prepend=code[:1] - 1)) if len(code) else np.zeros(0, dtype=np.int64)
-    return DealHistory(table, id_type, starts)
+    return np.flatnonzero(np.diff(code, prepend=code[:1] - 1)) if len(code) else np.zeros(0, dtype=np.int64)

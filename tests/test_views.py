@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 from dashboard import views
 from metrics.domain import Dataset, Filters
 from metrics.kpis import Period
-from metrics.schema import DatasetSettings
+from metrics.schema import DatasetSettings, with_categorical_keys
 from metrics.slicing import Slice
 from tests.conftest import kpi_fields
 
@@ -405,6 +405,42 @@ def test_a_slice_cuts_its_purchase_days_out_of_the_whole_bases(sample_tables, mo
     assert 0 < cut.table.height < everyone.purchase_days().table.height
     assert_frame_equal(cut.table, alone.table)
     assert (cut.as_of, cut.id_type) == (alone.as_of, alone.id_type)
+
+
+@pytest.mark.parametrize("undated", [False, True])
+def test_a_slice_cuts_its_sorted_stage_history_out_of_the_whole_bases(sample_tables, monkeypatch, undated):
+    """A slice's stage history sorted by deal is the whole base's runs of its deals where the
+    whole base's context has them: the Funnel shows the same as from the slice's own sort (also
+    where lost deals lack their close dates, dated then from their last stage), and neither sorts
+    the slice's entries nor cuts them."""
+    from metrics.deal_history import deal_history
+
+    tables = dict(sample_tables)
+    if undated:  # lost deals without a close date (HubSpot's exports)
+        lost = pl.col("status") == "lost"
+        tables["deals"] = tables["deals"].with_columns(closed_date=pl.when(~lost).then(pl.col("closed_date")))
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", with_categorical_keys(tables), DatasetSettings())
+    period = Period(dt.date(2026, 4, 1), as_of)
+    everyone = views.context(dataset, Filters(Slice(), period, "previous", as_of))
+    everyone.deals_reached()
+    gold = Filters(Slice(tiers=("Gold", "Platinum")), period, "previous", as_of)
+    alone = views.funnel_page(views.context(dataset, gold))
+    monkeypatch.setattr(views, "deal_history", lambda *args, **kwargs: pytest.fail("the slice's stage history was sorted"))
+    ctx = views.context(dataset, gold, whole=lambda: everyone)
+    cut = views.funnel_page(ctx)
+    assert "stage_history" not in ctx.tables.cut
+    assert cut.reach.height < everyone.deals_reached().reach.height
+    assert_frame_equal(cut.reach, alone.reach)
+    assert_frame_equal(cut.funnel, alone.funnel)
+    assert_frame_equal(cut.time_in_stage, alone.time_in_stage)
+    assert (cut.close_dates, cut.win_rate_all) == (alone.close_dates, alone.win_rate_all)
+    assert ("last stage" in cut.close_dates) is undated
+    # the cut runs are those of the slice's own entries: the same deals, each entered last alike
+    own = deal_history(ctx.tables["stage_history"])
+    of_deals = everyone.deals_reached().history.of_deals(ctx.tables["deals"].get_column("deal_id"))
+    assert of_deals.deals().to_list() == own.deals().to_list()
+    assert of_deals.last_entered().to_list() == own.last_entered().to_list()
 
 
 def test_a_slice_does_not_wait_while_the_whole_bases_context_computes_another_piece(sample_tables):
