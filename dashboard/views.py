@@ -155,8 +155,8 @@ class Context:
     def _history_from_whole(self) -> DealHistory | None:
         """A slice's stage history sorted by deal as the whole base's rows of its deals, where the
         whole base's context has it (as _cut_from_whole the purchase days): at a million customers
-        a slice of two tiers spent 0.3-0.5 s of its Funnel sorting its five million entries. None
-        where there is nothing to cut from."""
+        a slice of two tiers spent about 0.3 s of its Funnel (in one process) sorting its five
+        million entries. None where there is nothing to cut from."""
         if self.whole is None or self.filters.slice.is_everything or "stage_history" not in self.tables:
             return None
         reached = self.whole().computed("deals_reached")
@@ -419,7 +419,7 @@ def overview(ctx: Context) -> OverviewView:
     # dated once for the slice: the KPIs and the series then find every closed deal dated; the
     # orders, surveys and tickets as queries (SlicedTables.lazy): the figures read them in a few
     # passes of a few columns, where the cut of a slice of two tiers' orders is 240-490 MB of new
-    # memory (1.1-1.7 s of a second tier's Overview in a server at a million customers, a sampling
+    # memory (0.5-1.7 s of a second tier's Overview in a server at a million customers, a sampling
     # profiler's count)
     read: dict[str, Any] = {name: ctx.tables.lazy(name) for name in ("orders", "surveys", "tickets") if name in ctx.tables}
     if deals is not None:
