@@ -37,7 +37,7 @@ from metrics.deal_history import DealHistory, deal_history
 from metrics.domain import Dataset, Filters
 from metrics.purchase_days import PurchaseDays, purchase_days
 from metrics.schema import TABLES, UNASSIGNED_TIER, latest_event
-from metrics.slicing import SlicedTables
+from metrics.slicing import SlicedTables, rows_among
 from metrics.threads import one_blas_thread
 
 
@@ -142,9 +142,44 @@ class Context:
         """Each customer's activity spells as of `end` (the as-of date by default; metrics.activity)."""
         end = end or self.as_of
         window = self.settings.churn_window_days
-        orders = self.purchase_days() if end <= self.as_of else self.tables.lazy("orders")
-        return self._spells_once(end, lambda: activity.spells(orders, as_of=end, churn_window_days=window,
-                                                               customers=self.tables.get("customers")))  # fmt: skip
+
+        def compute() -> pl.DataFrame:
+            cut = self._rows_from_whole(("spells", end))
+            if cut is not None:
+                return cut
+            orders = self.purchase_days() if end <= self.as_of else self.tables.lazy("orders")
+            return activity.spells(orders, as_of=end, churn_window_days=window, customers=self.tables.get("customers"))
+
+        return self._spells_once(end, compute)
+
+    def rfm_summaries(self, dates: list[dt.date]) -> list[pl.DataFrame]:
+        """The slice's RFM summaries (btyd.rfm_summaries) as of each of `dates` (on or before the
+        as-of date), from one pass over its purchase days, once."""
+        key = ("rfm_summaries", tuple(dates))
+
+        def compute() -> list[pl.DataFrame]:
+            cut = self._rows_from_whole(key)
+            return cut if cut is not None else btyd.rfm_summaries(self.purchase_days(), as_of=dates)
+
+        return self._once(key, compute)
+
+    def _rows_from_whole(self, key: Any) -> Any:
+        """A per-customer piece of a slice (spells, RFM summaries: each customer's rows depend on
+        their own purchases alone) as the whole base's rows of its customers, where the whole
+        base's context has computed it: neither the slice's purchase days (a cut of 135-225 MB at
+        a million customers, 0.3-0.45 s in a server) nor the piece are computed again. A list of
+        frames is cut frame by frame. None where there is nothing to cut from."""
+        if self.whole is None or self.filters.slice.is_everything or "customers" not in self.tables:
+            return None
+        whole = self.whole().computed(key)
+        if whole is None:
+            return None
+        ids = self.tables["customers"].get_column("customer_id")
+
+        def cut(frame: pl.DataFrame) -> pl.DataFrame:
+            return rows_among(frame, "customer_id", ids.cast(frame.schema["customer_id"]))
+
+        return [cut(frame) for frame in whole] if isinstance(whole, list) else cut(whole)
 
     def deals_reached(self) -> DealsReached:
         """The slice's deals as the Funnel reads them, with each one's furthest stage: computed
@@ -707,7 +742,7 @@ def lifetime_value(ctx: Context) -> LifetimeValueView:
         # the model's summary, the holdout check's and the backtest's from one pass over the runs
         # of purchase days; the backtest then goes into the second thread too
         calibration_end, then = ctx.as_of - dt.timedelta(days=182), btyd.backtest_date(ctx.as_of)
-        calibration, summary, earlier = btyd.rfm_summaries(ctx.purchase_days(), as_of=[calibration_end, ctx.as_of, then])
+        calibration, summary, earlier = ctx.rfm_summaries([calibration_end, ctx.as_of, then])
         backtest = pool.submit(btyd.clv_backtest, orders, as_of=ctx.as_of, summary=earlier)
         by_group = _predicted_value(ctx, out, dims, calibration, summary, calibration_end)
         out.update(to_date.result(), backtest=backtest.result())

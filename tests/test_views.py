@@ -407,6 +407,35 @@ def test_a_slice_cuts_its_purchase_days_out_of_the_whole_bases(sample_tables, mo
     assert (cut.as_of, cut.id_type) == (alone.as_of, alone.id_type)
 
 
+def test_a_slices_spells_and_rfm_summaries_are_the_whole_bases_rows_of_its_customers(sample_tables):
+    """Where the whole base's context has computed them, a slice's activity spells and RFM
+    summaries are the whole base's rows of its customers (each customer's rows depend on their own
+    purchases alone): equal to those from the slice's own purchase days, which its Overview and
+    Lifetime value pages then never compute."""
+    as_of = dt.date(2026, 6, 30)
+    dataset = Dataset("t", with_categorical_keys(sample_tables), DatasetSettings())
+    period = Period(dt.date(2026, 4, 1), as_of)
+    everyone = views.context(dataset, Filters(Slice(), period, "previous", as_of))
+    for page in ("overview", "lifetime_value", "lifetime_value_costs"):
+        views.view_of(page, everyone)
+    chosen = Filters(Slice(tiers=("Silver", "Gold")), period, "previous", as_of)
+    ctx, alone = views.context(dataset, chosen, whole=lambda: everyone), views.context(dataset, chosen)
+    dates = [as_of - dt.timedelta(days=182), as_of, dt.date(2025, 6, 30)]  # the Lifetime value page's
+    for got, expected, whole in zip(ctx.rfm_summaries(dates), alone.rfm_summaries(dates), everyone.rfm_summaries(dates), strict=True):
+        assert 0 < got.height < whole.height
+        assert_frame_equal(got, expected)
+    for end in (as_of, period.end):
+        assert_frame_equal(ctx.spells(end), alone.spells(end))
+    value, value_alone = views.lifetime_value(ctx), views.lifetime_value(alone)
+    assert_frame_equal(value.pooled_clv, value_alone.pooled_clv)
+    assert value.holdout["predicted"] == value_alone.holdout["predicted"] and value.backtest == value_alone.backtest
+    assert views.lifetime_value_costs(ctx) == views.lifetime_value_costs(alone)
+    front, front_alone = views.overview(ctx), views.overview(alone)
+    assert_frame_equal(front.months, front_alone.months)
+    assert [k.value for k in front.overview.kpis] == [k.value for k in front_alone.overview.kpis]
+    assert ctx.computed("purchase_days") is None and alone.computed("purchase_days") is not None
+
+
 @pytest.mark.parametrize("undated", [False, True])
 def test_a_slice_cuts_its_sorted_stage_history_out_of_the_whole_bases(sample_tables, monkeypatch, undated):
     """A slice's stage history sorted by deal is the whole base's runs of its deals where the
