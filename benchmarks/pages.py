@@ -147,11 +147,12 @@ def _ready(url: str) -> float:
     raise RuntimeError(f"{url}: not ready ten minutes after the start")
 
 
-def _drawn(page, frames: list, started: float, what: str) -> float:
+def _drawn(page, frames: list, started: float, what: str, count: int | None = None) -> float:
     """Wait until the page's run is over (nothing sent for QUIET_S, the running indicator gone);
     seconds from `started` until the last message of it (`frames`: (time, bytes) of each
-    websocket message received)."""
-    count = len(frames)
+    websocket message received; `count`: how many had arrived before the step began, by default
+    those there now — a click's whole answer can arrive while Playwright is still clicking)."""
+    count = len(frames) if count is None else count
     while time.perf_counter() - started < 600:
         page.wait_for_timeout(250)
         quiet = len(frames) > count and time.perf_counter() - frames[-1][0] > QUIET_S
@@ -169,7 +170,7 @@ def _open(browser, url: str) -> tuple:
     page.on("websocket", lambda ws: ws.on("framereceived", lambda body: frames.append((time.perf_counter(), len(body)))))
     started = time.perf_counter()
     page.goto(url)
-    return context, page, frames, _drawn(page, frames, started, url)
+    return context, page, frames, _drawn(page, frames, started, url, 0)
 
 
 def _import_bench(root: Path, env: dict[str, str], data: Path) -> None:
@@ -219,10 +220,10 @@ def every_page_first_render(root: Path, data: Path, shots: Path | None = None) -
                 for step, chosen in (("tier_change", tier), ("second_tier", TIER_CHANGES[(TIER_CHANGES.index(tier) + 1) % len(TIER_CHANGES)])):
                     _open_list(page, multiselect, chosen)
                     option = page.get_by_role("option", name=chosen, exact=True)
-                    sent_before = sum(n for _, n in frames)
+                    sent_before, received_before = sum(n for _, n in frames), len(frames)
                     clicked = time.perf_counter()
                     option.click()
-                    result[step] = {"tier": chosen, "redrawn_s": _drawn(page, frames, clicked, f"{url}{path}, {chosen}"),
+                    result[step] = {"tier": chosen, "redrawn_s": _drawn(page, frames, clicked, f"{url}{path}, {chosen}", received_before),
                                     "websocket_mb": round((sum(n for _, n in frames) - sent_before) / 1e6, 2),
                                     "exceptions": page.locator("[data-testid='stException']").count()}  # fmt: skip
                     page.keyboard.press("Escape")
@@ -283,6 +284,7 @@ def redraw(root: Path, data: Path, repeat: int) -> dict:
                 multiselect = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
                 runs = []
                 for step in range(1 + 2 * repeat):
+                    received_before = len(frames)
                     if step % 2 == 0:  # pick the tier
                         _open_list(page, multiselect, REDRAW_TIER)
                         clicked = time.perf_counter()
@@ -291,7 +293,7 @@ def redraw(root: Path, data: Path, repeat: int) -> dict:
                         multiselect.locator("input").first.click()
                         clicked = time.perf_counter()
                         page.keyboard.press("Backspace")
-                    drawn = _drawn(page, frames, clicked, f"{url}{path}, step {step}")
+                    drawn = _drawn(page, frames, clicked, f"{url}{path}, step {step}", received_before)
                     page.keyboard.press("Escape")
                     if step:  # the first pick computes the tier's views
                         runs.append(drawn)
