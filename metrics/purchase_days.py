@@ -65,17 +65,22 @@ class PurchaseDays:
         """Each row's customer code (the Categorical id's integer code, ascending), read in place."""
         return self.table.get_column("customer_id").to_physical().to_numpy()
 
+    def first_rows(self) -> np.ndarray:
+        """True on each customer's first row (where the code changes)."""
+        code = self.codes()
+        first = np.ones(len(code), dtype=bool)
+        np.not_equal(code[1:], code[:-1], out=first[1:])
+        return first
+
     def per_customer(self, *sums: str) -> pl.DataFrame:
         """One row per customer, read off their run of days, in code order: customer_id
         (Categorical), first and last (day numbers), days (how many), and the total of each column
         of `sums` ("orders", "amount") over their days. The runs are where the code changes, found
         in NumPy, and the totals added there in the rows' order: a Polars sum per group over the
         sorted code took eight times as long, and adds in an order that varies from run to run."""
-        code, table = self.codes(), self.table
-        new_customer = np.ones(len(code), dtype=bool)
-        np.not_equal(code[1:], code[:-1], out=new_customer[1:])
-        starts = np.flatnonzero(new_customer)
-        count = np.diff(np.append(starts, len(code)))
+        table = self.table
+        starts = np.flatnonzero(self.first_rows())
+        count = np.diff(np.append(starts, table.height))
         day = table.get_column("day").to_numpy()
         return pl.DataFrame({
             "customer_id": table.get_column("customer_id").gather(starts),

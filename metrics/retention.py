@@ -89,8 +89,7 @@ def _purchase_months(days: PurchaseDays) -> tuple[pl.DataFrame, pl.DataFrame]:
     table = days.table
     code = days.codes()
     ym = _months_of_days(table.get_column("day").to_numpy())
-    new_customer = np.ones(len(code), dtype=bool)
-    np.not_equal(code[1:], code[:-1], out=new_customer[1:])
+    new_customer = days.first_rows()
     new_month = new_customer.copy()
     new_month[1:] |= ym[1:] != ym[:-1]
     starts = np.flatnonzero(new_month)
